@@ -1,0 +1,143 @@
+//! The pipeline, top to bottom: plan → runner (its own thread) → events → printer, progress
+//! bar and summary (this thread) → exit status. The only place that wires runner and sinks.
+
+use crate::cli::{Cli, When};
+use crate::event::Event;
+use crate::output::{Progress, StreamPrinter};
+use crate::report::Summary;
+use crate::runner::{self, Job};
+use crate::ssh::Shared;
+use crate::{exit, plan};
+use std::io::{self, IsTerminal, Write};
+
+/// Run prun with parsed arguments; returns the exit status.
+pub fn run(cli: Cli) -> u8 {
+    let plan = match plan::build(&cli) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("prun: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    for w in &plan.warnings {
+        eprintln!("prun: warning: {w}");
+    }
+    if cli.list_hosts {
+        return list_hosts(&plan);
+    }
+
+    let mut parallel = plan.parallel;
+    if let Some(cap) = raise_nofile_limit() {
+        let fit = plan.targets.len().min(parallel);
+        if fit > cap {
+            eprintln!(
+                "prun: warning: --parallel {parallel} does not fit the open-file limit; using {cap}"
+            );
+            parallel = cap;
+        }
+    }
+
+    let color = match cli.color {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let show_progress = !cli.quiet
+        && match cli.progress {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => io::stderr().is_terminal(),
+        };
+
+    let job = Job {
+        targets: &plan.targets,
+        command: &plan.command,
+        parallel,
+        shared: Shared {
+            settings: &plan.settings,
+            known_hosts: &plan.known_hosts,
+            default_keys: &plan.default_keys,
+        },
+    };
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
+    let mut summary = Summary::default();
+    let consumed = std::thread::scope(|s| {
+        let job = &job;
+        s.spawn(move || runner::run(job, &tx));
+
+        let stdout = io::stdout();
+        let stderr = io::stderr();
+        let mut printer = StreamPrinter::new(stdout.lock(), stderr.lock(), color);
+        let mut progress = Progress::new(show_progress);
+        let mut result = Ok(());
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(255));
+            let r = progress.suspend(|| -> io::Result<()> {
+                for ev in &batch {
+                    if let Event::Warning { message } = ev {
+                        eprintln!("prun: warning: {message}");
+                    }
+                    if !cli.quiet {
+                        printer.handle(ev)?;
+                    }
+                }
+                printer.flush()
+            });
+            if let Err(e) = r
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+            for ev in &batch {
+                progress.handle(ev);
+                summary.handle(ev);
+            }
+        }
+        progress.finish();
+        result
+    });
+    if let Err(e) = consumed {
+        eprintln!("prun: error: writing output: {e}");
+    }
+    if !cli.quiet {
+        let _ = io::stderr().write_all(summary.render().as_bytes());
+    }
+    exit::for_statuses(summary.statuses())
+}
+
+fn list_hosts(plan: &plan::Plan) -> u8 {
+    let mut out = io::stdout().lock();
+    for t in &plan.targets {
+        if writeln!(out, "{}\t{}\t{}\t{}", t.name, t.address, t.port, t.user).is_err() {
+            break;
+        }
+    }
+    exit::OK
+}
+
+/// Raise the open-file soft limit to the hard limit; return how many hosts can run at once
+/// within it (each session holds a socket, plus transient agent sockets and key reads).
+fn raise_nofile_limit() -> Option<usize> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let usable = (lim.rlim_cur as usize).saturating_sub(32) / 2;
+    Some(usable.max(1))
+}

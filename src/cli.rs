@@ -1,0 +1,262 @@
+//! The command line (clap definitions only). Also the source of the man page.
+
+use clap::{CommandFactory, Parser, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+Examples:
+  prun -i hosts.yaml 'cat LICENSE'
+  prun -i hosts.yaml -l 'web:!web03' -p 100 uptime
+  prun -H 'root@web[01-10]:2222,db1' --host-key-check accept-new 'df -h /'
+  prun -i hosts.yaml -l db --list-hosts
+
+Inventory:
+  A YAML file in Ansible's inventory shape: groups (the top level, usually `all:`) with
+  `hosts:`, `vars:` and `children:`. Host names may be ranges: web[01:04], db-[a:c],
+  node[1-3,7]. Vars prun reads (Ansible spelling in brackets): user (ansible_user),
+  address (ansible_host), port (ansible_port), identity_file
+  (ansible_ssh_private_key_file). Other vars are kept and ignored. Precedence: command line >
+  host vars > nearest group > parent groups > all. A file that is not YAML is read as a plain
+  host list: one [user@]host[:port] per line, # comments.
+
+Limit patterns (-l):
+  Terms separated by ':' (or ',' when the pattern has one): a group or host name, a glob
+  (web*), a regex (~web0[1-3]), a range (web[01:03]), @FILE (host names, one per line).
+  '!term' excludes, '&term' intersects; unions apply first, then intersections, then
+  exclusions. A term that matches nothing is an error.
+
+Output:
+  Remote stdout goes to stdout and remote stderr to stderr, one whole line at a time,
+  prefixed with the host name. Progress (on a terminal) and the summary go to stderr: counts
+  by status, min/p50/p95/max of each phase (connect, handshake, hostkey, auth, channel_open,
+  exec, first_byte, read, close, total), the slowest hosts, and each host that did not
+  succeed with its phase, failure kind and reason.
+
+Authentication:
+  Keys are tried in this order: --identity files, the inventory's identity_file, every
+  identity of the ssh-agent at SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+  Each key file is read once per run. Passphrase-protected key files are skipped with a
+  warning; load them into ssh-agent instead.
+
+Host keys:
+  Checked before authentication against ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+  (or the --known-hosts files), the way OpenSSH does: hashed names, [address]:port for ports
+  other than 22, wildcards, @revoked. strict refuses unknown hosts; accept-new appends unknown
+  keys to ~/.ssh/known_hosts (or the first --known-hosts file) and still refuses changed keys;
+  off checks nothing and warns.
+
+Exit status:
+  0    every host ran the command and it exited 0
+  1    prun itself failed (internal error)
+  2    usage error or unusable inventory (nothing was run)
+  3    at least one host timed out, was killed by a signal, or was cancelled
+  4    otherwise: at least one host failed at the SSH level (connect, handshake, host key,
+       auth, channel)
+  5    otherwise: every host connected and at least one remote command exited non-zero
+  130  interrupted
+
+Environment:
+  HOME           where ~ points (keys, known_hosts)
+  SSH_AUTH_SOCK  ssh-agent socket; its identities are tried
+  NO_COLOR       disables colour with --color auto
+  USER           default remote user";
+
+/// Run one shell command on many hosts over SSH, in parallel, and time every step.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "prun",
+    version,
+    about = "Run a command on many hosts over SSH, in parallel, and time every step",
+    long_about = "prun runs one shell command on every selected host of an inventory over SSH, \
+                  all at once, streams each host's output with the host name in front, and \
+                  ends with a summary of how long every step (connect, handshake, host key, \
+                  auth, channel open, exec, read, close) took on every host. Its exit status \
+                  says what happened, for scripts.",
+    after_long_help = AFTER_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The command to run on every host, by the remote user's shell (words are joined with
+    /// spaces, as ssh does)
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+
+    /// Inventory file: YAML (Ansible shape) or a plain host list (repeatable)
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "FILE",
+        help_heading = "Host selection"
+    )]
+    pub inventory: Vec<PathBuf>,
+
+    /// Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10],
+    /// db-[a:c], node[1-3,7] (repeatable)
+    #[arg(
+        short = 'H',
+        long = "hosts",
+        value_name = "LIST",
+        help_heading = "Host selection"
+    )]
+    pub hosts: Vec<String>,
+
+    /// Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "PATTERN",
+        help_heading = "Host selection"
+    )]
+    pub limit: Option<String>,
+
+    /// Print the selected hosts (name, address, port, user; tab-separated) and connect to
+    /// nothing
+    #[arg(long, help_heading = "Host selection")]
+    pub list_hosts: bool,
+
+    /// Remote user for every host (default: the inventory's user, else the local user)
+    #[arg(short = 'u', long, value_name = "USER", help_heading = "Connection")]
+    pub user: Option<String>,
+
+    /// SSH port for every host (default: the inventory's port, else 22)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..),
+          help_heading = "Connection")]
+    pub port: Option<u16>,
+
+    /// Private key file to try first (repeatable)
+    #[arg(long = "identity", value_name = "FILE", help_heading = "Connection")]
+    pub identity: Vec<String>,
+
+    /// Host key policy: strict refuses unknown hosts, accept-new records them, off checks
+    /// nothing
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = HostKeyCheck::Strict,
+          help_heading = "Connection")]
+    pub host_key_check: HostKeyCheck,
+
+    /// known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+    /// (repeatable; accept-new writes to the first)
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    pub known_hosts: Vec<PathBuf>,
+
+    /// How many hosts run at once
+    #[arg(short = 'p', long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Execution")]
+    pub parallel: u32,
+
+    /// Deadline for everything before the command starts: DNS, TCP connect, handshake, host
+    /// key and auth (e.g. 10s, 500ms, 1m)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
+          help_heading = "Execution")]
+    pub connect_timeout: Duration,
+
+    /// Deadline for the command on each host, from the exec request (default: none)
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration,
+          help_heading = "Execution")]
+    pub timeout: Option<Duration>,
+
+    /// How remote output is shown
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = OutputMode::Stream,
+          help_heading = "Output")]
+    pub output: OutputMode,
+
+    /// Progress bar on stderr: auto shows it when stderr is a terminal
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
+          help_heading = "Output")]
+    pub progress: When,
+
+    /// Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
+          help_heading = "Output")]
+    pub color: When,
+
+    /// Print nothing but errors and warnings: no remote output, progress or summary (the
+    /// exit status still tells what happened)
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// Each line as it arrives, prefixed with the host
+    Stream,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Parse `10s`, `500ms`, `1m30s`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let d = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        t.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .and_then(|f| Duration::try_from_secs_f64(f).ok())
+    } else {
+        humantime::parse_duration(t).ok()
+    };
+    match d {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err(format!("'{s}' is zero; give a positive duration")),
+        None => Err(format!(
+            "'{s}' is not a duration (examples: 10s, 500ms, 2m, 1h30m, or 5 for seconds)"
+        )),
+    }
+}
+
+/// The clap command (for the man page and tests).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        assert!(
+            parse_duration("10x")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn command_words_and_flags() {
+        let c = Cli::try_parse_from(["prun", "-i", "h.yaml", "ls", "-la", "/"]).unwrap();
+        assert_eq!(c.command, ["ls", "-la", "/"]);
+        assert_eq!(c.parallel, 64);
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert!(Cli::try_parse_from(["prun", "-p", "0", "x"]).is_err());
+        assert!(Cli::try_parse_from(["prun", "--connect-timeout", "soon", "x"]).is_err());
+    }
+}

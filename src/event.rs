@@ -1,0 +1,257 @@
+//! The events a run emits: the only contract between the runner (and the ssh code under it)
+//! and everything that prints or reports. Plain data, no behaviour beyond small helpers.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a host is reached, as resolved by the plan; sent once per host at run start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInfo {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+}
+
+/// Which remote stream a chunk of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One step of a host's session, in order. `FirstByte` lies inside `Read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    Connect,
+    Handshake,
+    Hostkey,
+    Auth,
+    ChannelOpen,
+    Exec,
+    FirstByte,
+    Read,
+    Close,
+}
+
+impl Phase {
+    /// The phases, in report order.
+    pub const ALL: [Phase; 9] = [
+        Phase::Connect,
+        Phase::Handshake,
+        Phase::Hostkey,
+        Phase::Auth,
+        Phase::ChannelOpen,
+        Phase::Exec,
+        Phase::FirstByte,
+        Phase::Read,
+        Phase::Close,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Connect => "connect",
+            Phase::Handshake => "handshake",
+            Phase::Hostkey => "hostkey",
+            Phase::Auth => "auth",
+            Phase::ChannelOpen => "channel_open",
+            Phase::Exec => "exec",
+            Phase::FirstByte => "first_byte",
+            Phase::Read => "read",
+            Phase::Close => "close",
+        }
+    }
+
+    /// True for the phases before the command could have started (an SSH-level failure).
+    pub fn before_exec(self) -> bool {
+        self <= Phase::Exec
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-phase durations of one host (the final attempt), plus the whole host's time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// Indexed like [`Phase::ALL`]; `None` when the phase was not reached.
+    pub phases: [Option<Duration>; 9],
+    /// Start of the host to its end.
+    pub total: Duration,
+}
+
+impl Timings {
+    pub fn get(&self, p: Phase) -> Option<Duration> {
+        self.phases[p as usize]
+    }
+    pub fn set(&mut self, p: Phase, d: Duration) {
+        self.phases[p as usize] = Some(d);
+    }
+}
+
+/// Why a host failed, classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    Refused,
+    Unreachable,
+    Timeout,
+    Banner,
+    Kex,
+    HostkeyUnknown,
+    HostkeyMismatch,
+    Auth,
+    Channel,
+    Exec,
+    Io,
+    Cancelled,
+}
+
+impl FailureKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "refused",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Banner => "banner",
+            FailureKind::Kex => "kex",
+            FailureKind::HostkeyUnknown => "hostkey-unknown",
+            FailureKind::HostkeyMismatch => "hostkey-mismatch",
+            FailureKind::Auth => "auth",
+            FailureKind::Channel => "channel",
+            FailureKind::Exec => "exec",
+            FailureKind::Io => "io",
+            FailureKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failure: where, what kind, and a one-line reason for a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub phase: Phase,
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// The outcome class of a host, which decides prun's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// The command ran and exited 0.
+    Ok,
+    /// The command ran and exited non-zero.
+    Failed,
+    /// SSH-level failure before the command ran (connect, handshake, host key, auth, channel).
+    Error,
+    /// The command outlived `--timeout`.
+    Timeout,
+    /// The command was killed by a signal.
+    Signal,
+    /// The host was never run, or stopped, because the run was cancelled.
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::Failed,
+        Status::Error,
+        Status::Timeout,
+        Status::Signal,
+        Status::Cancelled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Timeout => "timeout",
+            Status::Signal => "signal",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything known about one host once it is done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostResult {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub failure: Option<Failure>,
+    pub timings: Timings,
+    pub attempts: u32,
+    /// e.g. `publickey (/root/.ssh/id_ed25519)` or `agent (ED25519 …)`.
+    pub auth_method: Option<String>,
+    pub kex: Option<String>,
+    pub cipher: Option<String>,
+    pub bytes_stdout: u64,
+    pub bytes_stderr: u64,
+    /// Notes for the user about this host that are not failures (e.g. remote command may
+    /// still be running after a timeout).
+    pub notes: Vec<String>,
+}
+
+impl HostResult {
+    /// A result with nothing but a status, to be filled in.
+    pub fn new(status: Status) -> Self {
+        HostResult {
+            status,
+            exit_code: None,
+            signal: None,
+            failure: None,
+            timings: Timings::default(),
+            attempts: 0,
+            auth_method: None,
+            kex: None,
+            cipher: None,
+            bytes_stdout: 0,
+            bytes_stderr: 0,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// What flows from the runner to the sinks. `host` is an index into `RunStarted::hosts`.
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStarted {
+        hosts: Vec<HostInfo>,
+        command: String,
+        parallel: usize,
+    },
+    HostStarted {
+        host: usize,
+    },
+    Output {
+        host: usize,
+        stream: Stream,
+        data: Vec<u8>,
+    },
+    HostFinished {
+        host: usize,
+        result: Box<HostResult>,
+    },
+    /// Something prun wants the user to know that is not tied to one host's output.
+    Warning {
+        message: String,
+    },
+    RunFinished {
+        elapsed: Duration,
+    },
+}

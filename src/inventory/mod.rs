@@ -1,0 +1,327 @@
+//! The inventory: which hosts exist, how to reach them, and which groups they belong to.
+//!
+//! Sources are Ansible-shaped YAML files ([`yaml`]), plain host lists (one `[user@]host[:port]`
+//! per line) and `-H/--hosts` lists; ranges expand everywhere ([`range`]); `--limit` patterns
+//! select from the result ([`pattern`]). Pure code: no network, no printing.
+
+pub mod pattern;
+pub mod range;
+pub mod value;
+mod yaml;
+
+use indexmap::IndexMap;
+use std::fmt;
+use std::path::Path;
+
+/// A host as the inventory describes it (before command-line overrides and defaults).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Host {
+    /// The inventory name (what output is prefixed with and what `--limit` matches).
+    pub name: String,
+    /// Where to connect (`address` / `ansible_host`); the name when absent.
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// `identity_file` / `ansible_ssh_private_key_file`, `~` not yet expanded.
+    pub identity_files: Vec<String>,
+}
+
+/// Hosts plus group membership, in the order hosts were first seen.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub hosts: Vec<Host>,
+    index: std::collections::HashMap<String, usize>,
+    /// Group name → indices of every host in the group or its descendants, ascending.
+    pub groups: IndexMap<String, Vec<usize>>,
+    /// Non-fatal problems (typos of prun keys), already formatted with file:line:col.
+    pub warnings: Vec<String>,
+}
+
+/// An inventory problem, with the place it was found when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryError {
+    /// File name, or a label like `--hosts`.
+    pub source: String,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for InventoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for InventoryError {}
+
+impl InventoryError {
+    pub(crate) fn new(source: &str, message: impl Into<String>) -> Self {
+        InventoryError {
+            source: source.to_string(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn at(source: &str, line: usize, message: impl Into<String>) -> Self {
+        InventoryError {
+            line: Some(line as u64),
+            ..Self::new(source, message)
+        }
+    }
+}
+
+impl Inventory {
+    /// Look a host up by inventory name.
+    pub fn get(&self, name: &str) -> Option<&Host> {
+        self.index.get(name).map(|&i| &self.hosts[i])
+    }
+
+    /// Index of a host by name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Add a host, or merge the given settings into the existing host of the same name
+    /// (settings that are `Some` win). Returns its index.
+    pub fn upsert(&mut self, host: Host) -> usize {
+        if let Some(&i) = self.index.get(&host.name) {
+            let h = &mut self.hosts[i];
+            if host.address.is_some() {
+                h.address = host.address;
+            }
+            if host.port.is_some() {
+                h.port = host.port;
+            }
+            if host.user.is_some() {
+                h.user = host.user;
+            }
+            if !host.identity_files.is_empty() {
+                h.identity_files = host.identity_files;
+            }
+            i
+        } else {
+            let i = self.hosts.len();
+            self.index.insert(host.name.clone(), i);
+            self.hosts.push(host);
+            i
+        }
+    }
+
+    /// Add a host to a group's membership list.
+    pub(crate) fn add_to_group(&mut self, group: &str, idx: usize) {
+        let members = self.groups.entry(group.to_string()).or_default();
+        if let Err(pos) = members.binary_search(&idx) {
+            members.insert(pos, idx);
+        }
+    }
+
+    /// Load one inventory file (YAML mapping, or else a plain host list) into `self`.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+        let label = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|e| InventoryError::new(&label, format!("cannot read inventory: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| InventoryError::new(&label, "inventory is not valid UTF-8 text"))?;
+        self.load_str(&label, &text)
+    }
+
+    /// Load inventory text: a plain host list when every line is one, else YAML.
+    pub fn load_str(&mut self, label: &str, text: &str) -> Result<(), InventoryError> {
+        if looks_like_host_list(text) {
+            self.load_host_list(label, text)
+        } else {
+            yaml::load(self, label, text)
+        }
+    }
+
+    /// Load a plain host list: one `[user@]host[:port]` per line (ranges allowed), `#` comments.
+    pub fn load_host_list(&mut self, label: &str, text: &str) -> Result<(), InventoryError> {
+        for (n, line) in text.lines().enumerate() {
+            let line = strip_comment(line).trim();
+            if line.is_empty() {
+                continue;
+            }
+            for h in parse_host_spec(line).map_err(|m| InventoryError::at(label, n + 1, m))? {
+                let idx = self.upsert(h);
+                self.add_to_group("all", idx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Add the hosts of a `-H/--hosts` list: comma-separated `[user@]host[:port]`, with ranges.
+    pub fn add_host_list_arg(&mut self, list: &str) -> Result<Vec<usize>, InventoryError> {
+        let mut out = Vec::new();
+        for item in split_outside_brackets(list, ',') {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            for h in parse_host_spec(item).map_err(|m| InventoryError::new("--hosts", m))? {
+                let idx = self.upsert(h);
+                self.add_to_group("all", idx);
+                out.push(idx);
+            }
+        }
+        if out.is_empty() {
+            return Err(InventoryError::new("--hosts", "no host names given"));
+        }
+        Ok(out)
+    }
+}
+
+fn strip_comment(line: &str) -> &str {
+    line.split_once('#').map_or(line, |(a, _)| a)
+}
+
+/// A plain host list has, on every non-comment line, one token without spaces or YAML syntax.
+fn looks_like_host_list(text: &str) -> bool {
+    let mut any = false;
+    for line in text.lines() {
+        let line = strip_comment(line).trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "---" {
+            return false;
+        }
+        if line.contains(char::is_whitespace)
+            || line.ends_with(':')
+            || line.starts_with('-')
+            || line.contains(['{', '}', '"', '\''])
+            || parse_host_spec(line).is_err()
+        {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Split `s` at `sep` where the separator is not inside `[...]`.
+pub(crate) fn split_outside_brackets(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            c if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Parse `[user@]host[:port]` (host may carry ranges) into hosts.
+pub fn parse_host_spec(spec: &str) -> Result<Vec<Host>, String> {
+    let (user, rest) = match spec.split_once('@') {
+        Some((u, r)) if !u.is_empty() => (Some(u.to_string()), r),
+        Some(_) => return Err(format!("'{spec}': empty user name before '@'")),
+        None => (None, spec),
+    };
+    // The port is after the last ':' that is outside brackets.
+    let pieces = split_outside_brackets(rest, ':');
+    let (host, port) = match pieces.len() {
+        1 => (rest, None),
+        2 => {
+            let p = pieces[1];
+            let port: u16 =
+                p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    format!("'{spec}': port '{p}' is not a number from 1 to 65535")
+                })?;
+            (pieces[0], Some(port))
+        }
+        _ => return Err(format!("'{spec}': expected [user@]host[:port]")),
+    };
+    if host.is_empty() {
+        return Err(format!("'{spec}': empty host name"));
+    }
+    if host.contains(|c: char| c.is_whitespace() || c == '/')
+        || split_outside_brackets(host, ',').len() > 1
+    {
+        return Err(format!("'{spec}': '{host}' is not a host name"));
+    }
+    let names = range::expand(host).map_err(|e| e.to_string())?;
+    Ok(names
+        .into_iter()
+        .map(|name| Host {
+            name,
+            address: None,
+            port,
+            user: user.clone(),
+            identity_files: Vec::new(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(inv: &Inventory) -> Vec<&str> {
+        inv.hosts.iter().map(|h| h.name.as_str()).collect()
+    }
+
+    #[test]
+    fn host_spec_forms() {
+        let h = parse_host_spec("deploy@web[01:02]:2222").unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[1].name, "web02");
+        assert_eq!(h[1].port, Some(2222));
+        assert_eq!(h[1].user.as_deref(), Some("deploy"));
+        assert!(parse_host_spec("web:0").is_err());
+        assert!(parse_host_spec("web:x").is_err());
+        assert!(parse_host_spec("@web").is_err());
+        assert!(parse_host_spec("a:b:c").is_err());
+    }
+
+    #[test]
+    fn plain_host_list_file() {
+        let mut inv = Inventory::default();
+        inv.load_str(
+            "hosts.txt",
+            "# fleet\nweb[1-2]\nroot@db1:2200  # primary\n\n10.0.0.5\n",
+        )
+        .unwrap();
+        assert_eq!(names(&inv), ["web1", "web2", "db1", "10.0.0.5"]);
+        assert_eq!(inv.get("db1").unwrap().port, Some(2200));
+        assert_eq!(inv.groups["all"], vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn host_list_error_names_line() {
+        let mut inv = Inventory::default();
+        let e = inv
+            .load_host_list("hosts.txt", "web1\nweb[3:1]\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.to_string().starts_with("hosts.txt:2: "), "{e}");
+    }
+
+    #[test]
+    fn hosts_arg_with_ranges_and_merge() {
+        let mut inv = Inventory::default();
+        let idx = inv.add_host_list_arg("web[01-03,07],db-[a:b]").unwrap();
+        assert_eq!(idx.len(), 6);
+        assert_eq!(
+            names(&inv),
+            ["web01", "web02", "web03", "web07", "db-a", "db-b"]
+        );
+        assert!(inv.add_host_list_arg(",").is_err());
+    }
+}

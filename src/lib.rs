@@ -1,0 +1,16 @@
+//! prun: run one command on many hosts over SSH, in parallel, and time every step.
+//!
+//! Layout (see the design): `cli` (clap), `plan` (args + inventory → targets), `inventory`
+//! (pure), `ssh` (one host's session, no printing), `runner` (pool → events), `event` (the
+//! only contract between runner and sinks), `output` and `report` (sinks), `app` (wiring).
+
+pub mod app;
+pub mod cli;
+pub mod event;
+pub mod exit;
+pub mod inventory;
+pub mod output;
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod ssh;

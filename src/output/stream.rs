@@ -1,0 +1,222 @@
+//! `--output stream`: each complete remote line as it arrives, prefixed with the host
+//! (`web01 | …`, host column aligned). Remote stdout goes to stdout, remote stderr to stderr.
+//! Only partial lines are held per host; a line longer than [`MAX_LINE`] is emitted in pieces.
+//! A host's unterminated last line is emitted (with a newline) when the host finishes.
+
+use crate::event::{Event, Stream};
+use std::io::{self, Write};
+
+/// Longest piece of a line held before it is written out anyway.
+pub const MAX_LINE: usize = 64 * 1024;
+
+const COLORS: [&str; 6] = [
+    "\x1b[36m", "\x1b[32m", "\x1b[33m", "\x1b[35m", "\x1b[34m", "\x1b[96m",
+];
+const RESET: &str = "\x1b[0m";
+
+/// Line-prefixing printer for remote output.
+pub struct StreamPrinter<O: Write, E: Write> {
+    out: O,
+    err: E,
+    color: bool,
+    prefixes: Vec<Vec<u8>>,
+    /// Per host: unterminated stdout and stderr bytes.
+    partial: Vec<[Vec<u8>; 2]>,
+    /// stdout was closed by the reader (`| head`): drop further stdout quietly.
+    out_closed: bool,
+}
+
+impl<O: Write, E: Write> StreamPrinter<O, E> {
+    pub fn new(out: O, err: E, color: bool) -> Self {
+        StreamPrinter {
+            out,
+            err,
+            color,
+            prefixes: Vec::new(),
+            partial: Vec::new(),
+            out_closed: false,
+        }
+    }
+
+    /// Handle one event; I/O errors other than a closed stdout are returned.
+    pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        match ev {
+            Event::RunStarted { hosts, .. } => {
+                let width = hosts
+                    .iter()
+                    .map(|h| h.name.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                self.prefixes = hosts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| {
+                        let pad = width - h.name.chars().count();
+                        if self.color {
+                            format!(
+                                "{}{}{RESET}{} \x1b[2m|{RESET} ",
+                                COLORS[i % COLORS.len()],
+                                h.name,
+                                " ".repeat(pad)
+                            )
+                        } else {
+                            format!("{}{} | ", h.name, " ".repeat(pad))
+                        }
+                        .into_bytes()
+                    })
+                    .collect();
+                self.partial = vec![[Vec::new(), Vec::new()]; hosts.len()];
+            }
+            Event::Output { host, stream, data } => self.output(*host, *stream, data)?,
+            Event::HostFinished { host, .. } => {
+                for stream in [Stream::Stdout, Stream::Stderr] {
+                    let rest = std::mem::take(&mut self.partial[*host][stream as usize]);
+                    if !rest.is_empty() {
+                        self.write_line(*host, stream, &rest, true)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn output(&mut self, host: usize, stream: Stream, data: &[u8]) -> io::Result<()> {
+        let mut rest = data;
+        while let Some(nl) = memchr(b'\n', rest) {
+            let line = &rest[..=nl];
+            let held = std::mem::take(&mut self.partial[host][stream as usize]);
+            if held.is_empty() {
+                self.write_line(host, stream, line, false)?;
+            } else {
+                let mut joined = held;
+                joined.extend_from_slice(line);
+                self.write_line(host, stream, &joined, false)?;
+            }
+            rest = &rest[nl + 1..];
+        }
+        if !rest.is_empty() {
+            self.partial[host][stream as usize].extend_from_slice(rest);
+            while self.partial[host][stream as usize].len() >= MAX_LINE {
+                let piece: Vec<u8> = self.partial[host][stream as usize]
+                    .drain(..MAX_LINE)
+                    .collect();
+                self.write_line(host, stream, &piece, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write prefix + line in one call (so lines of different hosts never interleave).
+    fn write_line(
+        &mut self,
+        host: usize,
+        stream: Stream,
+        line: &[u8],
+        add_newline: bool,
+    ) -> io::Result<()> {
+        if stream == Stream::Stdout && self.out_closed {
+            return Ok(());
+        }
+        let prefix = &self.prefixes[host];
+        let mut buf = Vec::with_capacity(prefix.len() + line.len() + 1);
+        buf.extend_from_slice(prefix);
+        buf.extend_from_slice(line);
+        if add_newline {
+            buf.push(b'\n');
+        }
+        let r = match stream {
+            Stream::Stdout => self.out.write_all(&buf),
+            Stream::Stderr => self.err.write_all(&buf),
+        };
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe && stream == Stream::Stdout => {
+                self.out_closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Flush both writers (called after each batch of events).
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.out.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.out_closed = true,
+            other => other?,
+        }
+        self.err.flush()
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{HostInfo, HostResult, Status};
+
+    fn start(names: &[&str]) -> Event {
+        Event::RunStarted {
+            hosts: names
+                .iter()
+                .map(|n| HostInfo {
+                    name: n.to_string(),
+                    address: "a".into(),
+                    port: 22,
+                    user: "u".into(),
+                })
+                .collect(),
+            command: "x".into(),
+            parallel: 1,
+        }
+    }
+
+    fn out(host: usize, stream: Stream, s: &[u8]) -> Event {
+        Event::Output {
+            host,
+            stream,
+            data: s.to_vec(),
+        }
+    }
+
+    #[test]
+    fn whole_lines_prefixed_and_aligned() {
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false);
+        p.handle(&start(&["a", "web01"])).unwrap();
+        p.handle(&out(0, Stream::Stdout, b"hel")).unwrap();
+        p.handle(&out(1, Stream::Stdout, b"one\ntw")).unwrap();
+        p.handle(&out(0, Stream::Stdout, b"lo\n")).unwrap();
+        p.handle(&out(1, Stream::Stderr, b"oops\n")).unwrap();
+        p.handle(&Event::HostFinished {
+            host: 1,
+            result: Box::new(HostResult::new(Status::Ok)),
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(p.out.clone()).unwrap(),
+            "web01 | one\na     | hello\nweb01 | tw\n"
+        );
+        assert_eq!(String::from_utf8(p.err.clone()).unwrap(), "web01 | oops\n");
+    }
+
+    #[test]
+    fn long_lines_are_cut_into_bounded_pieces() {
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false);
+        p.handle(&start(&["h"])).unwrap();
+        let big = vec![b'x'; MAX_LINE * 2 + 10];
+        p.handle(&out(0, Stream::Stdout, &big)).unwrap();
+        assert_eq!(p.partial[0][0].len(), 10);
+        assert_eq!(p.out.len(), 2 * (MAX_LINE + 5));
+    }
+
+    #[test]
+    fn binary_bytes_pass_through() {
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false);
+        p.handle(&start(&["h"])).unwrap();
+        p.handle(&out(0, Stream::Stdout, b"\xff\x00\xfe\n"))
+            .unwrap();
+        assert_eq!(p.out, b"h | \xff\x00\xfe\n");
+    }
+}

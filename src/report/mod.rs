@@ -1,0 +1,6 @@
+//! Reports about a run: per-phase statistics and the end-of-run summary. Knows events only.
+
+pub mod stats;
+pub mod summary;
+
+pub use summary::Summary;

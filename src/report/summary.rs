@@ -1,0 +1,278 @@
+//! The end-of-run summary on stderr: counts by status, min/p50/p95/max of each phase, the
+//! slowest hosts with their slowest step, and every host that did not succeed with the phase
+//! and a one-line reason. Built from events; rendered as text.
+
+use super::stats::{fmt_duration, spread};
+use crate::event::{Event, HostInfo, HostResult, Phase, Status};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// How many non-ok hosts are listed one per line before the rest are counted.
+const MAX_LISTED: usize = 50;
+/// How many slowest hosts are shown.
+const SLOWEST: usize = 5;
+
+/// Collects host results from the event stream.
+#[derive(Default)]
+pub struct Summary {
+    hosts: Vec<HostInfo>,
+    results: Vec<Option<HostResult>>,
+    elapsed: Duration,
+}
+
+impl Summary {
+    pub fn handle(&mut self, ev: &Event) {
+        match ev {
+            Event::RunStarted { hosts, .. } => {
+                self.hosts = hosts.clone();
+                self.results = vec![None; hosts.len()];
+            }
+            Event::HostFinished { host, result } => self.results[*host] = Some((**result).clone()),
+            Event::RunFinished { elapsed } => self.elapsed = *elapsed,
+            _ => {}
+        }
+    }
+
+    /// Status of every host; hosts without a result count as cancelled.
+    pub fn statuses(&self) -> Vec<Status> {
+        self.results
+            .iter()
+            .map(|r| r.as_ref().map_or(Status::Cancelled, |r| r.status))
+            .collect()
+    }
+
+    fn finished(&self) -> impl Iterator<Item = (&HostInfo, &HostResult)> {
+        self.hosts
+            .iter()
+            .zip(&self.results)
+            .filter_map(|(h, r)| r.as_ref().map(|r| (h, r)))
+    }
+
+    /// The summary text, ending with a newline.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let n = self.hosts.len();
+        let statuses = self.statuses();
+        let counts: Vec<String> = Status::ALL
+            .iter()
+            .filter_map(|st| {
+                let c = statuses.iter().filter(|x| *x == st).count();
+                (c > 0).then(|| format!("{c} {st}"))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "prun: {n} host{} in {}: {}",
+            if n == 1 { "" } else { "s" },
+            fmt_duration(self.elapsed),
+            counts.join(", ")
+        );
+
+        // phase table
+        let rows: Vec<(&str, Option<super::stats::Spread>)> = Phase::ALL
+            .iter()
+            .map(|p| {
+                let v: Vec<Duration> = self
+                    .finished()
+                    .filter_map(|(_, r)| r.timings.get(*p))
+                    .collect();
+                (p.name(), spread(v))
+            })
+            .chain(std::iter::once((
+                "total",
+                spread(self.finished().map(|(_, r)| r.timings.total).collect()),
+            )))
+            .collect();
+        if rows.iter().any(|(_, sp)| sp.is_some()) {
+            let _ = writeln!(
+                s,
+                "  {:<13}{:>6} {:>10} {:>10} {:>10} {:>10}",
+                "phase", "hosts", "min", "p50", "p95", "max"
+            );
+            for (name, sp) in rows {
+                if let Some(sp) = sp {
+                    let _ = writeln!(
+                        s,
+                        "  {:<13}{:>6} {:>10} {:>10} {:>10} {:>10}",
+                        name,
+                        sp.count,
+                        fmt_duration(sp.min),
+                        fmt_duration(sp.p50),
+                        fmt_duration(sp.p95),
+                        fmt_duration(sp.max)
+                    );
+                }
+            }
+        }
+
+        // slowest hosts
+        let mut by_total: Vec<(&HostInfo, &HostResult)> = self.finished().collect();
+        if by_total.len() > 1 {
+            by_total.sort_by_key(|h| std::cmp::Reverse(h.1.timings.total));
+            let width = by_total
+                .iter()
+                .take(SLOWEST)
+                .map(|(h, _)| h.name.len())
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(s, "  slowest:");
+            for (h, r) in by_total.iter().take(SLOWEST) {
+                // max_by_key keeps the last of equals: scan backwards to report the earliest.
+                let worst = Phase::ALL
+                    .iter()
+                    .rev()
+                    .filter(|p| **p != Phase::FirstByte)
+                    .filter_map(|p| r.timings.get(*p).map(|d| (*p, d)))
+                    .max_by_key(|(_, d)| *d);
+                let detail = worst
+                    .map(|(p, d)| format!(" (most in {p}: {})", fmt_duration(d)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "    {:<width$}  {:>9}{detail}",
+                    h.name,
+                    fmt_duration(r.timings.total)
+                );
+            }
+        }
+
+        // hosts that did not succeed, and notes
+        let bad: Vec<(usize, Status)> = statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| **st != Status::Ok)
+            .map(|(i, st)| (i, *st))
+            .collect();
+        if !bad.is_empty() {
+            let width = bad
+                .iter()
+                .take(MAX_LISTED)
+                .map(|(i, _)| self.hosts[*i].name.len())
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(s, "  not ok:");
+            for (i, st) in bad.iter().take(MAX_LISTED) {
+                let name = &self.hosts[*i].name;
+                let why = match &self.results[*i] {
+                    None => "not started (run cancelled)".to_string(),
+                    Some(r) => describe(r),
+                };
+                let _ = writeln!(s, "    {name:<width$}  {:<9} {why}", st.name());
+            }
+            if bad.len() > MAX_LISTED {
+                let _ = writeln!(s, "    … and {} more", bad.len() - MAX_LISTED);
+            }
+        }
+        let notes: Vec<String> = self
+            .finished()
+            .flat_map(|(h, r)| r.notes.iter().map(move |n| format!("    {}: {n}", h.name)))
+            .collect();
+        if !notes.is_empty() {
+            let _ = writeln!(s, "  notes:");
+            for n in notes.iter().take(MAX_LISTED) {
+                let _ = writeln!(s, "{n}");
+            }
+            if notes.len() > MAX_LISTED {
+                let _ = writeln!(s, "    … and {} more", notes.len() - MAX_LISTED);
+            }
+        }
+        s
+    }
+}
+
+/// One line on why a host is not ok.
+fn describe(r: &HostResult) -> String {
+    if let Some(f) = &r.failure {
+        return format!("{} {}: {}", f.phase, f.kind, f.message);
+    }
+    if let Some(sig) = &r.signal {
+        return format!("killed by signal {sig}");
+    }
+    match r.exit_code {
+        Some(c) => format!("exit {c}"),
+        None => r.status.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Failure, FailureKind};
+
+    fn info(n: &str) -> HostInfo {
+        HostInfo {
+            name: n.into(),
+            address: "127.0.0.1".into(),
+            port: 22,
+            user: "u".into(),
+        }
+    }
+
+    fn ok(total_ms: u64) -> HostResult {
+        let mut r = HostResult::new(Status::Ok);
+        r.exit_code = Some(0);
+        for p in Phase::ALL {
+            r.timings.set(p, Duration::from_millis(total_ms / 10));
+        }
+        r.timings.total = Duration::from_millis(total_ms);
+        r
+    }
+
+    #[test]
+    fn summary_counts_phases_slowest_and_failures() {
+        let mut s = Summary::default();
+        s.handle(&Event::RunStarted {
+            hosts: vec![info("a"), info("bb"), info("c"), info("d")],
+            command: "true".into(),
+            parallel: 4,
+        });
+        s.handle(&Event::HostFinished {
+            host: 0,
+            result: Box::new(ok(100)),
+        });
+        let mut failed = ok(300);
+        failed.status = Status::Failed;
+        failed.exit_code = Some(3);
+        s.handle(&Event::HostFinished {
+            host: 1,
+            result: Box::new(failed),
+        });
+        let mut err = HostResult::new(Status::Error);
+        err.failure = Some(Failure {
+            phase: Phase::Connect,
+            kind: FailureKind::Refused,
+            message: "connection refused by 127.0.0.1:1".into(),
+        });
+        err.timings.set(Phase::Connect, Duration::from_millis(1));
+        err.timings.total = Duration::from_millis(1);
+        s.handle(&Event::HostFinished {
+            host: 2,
+            result: Box::new(err),
+        });
+        s.handle(&Event::RunFinished {
+            elapsed: Duration::from_millis(1500),
+        });
+
+        let text = s.render();
+        assert!(
+            text.starts_with("prun: 4 hosts in 1.50s: 1 ok, 1 failed, 1 error, 1 cancelled\n"),
+            "{text}"
+        );
+        assert!(text.contains("  connect           3 "), "{text}");
+        assert!(text.contains("  auth              2 "), "{text}");
+        assert!(
+            text.contains("    bb    300.0ms (most in connect: 30.0ms)"),
+            "{text}"
+        );
+        assert!(text.contains("    bb  failed    exit 3"), "{text}");
+        assert!(
+            text.contains("    c   error     connect refused: connection refused by 127.0.0.1:1"),
+            "{text}"
+        );
+        assert!(text.contains("    d   cancelled not started"), "{text}");
+        assert_eq!(
+            s.statuses(),
+            vec![Status::Ok, Status::Failed, Status::Error, Status::Cancelled]
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The runner: a dedicated rayon pool sized by `--parallel`, one host per task, every step
+//! reported as an [`Event`] on a crossbeam channel. Knows ssh and events; never prints.
+
+use crate::event::{Event, HostInfo, Stream};
+use crate::ssh::{self, Shared, Target};
+use crossbeam_channel::Sender;
+use std::time::Instant;
+
+/// What to run where.
+pub struct Job<'a> {
+    pub targets: &'a [Target],
+    pub command: &'a str,
+    pub parallel: usize,
+    pub shared: Shared<'a>,
+}
+
+/// Run the job to completion, sending events to `tx`. Returns when every host is done.
+pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
+    let start = Instant::now();
+    let hosts = job
+        .targets
+        .iter()
+        .map(|t| HostInfo {
+            name: t.name.clone(),
+            address: t.address.clone(),
+            port: t.port,
+            user: t.user.clone(),
+        })
+        .collect();
+    let threads = job.parallel.clamp(1, job.targets.len().max(1));
+    let _ = tx.send(Event::RunStarted {
+        hosts,
+        command: job.command.to_string(),
+        parallel: threads,
+    });
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("prun-{i}"))
+        .stack_size(512 * 1024)
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(Event::Warning {
+                message: format!("cannot start {threads} threads ({e}); running one at a time"),
+            });
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .expect("a one-thread pool")
+        }
+    };
+    pool.scope_fifo(|s| {
+        for (i, target) in job.targets.iter().enumerate() {
+            let tx = tx.clone();
+            let shared = &job.shared;
+            let command = job.command;
+            s.spawn_fifo(move |_| {
+                let _ = tx.send(Event::HostStarted { host: i });
+                let mut emit = |stream: Stream, data: &[u8]| {
+                    let _ = tx.send(Event::Output {
+                        host: i,
+                        stream,
+                        data: data.to_vec(),
+                    });
+                };
+                let result = ssh::session::run(target, command, shared, &mut emit);
+                let _ = tx.send(Event::HostFinished {
+                    host: i,
+                    result: Box::new(result),
+                });
+            });
+        }
+    });
+    let _ = tx.send(Event::RunFinished {
+        elapsed: start.elapsed(),
+    });
+}

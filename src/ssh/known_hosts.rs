@@ -1,0 +1,446 @@
+//! OpenSSH-compatible known_hosts checking, done by prun rather than libssh2 (which compares
+//! names case-sensitively, ignores key types and ports, and knows no wildcards or markers).
+//!
+//! Files are parsed once per run with `ssh-key`; lookups use OpenSSH's key: the address,
+//! written `[address]:port` when the port is not 22. `accept-new` appends whole plain lines
+//! to one file, once per new key, under a lock, and never rewrites the file.
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::Digest;
+use ssh_key::known_hosts::{Entry, HostPatterns, Marker};
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+/// `--host-key-check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+/// What a check of a presented host key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A matching entry has this key.
+    Known,
+    /// No entry for this host has a key of this type.
+    Unknown,
+    /// An entry for this host has a different key of the same type (`where_` is file:line).
+    Changed { where_: String },
+    /// The key is marked `@revoked` (`where_` is file:line).
+    Revoked { where_: String },
+}
+
+enum Hosts {
+    /// (negated, lowercase pattern)
+    Patterns(Vec<(bool, String)>),
+    Hashed {
+        salt: Vec<u8>,
+        hash: [u8; 20],
+    },
+}
+
+struct KhEntry {
+    revoked: bool,
+    hosts: Hosts,
+    alg: String,
+    blob: Vec<u8>,
+    source: String,
+}
+
+/// Parsed known_hosts files plus the keys accepted during this run.
+pub struct KnownHosts {
+    entries: Vec<KhEntry>,
+    /// Exact lowercase names (of entries without wildcards or negation) → entry indices.
+    exact: HashMap<String, Vec<usize>>,
+    /// Entries that need a scan (wildcards, negation, hashed names).
+    scan: Vec<usize>,
+    write_path: PathBuf,
+    added: Mutex<HashMap<String, Vec<u8>>>,
+    /// Lines that could not be parsed (file:line), reported once.
+    pub skipped: Vec<String>,
+}
+
+/// OpenSSH's lookup name for an address and port.
+pub fn lookup_name(address: &str, port: u16) -> String {
+    let a = address.to_ascii_lowercase();
+    if port == 22 {
+        a
+    } else {
+        format!("[{a}]:{port}")
+    }
+}
+
+/// The algorithm name at the start of an SSH wire-format public key blob.
+pub fn blob_algorithm(blob: &[u8]) -> Option<&str> {
+    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    std::str::from_utf8(blob.get(4..4 + len)?).ok()
+}
+
+/// `SHA256:…` fingerprint of a key blob, as `ssh-keygen -l` prints it.
+pub fn fingerprint(blob: &[u8]) -> String {
+    let d = sha2::Sha256::digest(blob);
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)
+    )
+}
+
+fn hashed_matches(salt: &[u8], hash: &[u8; 20], name: &str) -> bool {
+    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(salt) else {
+        return false;
+    };
+    mac.update(name.as_bytes());
+    mac.verify_slice(hash).is_ok()
+}
+
+impl Hosts {
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            Hosts::Hashed { salt, hash } => hashed_matches(salt, hash, name),
+            Hosts::Patterns(pats) => {
+                let mut hit = false;
+                for (neg, p) in pats {
+                    let m = if p.contains(['*', '?']) {
+                        wildmatch::WildMatch::new(p).matches(name)
+                    } else {
+                        p == name
+                    };
+                    if m && *neg {
+                        return false;
+                    }
+                    hit |= m;
+                }
+                hit
+            }
+        }
+    }
+}
+
+impl KnownHosts {
+    /// Read `files` (missing ones are skipped); `write_path` receives accepted keys.
+    pub fn load(files: &[PathBuf], write_path: PathBuf) -> io::Result<Self> {
+        let mut kh = KnownHosts {
+            entries: Vec::new(),
+            exact: HashMap::new(),
+            scan: Vec::new(),
+            write_path,
+            added: Mutex::new(HashMap::new()),
+            skipped: Vec::new(),
+        };
+        for f in files {
+            match fs::read_to_string(f) {
+                Ok(text) => kh.parse(&f.display().to_string(), &text),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot read known_hosts file {}: {e}", f.display()),
+                    ));
+                }
+            }
+        }
+        Ok(kh)
+    }
+
+    /// Add the entries of one file's text.
+    pub fn parse(&mut self, label: &str, text: &str) {
+        for (n, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let source = format!("{label}:{}", n + 1);
+            let entry = match Entry::from_str(t) {
+                Ok(e) => e,
+                Err(_) => {
+                    self.skipped.push(source);
+                    continue;
+                }
+            };
+            if entry.marker() == Some(&Marker::CertAuthority) {
+                // Host certificates are not negotiated (see session.rs); CA lines don't apply.
+                continue;
+            }
+            let Ok(blob) = entry.public_key().to_bytes() else {
+                self.skipped.push(source);
+                continue;
+            };
+            let alg = entry.public_key().algorithm().as_str().to_string();
+            let hosts = match entry.host_patterns() {
+                HostPatterns::HashedName { salt, hash } => Hosts::Hashed {
+                    salt: salt.clone(),
+                    hash: *hash,
+                },
+                HostPatterns::Patterns(ps) => Hosts::Patterns(
+                    ps.iter()
+                        .map(|p| match p.strip_prefix('!') {
+                            Some(rest) => (true, rest.to_ascii_lowercase()),
+                            None => (false, p.to_ascii_lowercase()),
+                        })
+                        .collect(),
+                ),
+            };
+            let idx = self.entries.len();
+            match &hosts {
+                Hosts::Patterns(ps)
+                    if ps.iter().all(|(neg, p)| !neg && !p.contains(['*', '?'])) =>
+                {
+                    for (_, p) in ps {
+                        self.exact.entry(p.clone()).or_default().push(idx);
+                    }
+                }
+                _ => self.scan.push(idx),
+            }
+            self.entries.push(KhEntry {
+                revoked: entry.marker() == Some(&Marker::Revoked),
+                hosts,
+                alg,
+                blob,
+                source,
+            });
+        }
+    }
+
+    fn matching(&self, lookup: &str) -> impl Iterator<Item = &KhEntry> {
+        let exact = self.exact.get(lookup).map(Vec::as_slice).unwrap_or(&[]);
+        exact.iter().map(|&i| &self.entries[i]).chain(
+            self.scan
+                .iter()
+                .map(|&i| &self.entries[i])
+                .filter(move |e| e.hosts.matches(lookup)),
+        )
+    }
+
+    /// Key algorithms known for `lookup`, in file order, without duplicates.
+    pub fn known_algorithms(&self, lookup: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in self.matching(lookup).filter(|e| !e.revoked) {
+            if !out.contains(&e.alg) {
+                out.push(e.alg.clone());
+            }
+        }
+        if let Some(blob) = self.added.lock().unwrap().get(lookup)
+            && let Some(a) = blob_algorithm(blob)
+            && !out.iter().any(|o| o == a)
+        {
+            out.push(a.to_string());
+        }
+        out
+    }
+
+    /// Check a presented key (wire-format `blob`) for `lookup`.
+    pub fn check(&self, lookup: &str, blob: &[u8]) -> Verdict {
+        let alg = blob_algorithm(blob).unwrap_or("");
+        let mut changed = None;
+        for e in self.matching(lookup) {
+            if e.revoked {
+                if e.blob == blob {
+                    return Verdict::Revoked {
+                        where_: e.source.clone(),
+                    };
+                }
+                continue;
+            }
+            if e.blob == blob {
+                return Verdict::Known;
+            }
+            if e.alg == alg && changed.is_none() {
+                changed = Some(e.source.clone());
+            }
+        }
+        if let Some(where_) = changed {
+            return Verdict::Changed { where_ };
+        }
+        match self.added.lock().unwrap().get(lookup) {
+            Some(b) if b == blob => Verdict::Known,
+            Some(b) if blob_algorithm(b) == Some(alg) => Verdict::Changed {
+                where_: format!("{} (added by this run)", self.write_path.display()),
+            },
+            _ => Verdict::Unknown,
+        }
+    }
+
+    /// Record a new key for `lookup` (accept-new): appends one plain line to the user's
+    /// known_hosts unless this run already did. Returns the verdict under the lock, so two
+    /// hosts of the same address:port presenting different keys cannot both be accepted.
+    pub fn accept(&self, lookup: &str, blob: &[u8]) -> io::Result<Verdict> {
+        let mut added = self.added.lock().unwrap();
+        if let Some(b) = added.get(lookup) {
+            return Ok(if b == blob {
+                Verdict::Known
+            } else {
+                Verdict::Changed {
+                    where_: format!("{} (added by this run)", self.write_path.display()),
+                }
+            });
+        }
+        let alg = blob_algorithm(blob).unwrap_or("unknown");
+        let line = format!(
+            "{lookup} {alg} {}\n",
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        );
+        append_line(&self.write_path, &line)?;
+        added.insert(lookup.to_string(), blob.to_vec());
+        Ok(Verdict::Unknown)
+    }
+
+    /// Where accepted keys go.
+    pub fn write_path(&self) -> &Path {
+        &self.write_path
+    }
+}
+
+/// Append one whole line, creating the directory (0700) and file (0600) when missing and
+/// adding a newline first if the file does not end with one.
+fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let mut buf = String::new();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            buf.push('\n');
+        }
+    }
+    buf.push_str(line);
+    f.write_all(buf.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDkQuXdUf2Yyo6FxXRSU7laprT7bO6I2Yw2Z4dnIajzN";
+    const K2: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIF4VoPmUGl6JRKREL7MnX3/ebMFbqaB5lqpHDu8lBxLk";
+
+    fn blob(k: &str) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD.decode(k).unwrap()
+    }
+
+    fn kh(text: &str) -> KnownHosts {
+        let mut kh = KnownHosts::load(&[], PathBuf::from("/nonexistent/kh")).unwrap();
+        kh.parse("kh", text);
+        kh
+    }
+
+    #[test]
+    fn lookup_names() {
+        assert_eq!(lookup_name("Web01", 22), "web01");
+        assert_eq!(lookup_name("127.0.0.1", 2201), "[127.0.0.1]:2201");
+    }
+
+    #[test]
+    fn plain_port_case_and_type() {
+        let k = kh(&format!(
+            "[127.0.0.1]:2201 ssh-ed25519 {K1}\nWEB01,web02 ssh-ed25519 {K1}\n"
+        ));
+        assert_eq!(k.check("[127.0.0.1]:2201", &blob(K1)), Verdict::Known);
+        assert_eq!(k.check("[127.0.0.1]:2202", &blob(K1)), Verdict::Unknown);
+        assert_eq!(
+            k.check("web01", &blob(K1)),
+            Verdict::Known,
+            "case-insensitive"
+        );
+        // a plain name does not match another port (libssh2 gets this wrong)
+        assert_eq!(k.check("[web01]:2222", &blob(K1)), Verdict::Unknown);
+        assert!(matches!(
+            k.check("web02", &blob(K2)),
+            Verdict::Changed { .. }
+        ));
+        assert_eq!(k.known_algorithms("web02"), vec!["ssh-ed25519"]);
+    }
+
+    #[test]
+    fn wildcards_negation_revoked() {
+        let k = kh(&format!(
+            "*.example.com,!bad.example.com ssh-ed25519 {K1}\n@revoked * ssh-ed25519 {K2}\n"
+        ));
+        assert_eq!(k.check("a.example.com", &blob(K1)), Verdict::Known);
+        assert_eq!(k.check("bad.example.com", &blob(K1)), Verdict::Unknown);
+        assert!(matches!(
+            k.check("a.example.com", &blob(K2)),
+            Verdict::Revoked { .. }
+        ));
+    }
+
+    #[test]
+    fn hashed_names() {
+        // |1|salt|hash for "[127.0.0.1]:2299" computed with HMAC-SHA1
+        let salt = b"0123456789abcdefghij";
+        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(salt).unwrap();
+        mac.update(b"[127.0.0.1]:2299");
+        let hash = mac.finalize().into_bytes();
+        let e = base64::engine::general_purpose::STANDARD;
+        let line = format!(
+            "|1|{}|{} ssh-ed25519 {K1}\n",
+            e.encode(salt),
+            e.encode(hash)
+        );
+        let k = kh(&line);
+        assert_eq!(k.check("[127.0.0.1]:2299", &blob(K1)), Verdict::Known);
+        assert_eq!(k.check("[127.0.0.1]:2298", &blob(K1)), Verdict::Unknown);
+    }
+
+    #[test]
+    fn bad_lines_are_skipped() {
+        let k = kh(&format!("garbage\n\n# c\nh ssh-ed25519 {K1}\n"));
+        assert_eq!(k.skipped, vec!["kh:1"]);
+        assert_eq!(k.check("h", &blob(K1)), Verdict::Known);
+    }
+
+    #[test]
+    fn accept_appends_once_and_detects_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/.ssh/known_hosts");
+        let k = KnownHosts::load(std::slice::from_ref(&path), path.clone()).unwrap();
+        assert_eq!(k.accept("[h]:2", &blob(K1)).unwrap(), Verdict::Unknown);
+        assert_eq!(k.accept("[h]:2", &blob(K1)).unwrap(), Verdict::Known);
+        assert!(matches!(
+            k.accept("[h]:2", &blob(K2)).unwrap(),
+            Verdict::Changed { .. }
+        ));
+        assert_eq!(k.check("[h]:2", &blob(K1)), Verdict::Known);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("[h]:2 ssh-ed25519 {K1}\n"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn append_adds_missing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        fs::write(&path, "# no newline").unwrap();
+        append_line(&path, "x y z\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "# no newline\nx y z\n");
+    }
+}

@@ -1,0 +1,9 @@
+//! SSH for one host at a time: the session steps ([`session`]), host key checking
+//! ([`known_hosts`]) and key files ([`keys`]). Knows nothing of output or printing.
+
+pub mod keys;
+pub mod known_hosts;
+pub mod session;
+
+pub use known_hosts::{KnownHosts, Policy};
+pub use session::{Settings, Shared, Target};

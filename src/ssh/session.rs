@@ -1,0 +1,668 @@
+//! One host's session, step by step, each step timed and bounded: connect → handshake →
+//! host key check → auth → channel open → exec → read stdout+stderr → close + exit status.
+//!
+//! Setup runs in blocking mode with `set_timeout` set to what is left of the connect
+//! deadline before every libssh2 call (libssh2 timeouts are per call). After exec the session
+//! is non-blocking and the read loop polls the socket itself (ssh2-notes §3b), so both
+//! streams flow together without deadlock and a command deadline can stop the wait. A live
+//! channel is never dropped in blocking mode. No printing here: output goes to a callback.
+
+use super::keys::KeyFile;
+use super::known_hosts::{self, KnownHosts, Policy, Verdict};
+use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
+use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
+use std::io::{self, Read};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings shared by every host of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub connect_timeout: Duration,
+    pub command_timeout: Option<Duration>,
+    pub host_key_policy: Policy,
+    /// Try the identities of the agent at `SSH_AUTH_SOCK`.
+    pub use_agent: bool,
+}
+
+/// Everything one host needs to run; built by the plan.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Keys to try before the agent: `--identity` files, then the inventory's `identity_file`.
+    pub identities: Vec<Arc<KeyFile>>,
+}
+
+/// Read-only state shared by all sessions of a run.
+pub struct Shared<'a> {
+    pub settings: &'a Settings,
+    pub known_hosts: &'a KnownHosts,
+    /// Default keys, tried after the agent.
+    pub default_keys: &'a [Arc<KeyFile>],
+}
+
+/// Host key algorithms prun negotiates (no certificates: see ssh2-notes §4), best first.
+const HOSTKEY_ALGS: [&str; 6] = [
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+
+const EAGAIN: i32 = -37;
+const LIBSSH2_TIMEOUT: i32 = -9;
+
+struct Clock {
+    start: Instant,
+    last: Instant,
+    timings: Timings,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let now = Instant::now();
+        Clock {
+            start: now,
+            last: now,
+            timings: Timings::default(),
+        }
+    }
+    /// End the current phase as `p`.
+    fn mark(&mut self, p: Phase) {
+        let now = Instant::now();
+        self.timings.set(p, now - self.last);
+        self.last = now;
+    }
+}
+
+/// A failed step, still open for the partial timing of the phase it failed in.
+struct Fail(Failure);
+
+fn fail(phase: Phase, kind: FailureKind, message: impl Into<String>) -> Fail {
+    Fail(Failure {
+        phase,
+        kind,
+        message: message.into(),
+    })
+}
+
+fn code(e: &ssh2::Error) -> i32 {
+    match e.code() {
+        ErrorCode::Session(c) => c,
+        ErrorCode::SFTP(c) => c,
+    }
+}
+
+fn ssh_fail(phase: Phase, e: &ssh2::Error, default: FailureKind) -> Fail {
+    let kind = match code(e) {
+        LIBSSH2_TIMEOUT => FailureKind::Timeout,
+        -5 => FailureKind::Kex,
+        -43 if phase == Phase::Handshake => FailureKind::Banner,
+        -13 | -7 | -43 => FailureKind::Io,
+        _ => default,
+    };
+    let msg = match kind {
+        FailureKind::Timeout => format!("timed out in {phase} (--connect-timeout)"),
+        FailureKind::Banner => {
+            "no SSH banner from server (connection dropped; sshd MaxStartups?)".to_string()
+        }
+        FailureKind::Kex => format!("key exchange failed, no common algorithm ({})", e.message()),
+        _ => format!("{} ({})", e.message(), code(e)),
+    };
+    fail(phase, kind, msg)
+}
+
+/// Run `command` on `target`; output chunks go to `on_output` as they arrive.
+pub fn run(
+    target: &Target,
+    command: &str,
+    shared: &Shared<'_>,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> HostResult {
+    let mut clock = Clock::new();
+    let mut result = HostResult::new(Status::Error);
+    result.attempts = 1;
+    let outcome = session(target, command, shared, &mut clock, &mut result, on_output);
+    if let Err(Fail(f)) = outcome {
+        // The failed phase's time is what elapsed since the last completed phase.
+        clock.mark(f.phase);
+        if result.status != Status::Timeout {
+            result.status = if f.kind == FailureKind::Cancelled {
+                Status::Cancelled
+            } else {
+                Status::Error
+            };
+        }
+        result.failure = Some(f);
+    }
+    clock.timings.total = clock.start.elapsed();
+    result.timings = clock.timings;
+    result
+}
+
+fn remaining_ms(deadline: Instant) -> u32 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (left.as_millis() as u32).max(1)
+}
+
+fn session(
+    target: &Target,
+    command: &str,
+    shared: &Shared<'_>,
+    clock: &mut Clock,
+    result: &mut HostResult,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<(), Fail> {
+    let settings = shared.settings;
+    let deadline = clock.start + settings.connect_timeout;
+
+    // connect (includes DNS)
+    let tcp = connect(&target.address, target.port, deadline)?;
+    let fd = tcp.as_raw_fd();
+    let _ = tcp.set_nodelay(true);
+    clock.mark(Phase::Connect);
+
+    // handshake
+    let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
+    sess.set_tcp_stream(tcp);
+    let lookup = known_hosts::lookup_name(&target.address, target.port);
+    let prefs = hostkey_prefs(&shared.known_hosts.known_algorithms(&lookup));
+    sess.method_pref(MethodType::HostKey, &prefs)
+        .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
+    // Bounded drop on every early return: a failed blocking session must not hang in free().
+    let guard = NonBlockingOnDrop(sess.clone());
+    sess.set_timeout(remaining_ms(deadline));
+    sess.handshake()
+        .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
+    result.kex = sess.methods(MethodType::Kex).map(str::to_string);
+    result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
+    clock.mark(Phase::Handshake);
+
+    // host key, before any credential is offered
+    check_host_key(&sess, &lookup, shared, result)?;
+    clock.mark(Phase::Hostkey);
+
+    // auth
+    result.auth_method = Some(authenticate(&sess, target, shared, deadline)?);
+    clock.mark(Phase::Auth);
+
+    // channel open and exec: bounded by the connect timeout again (a server that stops
+    // answering here must not hang us).
+    let step_deadline = Instant::now() + settings.connect_timeout;
+    quickack(fd);
+    sess.set_timeout(remaining_ms(step_deadline));
+    let mut ch = sess
+        .channel_session()
+        .map_err(|e| ssh_fail(Phase::ChannelOpen, &e, FailureKind::Channel))?;
+    clock.mark(Phase::ChannelOpen);
+    quickack(fd);
+    sess.set_timeout(remaining_ms(step_deadline));
+    ch.exec(command)
+        .map_err(|e| ssh_fail(Phase::Exec, &e, FailureKind::Exec))?;
+    clock.mark(Phase::Exec);
+    let exec_done = clock.last;
+
+    // read both streams, non-blocking
+    sess.set_blocking(false);
+    let cmd_deadline = settings.command_timeout.map(|t| exec_done + t);
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut first_byte = None;
+    loop {
+        let mut progressed = false;
+        for (id, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+            loop {
+                match ch.stream(id).read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if first_byte.is_none() {
+                            first_byte = Some(exec_done.elapsed());
+                        }
+                        match stream {
+                            Stream::Stdout => result.bytes_stdout += n as u64,
+                            Stream::Stderr => result.bytes_stderr += n as u64,
+                        }
+                        on_output(stream, &buf[..n]);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        return Err(fail(
+                            Phase::Read,
+                            FailureKind::Io,
+                            format!("reading output: {e}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if ch.eof() && !progressed {
+            break;
+        }
+        if !progressed {
+            if let Some(d) = cmd_deadline
+                && Instant::now() >= d
+            {
+                let _ = ch.close();
+                result.status = Status::Timeout;
+                result
+                    .notes
+                    .push("remote command may still be running".to_string());
+                if let Some(fb) = first_byte {
+                    clock.timings.set(Phase::FirstByte, fb);
+                }
+                return Err(fail(
+                    Phase::Read,
+                    FailureKind::Timeout,
+                    format!(
+                        "command did not finish within --timeout {}",
+                        humantime::format_duration(settings.command_timeout.unwrap_or_default())
+                    ),
+                ));
+            }
+            wait_socket(fd, &sess, cmd_deadline).map_err(|e| {
+                fail(
+                    Phase::Read,
+                    FailureKind::Io,
+                    format!("waiting for output: {e}"),
+                )
+            })?;
+        }
+    }
+    if let Some(fb) = first_byte {
+        clock.timings.set(Phase::FirstByte, fb);
+    }
+    clock.mark(Phase::Read);
+
+    // close and exit status
+    let close_deadline = Instant::now() + settings.connect_timeout;
+    retry_eagain(fd, &sess, close_deadline, || ch.close()).map_err(|e| {
+        fail(
+            Phase::Close,
+            FailureKind::Io,
+            format!("closing channel: {e}"),
+        )
+    })?;
+    retry_eagain(fd, &sess, close_deadline, || ch.wait_close()).map_err(|e| {
+        fail(
+            Phase::Close,
+            FailureKind::Io,
+            format!("closing channel: {e}"),
+        )
+    })?;
+    let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
+    let status = ch.exit_status().unwrap_or(-1);
+    clock.mark(Phase::Close);
+    if let Some(sig) = signal {
+        result.status = Status::Signal;
+        result.signal = Some(sig);
+    } else {
+        result.exit_code = Some(status);
+        result.status = if status == 0 {
+            Status::Ok
+        } else {
+            Status::Failed
+        };
+    }
+    // Best effort: tell the server we are leaving; do not wait for it.
+    let _ = sess.disconnect(None, "done", None);
+    drop(ch);
+    drop(guard);
+    Ok(())
+}
+
+/// Sets the session non-blocking when dropped, so freeing it never waits on the network.
+struct NonBlockingOnDrop(Session);
+
+impl Drop for NonBlockingOnDrop {
+    fn drop(&mut self) {
+        self.0.set_blocking(false);
+    }
+}
+
+fn hostkey_prefs(known: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for k in known {
+        let algs: &[&str] = match k.as_str() {
+            "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256"],
+            other => match HOSTKEY_ALGS.iter().find(|a| **a == other) {
+                Some(a) => std::slice::from_ref(a),
+                None => &[],
+            },
+        };
+        for a in algs {
+            if !out.contains(a) {
+                out.push(a);
+            }
+        }
+    }
+    for a in HOSTKEY_ALGS {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out.join(",")
+}
+
+fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fail> {
+    let addrs: Vec<_> = (address, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            fail(
+                Phase::Connect,
+                FailureKind::Unreachable,
+                format!("cannot resolve '{address}': {e}"),
+            )
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(fail(
+            Phase::Connect,
+            FailureKind::Unreachable,
+            format!("'{address}' resolves to no address"),
+        ));
+    }
+    let mut last = None;
+    for a in &addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(a, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some((*a, e)),
+        }
+    }
+    let Some((a, e)) = last else {
+        return Err(fail(
+            Phase::Connect,
+            FailureKind::Timeout,
+            "timed out in connect (--connect-timeout)",
+        ));
+    };
+    let kind = match e.kind() {
+        io::ErrorKind::ConnectionRefused => FailureKind::Refused,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailureKind::Timeout,
+        _ => FailureKind::Unreachable,
+    };
+    let msg = match kind {
+        FailureKind::Refused => format!("connection refused by {a}"),
+        FailureKind::Timeout => format!("timed out connecting to {a} (--connect-timeout)"),
+        _ => format!("cannot connect to {a}: {e}"),
+    };
+    Err(fail(Phase::Connect, kind, msg))
+}
+
+fn check_host_key(
+    sess: &Session,
+    lookup: &str,
+    shared: &Shared<'_>,
+    result: &mut HostResult,
+) -> Result<(), Fail> {
+    let policy = shared.settings.host_key_policy;
+    let Some((blob, _)) = sess.host_key() else {
+        return Err(fail(
+            Phase::Hostkey,
+            FailureKind::Kex,
+            "server presented no host key",
+        ));
+    };
+    let kh = shared.known_hosts;
+    let alg = known_hosts::blob_algorithm(blob).unwrap_or("unknown");
+    let fp = known_hosts::fingerprint(blob);
+    let mut verdict = kh.check(lookup, blob);
+    if verdict == Verdict::Unknown && policy == Policy::AcceptNew {
+        verdict = kh.accept(lookup, blob).map_err(|e| {
+            fail(
+                Phase::Hostkey,
+                FailureKind::Io,
+                format!(
+                    "cannot record host key in {}: {e}",
+                    kh.write_path().display()
+                ),
+            )
+        })?;
+        if verdict == Verdict::Unknown {
+            result.notes.push(format!(
+                "added {lookup} {alg} {fp} to {}",
+                kh.write_path().display()
+            ));
+            return Ok(());
+        }
+    }
+    match verdict {
+        Verdict::Known => Ok(()),
+        Verdict::Revoked { where_ } => Err(fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyMismatch,
+            format!("host key {alg} {fp} for {lookup} is REVOKED ({where_})"),
+        )),
+        _ if policy == Policy::Off => Ok(()),
+        Verdict::Changed { where_ } => Err(fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyMismatch,
+            format!(
+                "HOST KEY CHANGED for {lookup}: server sent {alg} {fp}, which does not match \
+                 {where_}; refusing to connect (if the change is expected: ssh-keygen -R '{lookup}')"
+            ),
+        )),
+        Verdict::Unknown => Err(fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyUnknown,
+            format!(
+                "host key for {lookup} is not known ({alg} {fp}); to trust it, \
+                 run with --host-key-check accept-new or add it to known_hosts"
+            ),
+        )),
+    }
+}
+
+fn authenticate(
+    sess: &Session,
+    target: &Target,
+    shared: &Shared<'_>,
+    deadline: Instant,
+) -> Result<String, Fail> {
+    let user = target.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let on_err = |e: &ssh2::Error, what: &str, errors: &mut Vec<String>| -> Result<(), Fail> {
+        match code(e) {
+            LIBSSH2_TIMEOUT => Err(fail(
+                Phase::Auth,
+                FailureKind::Timeout,
+                "timed out in auth (--connect-timeout)",
+            )),
+            // -18: key refused; -19: refused/unverified; -16: key file unusable
+            -18 | -19 | -16 => {
+                if code(e) == -16 {
+                    errors.push(format!("{what}: {}", e.message()));
+                }
+                Ok(())
+            }
+            -13 | -7 | -43 => Err(fail(
+                Phase::Auth,
+                FailureKind::Auth,
+                format!(
+                    "server closed the connection during auth after {} key(s) were tried \
+                     (too many keys for its MaxAuthTries?)",
+                    errors.len() + 1
+                ),
+            )),
+            _ => {
+                errors.push(format!("{what}: {} ({})", e.message(), code(e)));
+                Ok(())
+            }
+        }
+    };
+
+    let files = target.identities.iter().filter(|k| !k.encrypted);
+    for key in files {
+        sess.set_timeout(remaining_ms(deadline));
+        tried.push(key.display.clone());
+        match sess.userauth_pubkey_memory(user, None, &key.private, None) {
+            Ok(()) if sess.authenticated() => return Ok(format!("publickey {}", key.display)),
+            Ok(()) => {}
+            Err(e) => on_err(&e, &key.display, &mut errors)?,
+        }
+    }
+    if shared.settings.use_agent {
+        sess.set_timeout(remaining_ms(deadline));
+        match agent_auth(sess, user) {
+            Ok((Some(m), _)) => return Ok(m),
+            Ok((None, n)) => tried.push(format!("{n} agent key(s)")),
+            Err(e) => {
+                if code(&e) == LIBSSH2_TIMEOUT {
+                    on_err(&e, "agent", &mut errors)?;
+                }
+                errors.push(format!("agent: {}", e.message()));
+            }
+        }
+    }
+    for key in shared.default_keys {
+        if target.identities.iter().any(|k| k.path == key.path) {
+            continue;
+        }
+        sess.set_timeout(remaining_ms(deadline));
+        tried.push(key.display.clone());
+        match sess.userauth_pubkey_memory(user, None, &key.private, None) {
+            Ok(()) if sess.authenticated() => return Ok(format!("publickey {}", key.display)),
+            Ok(()) => {}
+            Err(e) => on_err(&e, &key.display, &mut errors)?,
+        }
+    }
+    let mut msg = if tried.is_empty() {
+        format!(
+            "no keys to offer for {user}: give --identity FILE, set identity_file in the \
+             inventory, start ssh-agent, or create ~/.ssh/id_ed25519"
+        )
+    } else {
+        format!(
+            "permission denied for {user}: no key was accepted (tried {})",
+            tried.join(", ")
+        )
+    };
+    if !errors.is_empty() {
+        msg.push_str(&format!("; {}", errors.join("; ")));
+    }
+    Err(fail(Phase::Auth, FailureKind::Auth, msg))
+}
+
+/// Try every agent identity in turn (libssh2's `userauth_agent` tries only the first).
+fn agent_auth(sess: &Session, user: &str) -> Result<(Option<String>, usize), ssh2::Error> {
+    let mut agent = sess.agent()?;
+    agent.connect()?;
+    agent.list_identities()?;
+    let ids = agent.identities()?;
+    let mut n = 0;
+    for id in &ids {
+        n += 1;
+        match agent.userauth(user, id) {
+            Ok(()) if sess.authenticated() => {
+                let _ = agent.disconnect();
+                return Ok((Some(format!("agent {}", id.comment())), n));
+            }
+            Ok(()) => {}
+            Err(e) if matches!(code(&e), -18 | -19) => {}
+            Err(e) => {
+                let _ = agent.disconnect();
+                return Err(e);
+            }
+        }
+    }
+    let _ = agent.disconnect();
+    Ok((None, n))
+}
+
+/// Ask the kernel to ACK at once (avoids a 40 ms delayed-ACK stall on channel open; see
+/// ssh2-notes §7). Best effort.
+fn quickack(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: fd is a live TCP socket owned by the session; the option value is a c_int.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Wait until the socket is ready in the direction libssh2 is blocked on, or the deadline.
+fn wait_socket(fd: RawFd, sess: &Session, deadline: Option<Instant>) -> io::Result<()> {
+    let events = match sess.block_directions() {
+        BlockDirections::Inbound => libc::POLLIN,
+        BlockDirections::Outbound => libc::POLLOUT,
+        BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+        BlockDirections::None => libc::POLLIN,
+    };
+    let timeout = match deadline {
+        None => -1,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now()).as_millis();
+            left.min(i32::MAX as u128) as i32
+        }
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, count 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Call a non-blocking libssh2 operation until it stops returning EAGAIN or the deadline.
+fn retry_eagain(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Instant,
+    mut op: impl FnMut() -> Result<(), ssh2::Error>,
+) -> io::Result<()> {
+    loop {
+        match op() {
+            Ok(()) => return Ok(()),
+            Err(e) if code(&e) == EAGAIN => {
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+                }
+                wait_socket(fd, sess, Some(deadline))?;
+            }
+            Err(e) => return Err(io::Error::other(format!("{} ({})", e.message(), code(&e)))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostkey_prefs_put_known_types_first() {
+        assert!(hostkey_prefs(&[]).starts_with("ssh-ed25519,"));
+        let p = hostkey_prefs(&["ssh-rsa".into()]);
+        assert!(
+            p.starts_with("rsa-sha2-512,rsa-sha2-256,ssh-ed25519"),
+            "{p}"
+        );
+        assert!(!p.contains("cert"));
+        assert_eq!(p.split(',').count(), HOSTKEY_ALGS.len());
+    }
+}
