@@ -4,63 +4,136 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const AFTER_HELP: &str = "\
-Examples:
-  prun -i hosts.yaml 'cat LICENSE'
+/// Extra manual sections, shared by `--help` and the man page: (title, body). Paragraphs are
+/// separated by blank lines; a paragraph whose lines all start with two spaces is shown as is.
+pub const SECTIONS: &[(&str, &str)] = &[
+    (
+        "EXAMPLES",
+        "  prun -i hosts.yaml 'cat LICENSE'
   prun -i hosts.yaml -l 'web:!web03' -p 100 uptime
   prun -H 'root@web[01-10]:2222,db1' --host-key-check accept-new 'df -h /'
-  prun -i hosts.yaml -l db --list-hosts
+  prun -i hosts.yaml -l db --list-hosts",
+    ),
+    (
+        "INVENTORY",
+        "\
+A YAML file in Ansible's inventory shape: groups (the top level, usually all:) with hosts:, \
+vars: and children:. Host names may be ranges: web[01:04], web[01-10], db-[a:c], node[1-3,7]. \
+A host listed in several groups is one host.
 
-Inventory:
-  A YAML file in Ansible's inventory shape: groups (the top level, usually `all:`) with
-  `hosts:`, `vars:` and `children:`. Host names may be ranges: web[01:04], db-[a:c],
-  node[1-3,7]. Vars prun reads (Ansible spelling in brackets): user (ansible_user),
-  address (ansible_host), port (ansible_port), identity_file
-  (ansible_ssh_private_key_file). Other vars are kept and ignored. Precedence: command line >
-  host vars > nearest group > parent groups > all. A file that is not YAML is read as a plain
-  host list: one [user@]host[:port] per line, # comments.
+Vars prun reads, with the Ansible spelling also accepted: user (ansible_user), address \
+(ansible_host), port (ansible_port), identity_file (ansible_ssh_private_key_file). Other vars \
+are kept and ignored; a likely typo of a prun key gets a warning. Precedence: command line > \
+host vars > nearest group > parent groups > all. Errors name the file, line and column.
 
-Limit patterns (-l):
-  Terms separated by ':' (or ',' when the pattern has one): a group or host name, a glob
-  (web*), a regex (~web0[1-3]), a range (web[01:03]), @FILE (host names, one per line).
-  '!term' excludes, '&term' intersects; unions apply first, then intersections, then
-  exclusions. A term that matches nothing is an error.
+A file that is not YAML is read as a plain host list: one [user@]host[:port] per line \
+(ranges allowed), # comments.",
+    ),
+    (
+        "LIMIT PATTERNS",
+        "\
+-l takes terms separated by ':' (or by ',' when the pattern has one): a group or host name, \
+a glob (web*), a regex (~web0[1-3], matched anywhere in the name), a range (web[01:03]) or \
+@FILE (host names, one per line). !term excludes and &term intersects. Unions apply first, \
+then intersections, then exclusions, whatever the order. A term that matches nothing is an \
+error.",
+    ),
+    (
+        "OUTPUT",
+        "\
+Remote stdout goes to stdout and remote stderr to stderr, one whole line at a time, prefixed \
+with the host name (host column aligned). A line longer than 64 KiB is written in 64 KiB \
+pieces; a last line without a newline gets one. Everything prun itself says (progress, \
+warnings, the summary) goes to stderr.
 
-Output:
-  Remote stdout goes to stdout and remote stderr to stderr, one whole line at a time,
-  prefixed with the host name. Progress (on a terminal) and the summary go to stderr: counts
-  by status, min/p50/p95/max of each phase (connect, handshake, hostkey, auth, channel_open,
-  exec, first_byte, read, close, total), the slowest hosts, and each host that did not
-  succeed with its phase, failure kind and reason.
+The summary shows counts by status (ok, failed, error, timeout, signal, cancelled), \
+min/p50/p95/max of each phase over the hosts that reached it, the slowest hosts with the \
+step they spent most time in, and every host that did not succeed with the phase, failure \
+kind and a one-line reason.
 
-Authentication:
-  Keys are tried in this order: --identity files, the inventory's identity_file, every
-  identity of the ssh-agent at SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
-  Each key file is read once per run. Passphrase-protected key files are skipped with a
-  warning; load them into ssh-agent instead.
-
-Host keys:
-  Checked before authentication against ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
-  (or the --known-hosts files), the way OpenSSH does: hashed names, [address]:port for ports
-  other than 22, wildcards, @revoked. strict refuses unknown hosts; accept-new appends unknown
-  keys to ~/.ssh/known_hosts (or the first --known-hosts file) and still refuses changed keys;
-  off checks nothing and warns.
-
-Exit status:
-  0    every host ran the command and it exited 0
+Phases: connect (start to TCP connected, includes DNS), handshake (SSH banner and key \
+exchange), hostkey (check against known_hosts), auth, channel_open, exec (exec request \
+accepted), first_byte (exec to the first byte of output), read (exec to end of both streams), \
+close (channel closed and exit status known), total. Failure kinds: refused, unreachable, \
+timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io, cancelled.",
+    ),
+    (
+        "AUTHENTICATION",
+        "\
+Keys are tried in this order: --identity files, the inventory's identity_file, every \
+identity of the ssh-agent at SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa and id_rsa. \
+Each key file is read once per run. Passphrase-protected key files are skipped with a \
+warning; load them into ssh-agent instead.",
+    ),
+    (
+        "HOST KEYS",
+        "\
+Host keys are checked before authentication against ~/.ssh/known_hosts and \
+/etc/ssh/ssh_known_hosts (or the --known-hosts files) the way OpenSSH does: the lookup name \
+is the address, written [address]:port when the port is not 22; names are case-insensitive; \
+hashed names, wildcards, negation and @revoked are understood. strict (the default) refuses \
+an unknown host and says how to trust it. accept-new appends an unknown host's key to \
+~/.ssh/known_hosts (or the first --known-hosts file) as one plain line, once per \
+address:port, and never rewrites the file; a changed key is refused even then. off checks \
+nothing and warns on every run.",
+    ),
+    (
+        "EXIT STATUS",
+        "  0    every host ran the command and it exited 0
   1    prun itself failed (internal error)
   2    usage error or unusable inventory (nothing was run)
   3    at least one host timed out, was killed by a signal, or was cancelled
-  4    otherwise: at least one host failed at the SSH level (connect, handshake, host key,
-       auth, channel)
-  5    otherwise: every host connected and at least one remote command exited non-zero
-  130  interrupted
-
-Environment:
-  HOME           where ~ points (keys, known_hosts)
-  SSH_AUTH_SOCK  ssh-agent socket; its identities are tried
+  4    otherwise: at least one host failed at the SSH level
+       (connect, handshake, host key, auth, channel)
+  5    otherwise: every host connected and at least one command exited non-zero
+  130  interrupted",
+    ),
+    (
+        "ENVIRONMENT",
+        "  HOME           where ~ points (keys, known_hosts)
+  SSH_AUTH_SOCK  ssh-agent socket whose identities are tried
   NO_COLOR       disables colour with --color auto
-  USER           default remote user";
+  USER           the default remote user",
+    ),
+];
+
+/// The sections as plain text for `--help`.
+pub fn sections_text() -> String {
+    let mut out = String::new();
+    for (title, body) in SECTIONS {
+        out.push_str(title);
+        out.push_str(":\n");
+        for para in body.split("\n\n") {
+            if para.lines().all(|l| l.starts_with("  ")) {
+                out.push_str(para);
+                out.push('\n');
+            } else {
+                out.push_str(&textwrap(para, 90, "  "));
+            }
+            out.push('\n');
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn textwrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
 
 /// Run one shell command on many hosts over SSH, in parallel, and time every step.
 #[derive(Parser, Debug, Clone)]
@@ -73,7 +146,6 @@ Environment:
                   ends with a summary of how long every step (connect, handshake, host key, \
                   auth, channel open, exec, read, close) took on every host. Its exit status \
                   says what happened, for scripts.",
-    after_long_help = AFTER_HELP,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -222,7 +294,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// The clap command (for the man page and tests).
 pub fn command() -> clap::Command {
-    Cli::command()
+    Cli::command().after_long_help(sections_text())
+}
+
+/// Parse the process arguments (with the extra help sections).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! The `prun` binary: parse arguments, run, map to an exit status.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = prun::cli::Cli::parse();
+    let cli = prun::cli::parse();
     match std::panic::catch_unwind(move || prun::app::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(_) => {

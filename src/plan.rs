@@ -93,7 +93,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
 
     let mut keys = KeyStore::default();
     let mut cli_keys = Vec::new();
-    for k in &cli.identity {
+    for k in cli.identity.iter().filter(|_| !cli.list_hosts) {
         let key = keys
             .named(k)
             .map_err(|e| UsageError(format!("--identity: {e}")))?;
@@ -109,7 +109,13 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     for i in selected {
         let h = &inv.hosts[i];
         let mut identities = cli_keys.clone();
-        for f in &h.identity_files {
+        // --list-hosts connects to nothing, so it reads no key files.
+        let files: &[String] = if cli.list_hosts {
+            &[]
+        } else {
+            &h.identity_files
+        };
+        for f in files {
             let key = keys
                 .named(f)
                 .map_err(|e| UsageError(format!("identity_file of host '{}': {e}", h.name)))?;

@@ -196,7 +196,7 @@ fn looks_like_host_list(text: &str) -> bool {
         }
         if line.contains(char::is_whitespace)
             || line.ends_with(':')
-            || line.starts_with('-')
+            || line.starts_with(['-', '['])
             || line.contains(['{', '}', '"', '\''])
             || parse_host_spec(line).is_err()
         {

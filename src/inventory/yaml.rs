@@ -89,8 +89,20 @@ fn yaml_error(label: &str, e: &serde_saphyr::Error) -> InventoryError {
     let loc = e.location();
     // The rendered message may carry a source snippet on later lines; keep the first.
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("invalid YAML").trim();
-    let hint = if first.contains("expected a map") || first.contains("invalid type") {
+    let mut first = text.lines().next().unwrap_or("invalid YAML").trim();
+    // serde-saphyr says "error: line L column C: what"; we print the place ourselves.
+    if let Some(rest) = first.strip_prefix("error: ") {
+        first = rest;
+    }
+    if first.starts_with("line ")
+        && let Some((_, what)) = first.split_once(": ")
+    {
+        first = what;
+    }
+    let hint = if first.contains("expected a map")
+        || first.contains("expected mapping")
+        || first.contains("invalid type")
+    {
         " (an inventory maps group names to `hosts:`, `vars:` and `children:`; \
           `hosts:` maps host names to their vars)"
     } else if first.contains("unknown field") {
@@ -506,5 +518,26 @@ all:
             ));
         }
         assert!(load_str(&s).is_err());
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn example_inventory_loads() {
+        let mut inv = super::Inventory::default();
+        super::load(
+            &mut inv,
+            "inventory.example.yaml",
+            include_str!("../../inventory.example.yaml"),
+        )
+        .unwrap();
+        assert_eq!(inv.hosts.len(), 10);
+        assert_eq!(inv.groups["prod"].len(), 2);
+        assert_eq!(
+            inv.get("db-a.example.com").unwrap().user.as_deref(),
+            Some("postgres")
+        );
+        assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
     }
 }

@@ -1,0 +1,276 @@
+//! Test fixture: real OpenSSH servers started by the test on 127.0.0.1 with generated keys,
+//! a private HOME for prun (its known_hosts and default keys), and helpers to run the built
+//! `prun` binary. A missing sshd fails the test loudly; servers are killed by PID on drop.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SSHD: &str = "/usr/sbin/sshd";
+
+/// Run a program and panic with its output when it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Generate an ed25519 key pair at `path` (and `path.pub`).
+pub fn keygen(path: &Path, comment: &str) {
+    sh(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            comment,
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+}
+
+/// One running sshd.
+pub struct Sshd {
+    pub port: u16,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fleet of local sshd sharing one host key and one authorized user key.
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    /// HOME for prun: `~/.ssh/known_hosts` lives here.
+    pub home: PathBuf,
+    /// Authorized private key.
+    pub key: PathBuf,
+    /// `ssh-ed25519 AAAA…` of the servers' host key.
+    pub host_key: String,
+    pub servers: Vec<Sshd>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Fleet {
+    /// Start `n` sshd on free loopback ports.
+    pub fn new(n: usize) -> Fleet {
+        Self::with_config(n, "")
+    }
+
+    /// Start `n` sshd; `extra` is appended to each sshd_config.
+    pub fn with_config(n: usize, extra: &str) -> Fleet {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} not found: the end-to-end tests need OpenSSH's server \
+             (apt-get install openssh-server, or run scripts/test.sh)"
+        );
+        if !Path::new("/run/sshd").exists() {
+            std::fs::create_dir_all("/run/sshd").unwrap_or_else(|e| {
+                panic!("/run/sshd is missing and cannot be created ({e}); run scripts/deps.sh")
+            });
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("prun-test-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let home = d.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        keygen(&d.join("host_ed25519"), "test-host");
+        keygen(&d.join("id_ed25519"), "test-user");
+        std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).unwrap();
+        let pubkey = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
+        let host_key = pubkey
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut fleet = Fleet {
+            key: d.join("id_ed25519"),
+            home,
+            host_key,
+            servers: Vec::new(),
+            dir,
+        };
+        for i in 0..n {
+            fleet.servers.push(fleet.start_sshd(i, extra));
+        }
+        fleet
+    }
+
+    fn start_sshd(&self, i: usize, extra: &str) -> Sshd {
+        let d = self.dir.path();
+        for _attempt in 0..10 {
+            let port = free_port();
+            let conf = d.join(format!("sshd-{i}.conf"));
+            let log = d.join(format!("sshd-{i}.log"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\n\
+                     AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\n\
+                     PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                     MaxStartups 1000:30:1000\nMaxSessions 100\nSetEnv SHLVL=1\n{extra}\n",
+                    d = d.display()
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(SSHD)
+                .arg("-D")
+                .arg("-f")
+                .arg(&conf)
+                .arg("-E")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    if text.contains("Address already in use") {
+                        break; // port race: try another
+                    }
+                    panic!("sshd exited with {status}: {text}");
+                }
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                    let mut banner = [0u8; 4];
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    if s.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
+                        return Sshd { port, child, log };
+                    }
+                }
+                assert!(Instant::now() < deadline, "sshd on {port} did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("could not start sshd on a free port");
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.servers[i].port
+    }
+
+    /// The known_hosts line OpenSSH would write for server `i`.
+    pub fn known_hosts_line(&self, i: usize) -> String {
+        format!("[127.0.0.1]:{} {}\n", self.port(i), self.host_key)
+    }
+
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.home.join(".ssh/known_hosts")
+    }
+
+    /// Write `~/.ssh/known_hosts` trusting every server.
+    pub fn trust_all(&self) {
+        let text: String = (0..self.servers.len())
+            .map(|i| self.known_hosts_line(i))
+            .collect();
+        self.write_known_hosts(&text);
+    }
+
+    pub fn write_known_hosts(&self, text: &str) {
+        std::fs::create_dir_all(self.home.join(".ssh")).unwrap();
+        std::fs::write(self.known_hosts_path(), text).unwrap();
+    }
+
+    /// Write a file in the fleet's directory and return its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A YAML inventory of `n` hosts `h01…` spread round-robin over the servers, user root
+    /// (the tests run as root), the fleet key, plus `extra` appended under `all.children`.
+    pub fn inventory(&self, n: usize) -> PathBuf {
+        let mut y = format!(
+            "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n  hosts:\n",
+            whoami(),
+            self.key.display()
+        );
+        for h in 0..n {
+            y.push_str(&format!(
+                "    h{:02}:\n      port: {}\n",
+                h + 1,
+                self.port(h % self.servers.len())
+            ));
+        }
+        self.file("inventory.yaml", &y)
+    }
+
+    /// `prun` with HOME pointed at the fleet's home and no agent.
+    pub fn prun(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.env("HOME", &self.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+pub fn whoami() -> String {
+    sh("id", &["-un"]).trim().to_string()
+}
+
+/// Output of a finished prun run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        )
+    }
+}
+
+/// Run a command to completion (with a generous safety deadline) and collect its output.
+pub fn run(mut c: Command) -> Run {
+    let out = c.output().expect("run prun");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
