@@ -30,7 +30,7 @@ pub struct Host {
 #[derive(Debug, Default)]
 pub struct Inventory {
     pub hosts: Vec<Host>,
-    index: std::collections::HashMap<String, usize>,
+    index: std::collections::HashMap<String, usize, foldhash::fast::RandomState>,
     /// Group name → indices of every host in the group or its descendants, ascending.
     pub groups: IndexMap<String, Vec<usize>>,
     /// Non-fatal problems (typos of prun keys), already formatted with file:line:col.
@@ -118,7 +118,10 @@ impl Inventory {
 
     /// Add a host to a group's membership list.
     pub(crate) fn add_to_group(&mut self, group: &str, idx: usize) {
-        let members = self.groups.entry(group.to_string()).or_default();
+        let members = match self.groups.get_mut(group) {
+            Some(m) => m,
+            None => self.groups.entry(group.to_string()).or_default(),
+        };
         if let Err(pos) = members.binary_search(&idx) {
             members.insert(pos, idx);
         }

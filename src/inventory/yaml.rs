@@ -4,10 +4,15 @@
 
 use super::value::Value;
 use super::{Host, Inventory, InventoryError, range};
-use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
-use std::collections::{HashMap, HashSet};
+
+/// Inventory input is trusted, so a fast non-DoS-resistant hasher is fine here.
+type State = foldhash::fast::RandomState;
+type HashMap<K, V> = std::collections::HashMap<K, V, State>;
+type HashSet<K> = std::collections::HashSet<K, State>;
+type IndexMap<K, V> = indexmap::IndexMap<K, V, State>;
+type IndexSet<K> = indexmap::IndexSet<K, State>;
 
 type Vars = IndexMap<String, Spanned<Value>>;
 
@@ -41,7 +46,7 @@ struct GroupInfo {
     order: usize,
     vars: Vec<(String, Spanned<Value>)>,
     children: Vec<String>,
-    hosts: Vec<String>,
+    hosts: IndexSet<String>,
 }
 
 struct Builder<'a> {
@@ -61,6 +66,24 @@ fn loc_err(label: &str, loc: &Location, msg: impl Into<String>) -> InventoryErro
     }
 }
 
+/// Overlay one layer of vars (prun's own spelling beats an ansible_* alias in the same layer).
+fn merge_layer<'a>(
+    merged: &mut HashMap<&'static str, &'a Spanned<Value>>,
+    layer: &'a [(String, Spanned<Value>)],
+) {
+    let mut canon: Vec<(&'static str, &Spanned<Value>)> = Vec::new();
+    for (k, v) in layer {
+        if let Some(c) = canonical(k) {
+            if c == k {
+                canon.push((c, v));
+            } else {
+                merged.insert(c, v);
+            }
+        }
+    }
+    merged.extend(canon);
+}
+
 /// Parse `text` as a YAML inventory and add its hosts and groups to `inv`.
 pub(super) fn load(inv: &mut Inventory, label: &str, text: &str) -> Result<(), InventoryError> {
     let root: Option<IndexMap<Spanned<String>, Option<GroupDef>>> =
@@ -74,8 +97,8 @@ pub(super) fn load(inv: &mut Inventory, label: &str, text: &str) -> Result<(), I
     }
     let mut b = Builder {
         label,
-        groups: IndexMap::new(),
-        host_vars: IndexMap::new(),
+        groups: IndexMap::default(),
+        host_vars: IndexMap::default(),
         warnings: Vec::new(),
     };
     b.group("all");
@@ -120,6 +143,9 @@ fn yaml_error(label: &str, e: &serde_saphyr::Error) -> InventoryError {
 
 impl Builder<'_> {
     fn group(&mut self, name: &str) -> &mut GroupInfo {
+        if let Some(i) = self.groups.get_index_of(name) {
+            return &mut self.groups[i];
+        }
         let n = self.groups.len();
         self.groups
             .entry(name.to_string())
@@ -173,10 +199,7 @@ impl Builder<'_> {
                         .entry(n.clone())
                         .or_default()
                         .extend(vars.iter().cloned());
-                    let g = self.group(&gname);
-                    if !g.hosts.contains(&n) {
-                        g.hosts.push(n);
-                    }
+                    self.group(&gname).hosts.insert(n);
                 }
             }
         }
@@ -239,7 +262,7 @@ impl Builder<'_> {
             stack.pop();
             Ok(())
         }
-        let mut out = HashMap::new();
+        let mut out = HashMap::default();
         visit(self, "all", 0, &mut Vec::new(), &mut out)?;
         Ok(out)
     }
@@ -247,52 +270,50 @@ impl Builder<'_> {
     fn finish(self, inv: &mut Inventory) -> Result<(), InventoryError> {
         let depths = self.depths()?;
         // host → groups that list it directly; then every ancestor of those.
-        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut parents: HashMap<&str, Vec<&str>> = HashMap::default();
         for (g, info) in &self.groups {
             for c in &info.children {
                 parents.entry(c.as_str()).or_default().push(g.as_str());
             }
         }
-        let mut direct: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut direct: HashMap<&str, Vec<&str>> = HashMap::default();
         for (g, info) in &self.groups {
             for h in &info.hosts {
                 direct.entry(h.as_str()).or_default().push(g.as_str());
             }
         }
+        // Hosts with the same direct groups share the ordered group chain and group vars.
+        type Chain<'g> = (Vec<&'g str>, HashMap<&'static str, &'g Spanned<Value>>);
+        let mut chains: HashMap<Vec<&str>, Chain<'_>> = HashMap::default();
+        let no_groups: Vec<&str> = Vec::new();
         for (name, own_vars) in &self.host_vars {
-            let mut groups: HashSet<&str> = HashSet::new();
-            let mut todo: Vec<&str> = direct.get(name.as_str()).cloned().unwrap_or_default();
-            todo.push("all");
-            while let Some(g) = todo.pop() {
-                if groups.insert(g)
-                    && let Some(ps) = parents.get(g)
-                {
-                    todo.extend(ps.iter().copied());
-                }
-            }
-            let mut ordered: Vec<&str> = groups.iter().copied().collect();
-            ordered.sort_by_key(|g| (depths.get(*g).copied().unwrap_or(0), self.groups[*g].order));
-
-            let mut merged: HashMap<&'static str, &Spanned<Value>> = HashMap::new();
-            let layers = ordered
-                .iter()
-                .map(|g| &self.groups[*g].vars)
-                .chain(std::iter::once(own_vars));
-            for layer in layers {
-                // Within one layer prun's own spelling beats the ansible_* alias.
-                let mut aliases: Vec<(&'static str, &Spanned<Value>)> = Vec::new();
-                let mut canon: Vec<(&'static str, &Spanned<Value>)> = Vec::new();
-                for (k, v) in layer {
-                    if let Some(c) = canonical(k) {
-                        if c == k { &mut canon } else { &mut aliases }.push((c, v));
+            let key = direct.get(name.as_str()).unwrap_or(&no_groups);
+            if !chains.contains_key(key) {
+                let mut groups: HashSet<&str> = HashSet::default();
+                let mut todo: Vec<&str> = key.clone();
+                todo.push("all");
+                while let Some(g) = todo.pop() {
+                    if groups.insert(g)
+                        && let Some(ps) = parents.get(g)
+                    {
+                        todo.extend(ps.iter().copied());
                     }
                 }
-                merged.extend(aliases);
-                merged.extend(canon);
+                let mut ordered: Vec<&str> = groups.iter().copied().collect();
+                ordered
+                    .sort_by_key(|g| (depths.get(*g).copied().unwrap_or(0), self.groups[*g].order));
+                let mut merged = HashMap::default();
+                for g in &ordered {
+                    merge_layer(&mut merged, &self.groups[*g].vars);
+                }
+                chains.insert(key.clone(), (ordered, merged));
             }
+            let (ordered, group_vars) = &chains[key];
+            let mut merged = group_vars.clone();
+            merge_layer(&mut merged, own_vars);
             let host = self.to_host(name, &merged)?;
             let idx = inv.upsert(host);
-            for g in &ordered {
+            for g in ordered {
                 inv.add_to_group(g, idx);
             }
             if direct

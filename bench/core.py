@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""prun's own benchmark: `cat` of a 26,530-byte file on N hosts at -p P against local sshd.
+
+Starts K OpenSSH servers on 127.0.0.1 (generated keys, N host names spread over them), runs
+the prun binary R times, and reports per run: wall time, prun's CPU (user+sys, from wait4),
+CPU per host, peak RSS, the servers' CPU (sshd masters' reaped children), hosts verified
+byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopped by PID.
+
+    bench/core.py                      # N=1000, P=100, K=4, R=3, target/release/prun
+    bench/core.py -n 100 -p 100 -r 5
+    PRUN_BIN=path/to/prun bench/core.py
+
+Performance is measured here, never asserted in a test.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SSHD = "/usr/sbin/sshd"
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_cpu(pid):
+    """cutime + cstime of a process (CPU of its reaped children), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / TICK
+
+
+def payload():
+    lines, i = [], 0
+    text = ""
+    while len(text) < 26530:
+        text += f"{i:05} prun benchmark payload line, the same on every host ........\n"
+        i += 1
+    return text[:26529] + "\n"
+
+
+def start_fleet(state, k, n):
+    for name in ("host_ed25519", "id_ed25519"):
+        p = os.path.join(state, name)
+        if not os.path.exists(p):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", p], check=True)
+    shutil.copy(os.path.join(state, "id_ed25519.pub"), os.path.join(state, "authorized_keys"))
+    host_key = " ".join(open(os.path.join(state, "host_ed25519.pub")).read().split()[:2])
+    servers, kh = [], []
+    for i in range(k):
+        port = free_port()
+        conf = os.path.join(state, f"sshd-{i}.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f"Port {port}\nListenAddress 127.0.0.1\nHostKey {state}/host_ed25519\n"
+                f"AuthorizedKeysFile {state}/authorized_keys\nPidFile none\nStrictModes no\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+                "MaxStartups 1000:30:1000\nMaxSessions 1000\nSetEnv SHLVL=1\nLogLevel ERROR\n"
+            )
+        proc = subprocess.Popen([SSHD, "-D", "-f", conf, "-E", os.path.join(state, f"sshd-{i}.log")])
+        servers.append((proc, port))
+        kh.append(f"[127.0.0.1]:{port} {host_key}\n")
+    for proc, port in servers:
+        deadline = time.time() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    if s.recv(4) == b"SSH-":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                sys.exit(f"sshd on {port} did not start")
+            time.sleep(0.05)
+    with open(os.path.join(state, "known_hosts"), "w") as f:
+        f.writelines(kh)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(state, "inventory.yaml"), "w") as f:
+        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n"
+                f"    identity_file: {state}/id_ed25519\n  hosts:\n")
+        for h in range(n):
+            f.write(f"    h{h + 1:05}:\n      port: {servers[h % k][1]}\n")
+    with open(os.path.join(state, "LICENSE"), "w") as f:
+        f.write(payload())
+    return servers
+
+
+def verify(stdout, expected, n):
+    got = {}
+    for line in stdout.split(b"\n")[:-1]:
+        host, _, rest = line.partition(b" | ")
+        got.setdefault(host.strip(), []).append(rest + b"\n")
+    return sum(1 for v in got.values() if b"".join(v) == expected), len(got)
+
+
+def run_once(prun, state, p, n, servers):
+    time.sleep(0.5)  # let the servers reap the previous run's sessions
+    before = sum(children_cpu(proc.pid) for proc, _ in servers)
+    argv = [prun, "-i", f"{state}/inventory.yaml", "--known-hosts", f"{state}/known_hosts",
+            "-p", str(p), "--progress", "never", f"cat {state}/LICENSE"]
+    out = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()
+    res = os.path.join(state, "time.txt")
+    # GNU time forks from a small process, so the peak RSS it reports is prun's own (a fork
+    # of this Python process would carry Python's RSS into ru_maxrss).
+    t0 = time.monotonic()
+    proc = subprocess.Popen([TIME, "-f", "%U %S %M %x", "-o", res] + argv, stdout=out, stderr=err)
+    proc.wait()
+    wall = time.monotonic() - t0
+    user, sys_, maxrss_kb, rc = open(res).read().split()[-4:]
+    time.sleep(0.5)
+    after = sum(children_cpu(proc.pid) for proc, _ in servers)
+    out.seek(0)
+    ok, seen = verify(out.read(), open(f"{state}/LICENSE", "rb").read(), n)
+    err.seek(0)
+    return {
+        "rc": int(rc),
+        "wall": wall,
+        "cpu": float(user) + float(sys_),
+        "rss_mb": int(maxrss_kb) / 1024,
+        "server_cpu": after - before,
+        "ok": ok,
+        "stderr_tail": err.read().decode(errors="replace").splitlines()[:1],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", "--hosts", type=int, default=1000)
+    ap.add_argument("-p", "--parallel", type=int, default=100)
+    ap.add_argument("-k", "--servers", type=int, default=4)
+    ap.add_argument("-r", "--rounds", type=int, default=3)
+    args = ap.parse_args()
+    prun = os.environ.get("PRUN_BIN") or os.path.join(ROOT, "target/release/prun")
+    if not os.path.exists(prun):
+        subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)
+    if not os.path.exists(TIME):
+        sys.exit(f"{TIME} missing: apt-get install time")
+    if not os.path.exists(SSHD):
+        sys.exit(f"{SSHD} missing: run scripts/deps.sh")
+    os.makedirs("/run/sshd", exist_ok=True)
+    state = tempfile.mkdtemp(prefix="prun-core-bench-")
+    servers = start_fleet(state, args.servers, args.hosts)
+    cores = os.cpu_count() or 1
+    try:
+        print(f"prun {subprocess.run([prun, '--version'], capture_output=True, text=True).stdout.strip()}"
+              f" · N={args.hosts} P={args.parallel} · {args.servers} sshd · {cores} cores"
+              f" · load {os.getloadavg()[0]:.2f}")
+        print("| run | exit | hosts ok | wall s | prun CPU s | CPU/host ms | peak RSS MB | sshd CPU s | floor s | wall/floor |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        rows = []
+        for r in range(args.rounds):
+            m = run_once(prun, state, args.parallel, args.hosts, servers)
+            floor = (m["cpu"] + m["server_cpu"]) / cores
+            m["floor"] = floor
+            rows.append(m)
+            print(f"| {r + 1} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.2f} | "
+                  f"{1000 * m['cpu'] / args.hosts:.2f} | {m['rss_mb']:.1f} | {m['server_cpu']:.2f} | "
+                  f"{floor:.2f} | {m['wall'] / floor:.2f} |", flush=True)
+            if m["rc"] != 0:
+                print(f"  (prun said: {m['stderr_tail']})")
+        med = lambda k: statistics.median(x[k] for x in rows)
+        print(f"| median | | | {med('wall'):.2f} | {med('cpu'):.2f} | {1000 * med('cpu') / args.hosts:.2f} | "
+              f"{med('rss_mb'):.1f} | {med('server_cpu'):.2f} | {med('floor'):.2f} | "
+              f"{med('wall') / med('floor'):.2f} |")
+    finally:
+        for proc, _ in servers:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
