@@ -3,6 +3,7 @@
 
 use crate::cli::{Cli, When};
 use crate::event::Event;
+use crate::output::progress::Target as ProgressTarget;
 use crate::output::{Progress, StreamPrinter};
 use crate::report::Summary;
 use crate::runner::{self, Job};
@@ -42,12 +43,14 @@ pub fn run(cli: Cli) -> u8 {
         When::Never => false,
         When::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let show_progress = !cli.quiet
-        && match cli.progress {
-            When::Always => true,
-            When::Never => false,
-            When::Auto => io::stderr().is_terminal(),
-        };
+    let progress_target = match cli.progress {
+        _ if cli.quiet => None,
+        When::Always => Some(ProgressTarget::Forced),
+        When::Never => None,
+        When::Auto => io::stderr()
+            .is_terminal()
+            .then_some(ProgressTarget::Terminal),
+    };
 
     let job = Job {
         targets: &plan.targets,
@@ -65,10 +68,14 @@ pub fn run(cli: Cli) -> u8 {
         let job = &job;
         s.spawn(move || runner::run(job, &tx));
 
-        let stdout = io::stdout();
-        let stderr = io::stderr();
-        let mut printer = StreamPrinter::new(stdout.lock(), stderr.lock(), color);
-        let mut progress = Progress::new(show_progress);
+        // Buffered, flushed after each batch; never hold the stdio locks across batches
+        // (the progress bar's ticker thread writes to stderr too).
+        let mut printer = StreamPrinter::new(
+            io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            io::BufWriter::with_capacity(16 * 1024, io::stderr()),
+            color,
+        );
+        let mut progress = Progress::new(progress_target);
         let mut result = Ok(());
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];

@@ -498,3 +498,59 @@ fn list_hosts_with_limits_ranges_and_host_lists() {
     );
     assert!(!Path::new(&dir.path().join("home")).exists());
 }
+
+#[test]
+fn killed_by_signal_is_status_3() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(2);
+    let mut c = f.prun();
+    c.args(["-i", inv.to_str().unwrap(), "-l", "h01", "kill -KILL $$"]);
+    let r = run(c);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("h01  signal    killed by signal KILL"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn progress_bar_only_when_asked_or_on_a_terminal_and_quiet_is_quiet() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(3);
+    // stderr is a pipe here: no bar by default
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).arg("echo x");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("running,"), "{r:?}");
+    // --progress always draws it anyway
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["--progress", "always", "sleep 0.5"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("/3 hosts"), "{r:?}");
+    assert!(r.stderr.contains("running,"), "{r:?}");
+    // -q: no remote output, no summary; the exit status still tells
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args(["-q", "echo x; exit 4"]);
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
+}
+
+#[test]
+fn color_always_colours_host_names() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args(["--color", "always", "echo x"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout_text().contains("\x1b["), "{r:?}");
+    assert!(r.stdout_text().ends_with("x\n"), "{r:?}");
+}

@@ -1,32 +1,40 @@
 //! The progress bar on stderr (indicatif): hosts done/total, running, failed, elapsed.
-//! Hidden unless enabled (stderr is a terminal, or `--progress always`).
+//! Hidden unless enabled (stderr is a terminal, or `--progress always`); it appears when
+//! the run starts.
 
 use crate::event::{Event, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
     bar: ProgressBar,
+    /// Where to draw once the run starts (`None`: never draw).
+    target: Option<Target>,
     running: usize,
     failed: usize,
 }
 
+/// Where the bar is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// stderr, only while it is a terminal.
+    Terminal,
+    /// stderr, even when it is not a terminal (`--progress always`).
+    Forced,
+}
+
 impl Progress {
-    pub fn new(enabled: bool) -> Self {
-        let bar = if enabled {
-            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} hosts  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            b.set_style(style);
-            b.enable_steady_tick(std::time::Duration::from_millis(200));
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+    /// A bar that draws to `target` from the run's start; `None` draws nothing.
+    pub fn new(target: Option<Target>) -> Self {
+        let bar = ProgressBar::hidden();
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} hosts  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
         Progress {
             bar,
+            target,
             running: 0,
             failed: 0,
         }
@@ -34,7 +42,23 @@ impl Progress {
 
     pub fn handle(&mut self, ev: &Event) {
         match ev {
-            Event::RunStarted { hosts, .. } => self.bar.set_length(hosts.len() as u64),
+            Event::RunStarted { hosts, .. } => {
+                self.bar.set_length(hosts.len() as u64);
+                match self.target {
+                    None => return,
+                    Some(Target::Terminal) => {
+                        self.bar.set_draw_target(ProgressDrawTarget::stderr());
+                    }
+                    Some(Target::Forced) => {
+                        self.bar
+                            .set_draw_target(ProgressDrawTarget::term_like(Box::new(
+                                console::Term::stderr(),
+                            )))
+                    }
+                }
+                self.bar
+                    .enable_steady_tick(std::time::Duration::from_millis(200));
+            }
             Event::HostStarted { .. } => self.running += 1,
             Event::HostFinished { result, .. } => {
                 self.running = self.running.saturating_sub(1);
