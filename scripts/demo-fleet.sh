@@ -44,7 +44,7 @@ MaxStartups 1000:30:1000
 MaxSessions 100
 SetEnv SHLVL=1
 CONF
-        "$SSHD" -D -f "$DIR/sshd-$p.conf" -E "$DIR/sshd-$p.log" &
+        "$SSHD" -D -f "$DIR/sshd-$p.conf" -E "$DIR/sshd-$p.log" </dev/null >/dev/null 2>&1 &
         echo $! > "$DIR/sshd-$p.pid"
         echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$DIR/host_ed25519.pub")" >> "$DIR/known_hosts"
     done

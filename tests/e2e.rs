@@ -554,3 +554,20 @@ fn color_always_colours_host_names() {
     assert!(r.stdout_text().contains("\x1b["), "{r:?}");
     assert!(r.stdout_text().ends_with("x\n"), "{r:?}");
 }
+
+#[test]
+fn host_known_only_by_its_rsa_key_matches() {
+    // The server offers ed25519 and RSA; known_hosts has only the RSA key (as OpenSSH would
+    // after connecting with HostKeyAlgorithms restricted to RSA). libssh2 alone would report a
+    // mismatch here; prun negotiates the known key type first.
+    let f = Fleet::with_options(1, "", true);
+    let rsa_pub = std::fs::read_to_string(f.dir.path().join("host_rsa.pub")).unwrap();
+    let rsa: Vec<&str> = rsa_pub.split_whitespace().take(2).collect();
+    f.write_known_hosts(&format!("[127.0.0.1]:{} {}\n", f.port(0), rsa.join(" ")));
+    let inv = f.inventory(1);
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).arg("echo rsa-ok");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text(), "h01 | rsa-ok\n");
+}

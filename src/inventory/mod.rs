@@ -199,7 +199,8 @@ fn looks_like_host_list(text: &str) -> bool {
         }
         if line.contains(char::is_whitespace)
             || line.ends_with(':')
-            || line.starts_with(['-', '['])
+            || line.starts_with('-')
+            || (line.starts_with('[') && !is_ipv6_bracket(line))
             || line.contains(['{', '}', '"', '\''])
             || parse_host_spec(line).is_err()
         {
@@ -208,6 +209,13 @@ fn looks_like_host_list(text: &str) -> bool {
         any = true;
     }
     any
+}
+
+/// `[2001:db8::1]…`: a bracketed IPv6 literal rather than a YAML list or a range.
+fn is_ipv6_bracket(s: &str) -> bool {
+    s.strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .is_some_and(|a| a.matches(':').count() >= 2)
 }
 
 /// Split `s` at `sep` where the separator is not inside `[...]`.
@@ -237,6 +245,28 @@ pub fn parse_host_spec(spec: &str) -> Result<Vec<Host>, String> {
         Some(_) => return Err(format!("'{spec}': empty user name before '@'")),
         None => (None, spec),
     };
+    // An IPv6 literal in brackets: [2001:db8::1] or [::1]:2222 (no ranges).
+    if is_ipv6_bracket(rest)
+        && let Some((addr, after)) = rest[1..].split_once(']')
+    {
+        let port =
+            match after.strip_prefix(':') {
+                None if after.is_empty() => None,
+                Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    format!("'{spec}': port '{p}' is not a number from 1 to 65535")
+                })?),
+                None => return Err(format!("'{spec}': expected [ipv6-address]:port")),
+            };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("'{spec}': '{addr}' is not an IPv6 address"));
+        }
+        return Ok(vec![Host {
+            name: addr.to_string(),
+            port,
+            user,
+            ..Host::default()
+        }]);
+    }
     // The port is after the last ':' that is outside brackets.
     let pieces = split_outside_brackets(rest, ':');
     let (host, port) = match pieces.len() {
@@ -291,6 +321,10 @@ mod tests {
         assert!(parse_host_spec("web:x").is_err());
         assert!(parse_host_spec("@web").is_err());
         assert!(parse_host_spec("a:b:c").is_err());
+        let h = parse_host_spec("root@[::1]:2222").unwrap();
+        assert_eq!((h[0].name.as_str(), h[0].port), ("::1", Some(2222)));
+        assert_eq!(parse_host_spec("[fe80::1]").unwrap()[0].port, None);
+        assert!(parse_host_spec("[::zz]").is_err());
     }
 
     #[test]
@@ -298,12 +332,17 @@ mod tests {
         let mut inv = Inventory::default();
         inv.load_str(
             "hosts.txt",
-            "# fleet\nweb[1-2]\nroot@db1:2200  # primary\n\n10.0.0.5\n",
+            "# fleet\nweb[1-2]\nroot@db1:2200  # primary\n\n10.0.0.5\n[::1]:2201\n",
         )
         .unwrap();
-        assert_eq!(names(&inv), ["web1", "web2", "db1", "10.0.0.5"]);
+        assert_eq!(names(&inv), ["web1", "web2", "db1", "10.0.0.5", "::1"]);
         assert_eq!(inv.get("db1").unwrap().port, Some(2200));
-        assert_eq!(inv.groups["all"], vec![0, 1, 2, 3]);
+        assert_eq!(inv.groups["all"], vec![0, 1, 2, 3, 4]);
+        let mut inv = Inventory::default();
+        assert!(
+            inv.load_str("x", "[1,2]").is_err(),
+            "a YAML list is not a host list"
+        );
     }
 
     #[test]

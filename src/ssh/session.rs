@@ -1,11 +1,14 @@
 //! One host's session, step by step, each step timed and bounded: connect → handshake →
 //! host key check → auth → channel open → exec → read stdout+stderr → close + exit status.
 //!
-//! Setup runs in blocking mode with `set_timeout` set to what is left of the connect
-//! deadline before every libssh2 call (libssh2 timeouts are per call). After exec the session
-//! is non-blocking and the read loop polls the socket itself (ssh2-notes §3b), so both
-//! streams flow together without deadlock and a command deadline can stop the wait. A live
-//! channel is never dropped in blocking mode. No printing here: output goes to a callback.
+//! The session is non-blocking from the handshake on: each libssh2 call is repeated on
+//! EAGAIN after polling the socket against the step's deadline (the connect timeout for
+//! everything up to auth, then again for channel open and exec; `--timeout` for the
+//! command), with TCP_QUICKACK re-armed while waiting so replies are not held back by a
+//! delayed ACK. The read loop drains stdout and stderr together (ssh2-notes §3b), so both
+//! streams flow without deadlock. Only the ssh-agent exchange runs blocking, under
+//! `set_timeout`. A live channel is never dropped in blocking mode. No printing here: output
+//! goes to a callback.
 
 use super::keys::KeyFile;
 use super::known_hosts::{self, KnownHosts, Policy, Verdict};
@@ -178,9 +181,12 @@ fn session(
         .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
     // Bounded drop on every early return: a failed blocking session must not hang in free().
     let guard = NonBlockingOnDrop(sess.clone());
-    sess.set_timeout(remaining_ms(deadline));
-    sess.handshake()
-        .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
+    // Non-blocking from here on, each step driven by `nonblocking` against its deadline (the
+    // agent exchange excepted, see `authenticate`).
+    sess.set_blocking(false);
+    let mut hs = sess.clone();
+    nonblocking(fd, &sess, deadline, || hs.handshake())
+        .map_err(|e| step_fail(Phase::Handshake, e, FailureKind::Kex))?;
     result.kex = sess.methods(MethodType::Kex).map(str::to_string);
     result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
     clock.mark(Phase::Handshake);
@@ -190,27 +196,23 @@ fn session(
     clock.mark(Phase::Hostkey);
 
     // auth
-    result.auth_method = Some(authenticate(&sess, target, shared, deadline)?);
+    result.auth_method = Some(authenticate(&sess, fd, target, shared, deadline)?);
     clock.mark(Phase::Auth);
 
-    // channel open and exec: bounded by the connect timeout again (a server that stops
-    // answering here must not hang us).
+    // channel open and exec, non-blocking: bounded by the connect timeout again (a server
+    // that stops answering here must not hang us), and with TCP_QUICKACK re-armed after each
+    // request is sent, so the server's reply is not held back by a delayed ACK (Nagle on the
+    // server side + delayed ACK on ours cost ~40 ms per channel open; ssh2-notes §7).
     let step_deadline = Instant::now() + settings.connect_timeout;
-    quickack(fd);
-    sess.set_timeout(remaining_ms(step_deadline));
-    let mut ch = sess
-        .channel_session()
-        .map_err(|e| ssh_fail(Phase::ChannelOpen, &e, FailureKind::Channel))?;
+    let mut ch = nonblocking(fd, &sess, step_deadline, || sess.channel_session())
+        .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel))?;
     clock.mark(Phase::ChannelOpen);
-    quickack(fd);
-    sess.set_timeout(remaining_ms(step_deadline));
-    ch.exec(command)
-        .map_err(|e| ssh_fail(Phase::Exec, &e, FailureKind::Exec))?;
+    nonblocking(fd, &sess, step_deadline, || ch.exec(command))
+        .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec))?;
     clock.mark(Phase::Exec);
     let exec_done = clock.last;
 
     // read both streams, non-blocking
-    sess.set_blocking(false);
     let cmd_deadline = settings.command_timeout.map(|t| exec_done + t);
     let mut buf = vec![0u8; 32 * 1024];
     let mut first_byte = None;
@@ -465,6 +467,7 @@ fn check_host_key(
 
 fn authenticate(
     sess: &Session,
+    fd: RawFd,
     target: &Target,
     shared: &Shared<'_>,
     deadline: Instant,
@@ -501,20 +504,31 @@ fn authenticate(
             }
         }
     };
+    // Offer one key file; Ok(true) when it authenticated.
+    let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
+        match nonblocking(fd, sess, deadline, || {
+            sess.userauth_pubkey_memory(user, None, &key.private, None)
+        }) {
+            Ok(()) => Ok(sess.authenticated()),
+            Err(StepError::Ssh(e)) => on_err(&e, &key.display, errors).map(|()| false),
+            Err(e) => Err(step_fail(Phase::Auth, e, FailureKind::Auth)),
+        }
+    };
 
-    let files = target.identities.iter().filter(|k| !k.encrypted);
-    for key in files {
-        sess.set_timeout(remaining_ms(deadline));
+    for key in target.identities.iter().filter(|k| !k.encrypted) {
         tried.push(key.display.clone());
-        match sess.userauth_pubkey_memory(user, None, &key.private, None) {
-            Ok(()) if sess.authenticated() => return Ok(format!("publickey {}", key.display)),
-            Ok(()) => {}
-            Err(e) => on_err(&e, &key.display, &mut errors)?,
+        if try_key(key, &mut errors)? {
+            return Ok(format!("publickey {}", key.display));
         }
     }
     if shared.settings.use_agent {
+        // The agent exchange runs blocking (libssh2's agent code talks to a second socket),
+        // bounded by the remaining connect deadline.
+        sess.set_blocking(true);
         sess.set_timeout(remaining_ms(deadline));
-        match agent_auth(sess, user) {
+        let r = agent_auth(sess, user);
+        sess.set_blocking(false);
+        match r {
             Ok((Some(m), _)) => return Ok(m),
             Ok((None, n)) => tried.push(format!("{n} agent key(s)")),
             Err(e) => {
@@ -529,12 +543,9 @@ fn authenticate(
         if target.identities.iter().any(|k| k.path == key.path) {
             continue;
         }
-        sess.set_timeout(remaining_ms(deadline));
         tried.push(key.display.clone());
-        match sess.userauth_pubkey_memory(user, None, &key.private, None) {
-            Ok(()) if sess.authenticated() => return Ok(format!("publickey {}", key.display)),
-            Ok(()) => {}
-            Err(e) => on_err(&e, &key.display, &mut errors)?,
+        if try_key(key, &mut errors)? {
+            return Ok(format!("publickey {}", key.display));
         }
     }
     let mut msg = if tried.is_empty() {
@@ -625,6 +636,48 @@ fn wait_socket(fd: RawFd, sess: &Session, deadline: Option<Instant>) -> io::Resu
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
+        }
+    }
+}
+
+/// Why a non-blocking step did not complete.
+enum StepError {
+    Ssh(ssh2::Error),
+    TimedOut,
+    Io(io::Error),
+}
+
+fn step_fail(phase: Phase, e: StepError, default: FailureKind) -> Fail {
+    match e {
+        StepError::Ssh(e) => ssh_fail(phase, &e, default),
+        StepError::TimedOut => fail(
+            phase,
+            FailureKind::Timeout,
+            format!("timed out in {phase} (--connect-timeout)"),
+        ),
+        StepError::Io(e) => fail(phase, FailureKind::Io, format!("{phase}: {e}")),
+    }
+}
+
+/// Drive a non-blocking libssh2 call to completion: on EAGAIN, re-arm TCP_QUICKACK (the
+/// request has been sent; its reply should be ACKed at once) and wait for the socket.
+fn nonblocking<T>(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Instant,
+    mut op: impl FnMut() -> Result<T, ssh2::Error>,
+) -> Result<T, StepError> {
+    loop {
+        match op() {
+            Ok(v) => return Ok(v),
+            Err(e) if code(&e) == EAGAIN => {
+                if Instant::now() >= deadline {
+                    return Err(StepError::TimedOut);
+                }
+                quickack(fd);
+                wait_socket(fd, sess, Some(deadline)).map_err(StepError::Io)?;
+            }
+            Err(e) => return Err(StepError::Ssh(e)),
         }
     }
 }

@@ -84,8 +84,15 @@ impl Fleet {
         Self::with_config(n, "")
     }
 
-    /// Start `n` sshd; `extra` is appended to each sshd_config.
+    /// Start `n` sshd; `extra` is appended to each sshd_config (`{dir}` is replaced by the
+    /// fleet's directory).
     pub fn with_config(n: usize, extra: &str) -> Fleet {
+        Self::with_options(n, extra, false)
+    }
+
+    /// Like [`Fleet::with_config`]; `rsa` also gives the servers an RSA host key
+    /// (`{dir}/host_rsa`, offered after the ed25519 one).
+    pub fn with_options(n: usize, extra: &str, rsa: bool) -> Fleet {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} not found: the end-to-end tests need OpenSSH's server \
@@ -104,6 +111,25 @@ impl Fleet {
         let home = d.join("home");
         std::fs::create_dir_all(&home).unwrap();
         keygen(&d.join("host_ed25519"), "test-host");
+        let mut extra = extra.replace("{dir}", &d.display().to_string());
+        if rsa {
+            let path = d.join("host_rsa");
+            sh(
+                "ssh-keygen",
+                &[
+                    "-q",
+                    "-t",
+                    "rsa",
+                    "-b",
+                    "2048",
+                    "-N",
+                    "",
+                    "-f",
+                    path.to_str().unwrap(),
+                ],
+            );
+            extra.push_str(&format!("\nHostKey {}\n", path.display()));
+        }
         keygen(&d.join("id_ed25519"), "test-user");
         std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).unwrap();
         let pubkey = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
@@ -120,7 +146,7 @@ impl Fleet {
             dir,
         };
         for i in 0..n {
-            fleet.servers.push(fleet.start_sshd(i, extra));
+            fleet.servers.push(fleet.start_sshd(i, &extra));
         }
         fleet
     }
