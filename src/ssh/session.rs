@@ -221,6 +221,8 @@ fn session(
         for (id, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             loop {
                 match ch.stream(id).read(&mut buf) {
+                    // 0 is EOF only when ch.eof() agrees: libssh2 also returns 0 when it
+                    // stopped decoding with complete packets still buffered (see wait_socket).
                     Ok(0) => break,
                     Ok(n) => {
                         if first_byte.is_none() {
@@ -607,21 +609,29 @@ fn quickack(fd: RawFd) {
     }
 }
 
+/// How long to wait when libssh2 made no progress but is not blocked on the socket.
+const UNBLOCKED_WAIT_MS: u128 = 5;
+/// Longest single wait even when libssh2 is blocked on the socket: libssh2 is called again
+/// at least this often, so a state this code misreads costs a delay, never a hang.
+const MAX_WAIT_MS: u128 = 1000;
+
 /// Wait until the socket is ready in the direction libssh2 is blocked on, or the deadline.
+///
+/// When libssh2 reports no blocked direction, it may hold complete packets it has not decoded
+/// yet (a read can return 0 or EAGAIN with bytes still in its buffer): the socket will not
+/// wake us for those, so wait only briefly and let the caller call libssh2 again. Waiting for
+/// POLLIN there could hang forever on a quiet connection.
 fn wait_socket(fd: RawFd, sess: &Session, deadline: Option<Instant>) -> io::Result<()> {
-    let events = match sess.block_directions() {
-        BlockDirections::Inbound => libc::POLLIN,
-        BlockDirections::Outbound => libc::POLLOUT,
-        BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
-        BlockDirections::None => libc::POLLIN,
+    let (events, cap) = match sess.block_directions() {
+        BlockDirections::Inbound => (libc::POLLIN, MAX_WAIT_MS),
+        BlockDirections::Outbound => (libc::POLLOUT, MAX_WAIT_MS),
+        BlockDirections::Both => (libc::POLLIN | libc::POLLOUT, MAX_WAIT_MS),
+        BlockDirections::None => (libc::POLLIN, UNBLOCKED_WAIT_MS),
     };
-    let timeout = match deadline {
-        None => -1,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now()).as_millis();
-            left.min(i32::MAX as u128) as i32
-        }
-    };
+    let left = deadline.map_or(cap, |d| {
+        d.saturating_duration_since(Instant::now()).as_millis()
+    });
+    let timeout = left.min(cap) as i32;
     let mut pfd = libc::pollfd {
         fd,
         events,
