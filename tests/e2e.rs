@@ -42,9 +42,7 @@ fn twenty_hosts_cat_a_26k_file_byte_exact() {
     let inv = f.inventory(20);
     let text = big_text();
     let file = f.file("payload.txt", &text);
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).arg(format!("cat {}", file.display()));
-    let r = run(c);
+    let r = f.run_inv(&inv, &[&format!("cat {}", file.display())]);
     assert_eq!(r.code, 0, "{r:?}");
     let hosts = by_host(&r.stdout);
     assert_eq!(hosts.len(), 20, "{r:?}");
@@ -80,11 +78,7 @@ fn stdout_and_stderr_are_kept_apart_and_prefixed() {
     let f = Fleet::new(1);
     f.trust_all();
     let inv = f.inventory(3);
-    let mut c = f.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .arg("echo out; echo err >&2; printf tail");
-    let r = run(c);
+    let r = f.run_inv(&inv, &["echo out; echo err >&2; printf tail"]);
     assert_eq!(r.code, 0, "{r:?}");
     let out = r.stdout_text();
     for h in ["h01", "h02", "h03"] {
@@ -100,15 +94,11 @@ fn remote_nonzero_exit_is_status_5() {
     let f = Fleet::new(1);
     f.trust_all();
     let inv = f.inventory(3);
-    let mut c = f.prun();
-    c.args(["-i", inv.to_str().unwrap(), "-l", "h02", "exit 3"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["-l", "h02", "exit 3"]);
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("h02  failed    exit 3"), "{r:?}");
 
-    let mut c = f.prun();
-    c.args(["-i", inv.to_str().unwrap(), "test $(hostname) = nothing"]);
-    assert_eq!(run(c).code, 5);
+    assert_eq!(f.run_inv(&inv, &["test $(hostname) = nothing"]).code, 5);
 }
 
 #[test]
@@ -127,9 +117,7 @@ fn closed_port_is_status_4_and_the_others_complete() {
             f.port(0)
         ),
     );
-    let mut c = f.prun();
-    c.args(["-i", inv.to_str().unwrap(), "echo alive"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["echo alive"]);
     assert_eq!(r.code, 4, "{r:?}");
     let hosts = by_host(&r.stdout);
     for h in ["up1", "up2", "up3"] {
@@ -151,21 +139,14 @@ fn unknown_host_key_refuses_then_accept_new_records_it() {
     let cmd = format!("touch {}", marker.display());
 
     // strict (default), empty known_hosts: refused before auth, the command never runs
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).arg(&cmd);
-    let r = run(c);
+    let r = f.run_inv(&inv, &[&cmd]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(!marker.exists(), "command ran despite an unknown host key");
     assert!(r.stderr.contains("hostkey hostkey-unknown"), "{r:?}");
     assert!(r.stderr.contains("--host-key-check accept-new"), "{r:?}");
 
     // accept-new: runs, and appends exactly one line per address:port
-    let mut c = f.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .args(["--host-key-check", "accept-new"])
-        .arg(&cmd);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["--host-key-check", "accept-new", &cmd]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(marker.exists());
     let kh = std::fs::read_to_string(f.known_hosts_path()).unwrap();
@@ -187,9 +168,7 @@ fn unknown_host_key_refuses_then_accept_new_records_it() {
 
     // now the default strict run passes
     std::fs::remove_file(&marker).unwrap();
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).arg(&cmd);
-    let r = run(c);
+    let r = f.run_inv(&inv, &[&cmd]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(marker.exists());
 }
@@ -209,11 +188,7 @@ fn changed_host_key_is_refused_even_with_accept_new() {
     );
     f.write_known_hosts(&original);
     let inv = f.inventory(4); // h01,h03 on server 0; h02,h04 on server 1
-    let mut c = f.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .args(["--host-key-check", "accept-new", "echo ran"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["--host-key-check", "accept-new", "echo ran"]);
     assert_eq!(r.code, 4, "{r:?}");
     let hosts = by_host(&r.stdout);
     assert_eq!(hosts.keys().collect::<Vec<_>>(), ["h01", "h03"], "{r:?}");
@@ -237,9 +212,7 @@ fn hashed_known_hosts_entries_match() {
     let kh = std::fs::read_to_string(f.known_hosts_path()).unwrap();
     assert!(kh.starts_with("|1|"), "not hashed: {kh}");
     let inv = f.inventory(2);
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).arg("true");
-    let r = run(c);
+    let r = f.run_inv(&inv, &["true"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
 
@@ -504,9 +477,7 @@ fn killed_by_signal_is_status_3() {
     let f = Fleet::new(1);
     f.trust_all();
     let inv = f.inventory(2);
-    let mut c = f.prun();
-    c.args(["-i", inv.to_str().unwrap(), "-l", "h01", "kill -KILL $$"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["-l", "h01", "kill -KILL $$"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.stderr.contains("h01  signal    killed by signal KILL"),
@@ -520,24 +491,16 @@ fn progress_bar_only_when_asked_or_on_a_terminal_and_quiet_is_quiet() {
     f.trust_all();
     let inv = f.inventory(3);
     // stderr is a pipe here: no bar by default
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).arg("echo x");
-    let r = run(c);
+    let r = f.run_inv(&inv, &["echo x"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stderr.contains("running,"), "{r:?}");
     // --progress always draws it anyway
-    let mut c = f.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .args(["--progress", "always", "sleep 0.5"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["--progress", "always", "sleep 0.5"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("/3 hosts"), "{r:?}");
     assert!(r.stderr.contains("running,"), "{r:?}");
     // -q: no remote output, no summary; the exit status still tells
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).args(["-q", "echo x; exit 4"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["-q", "echo x; exit 4"]);
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
 }
@@ -547,9 +510,7 @@ fn color_always_colours_host_names() {
     let f = Fleet::new(1);
     f.trust_all();
     let inv = f.inventory(1);
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).args(["--color", "always", "echo x"]);
-    let r = run(c);
+    let r = f.run_inv(&inv, &["--color", "always", "echo x"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout_text().contains("\x1b["), "{r:?}");
     assert!(r.stdout_text().ends_with("x\n"), "{r:?}");
@@ -565,9 +526,7 @@ fn host_known_only_by_its_rsa_key_matches() {
     let rsa: Vec<&str> = rsa_pub.split_whitespace().take(2).collect();
     f.write_known_hosts(&format!("[127.0.0.1]:{} {}\n", f.port(0), rsa.join(" ")));
     let inv = f.inventory(1);
-    let mut c = f.prun();
-    c.arg("-i").arg(&inv).arg("echo rsa-ok");
-    let r = run(c);
+    let r = f.run_inv(&inv, &["echo rsa-ok"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout_text(), "h01 | rsa-ok\n");
 }

@@ -251,6 +251,13 @@ impl Fleet {
         self.file("inventory.yaml", &y)
     }
 
+    /// Run `prun -i INVENTORY ARGS…` (see [`Fleet::prun`]) to completion.
+    pub fn run_inv(&self, inventory: &Path, args: &[&str]) -> Run {
+        let mut c = self.prun();
+        c.arg("-i").arg(inventory).args(args);
+        run(c)
+    }
+
     /// `prun` with HOME pointed at the fleet's home and no agent.
     pub fn prun(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
