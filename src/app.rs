@@ -1,15 +1,20 @@
 //! The pipeline, top to bottom: plan → runner (its own thread) → events → printer, progress
-//! bar and summary (this thread) → exit status. The only place that wires runner and sinks.
+//! bar and summary (this thread) → exit status. The only place that wires runner and sinks,
+//! and where Ctrl-C and `--fail-fast` turn into a cancel of the run.
 
+use crate::cancel::{Cancel, Reason};
 use crate::cli::{Cli, When};
 use crate::event::Event;
+use crate::event::Status;
 use crate::output::progress::Target as ProgressTarget;
 use crate::output::{Progress, StreamPrinter};
 use crate::report::Summary;
 use crate::runner::{self, Job};
 use crate::ssh::Shared;
+use crate::ssh::gate::StartGate;
 use crate::{exit, plan};
 use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
 
 /// Run prun with parsed arguments; returns the exit status.
 pub fn run(cli: Cli) -> u8 {
@@ -52,6 +57,15 @@ pub fn run(cli: Cli) -> u8 {
             .then_some(ProgressTarget::Terminal),
     };
 
+    let cancel = match Cancel::new() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("prun: error: cannot set up cancellation: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    install_ctrlc(&cancel);
+    let gate = StartGate::new(parallel);
     let job = Job {
         targets: &plan.targets,
         command: &plan.command,
@@ -60,6 +74,8 @@ pub fn run(cli: Cli) -> u8 {
             settings: &plan.settings,
             known_hosts: &plan.known_hosts,
             default_keys: &plan.default_keys,
+            cancel: &cancel,
+            gate: &gate,
         },
     };
     let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
@@ -99,6 +115,13 @@ pub fn run(cli: Cli) -> u8 {
             for ev in &batch {
                 progress.handle(ev);
                 summary.handle(ev);
+                if cli.fail_fast
+                    && let Event::HostFinished { result, .. } = ev
+                    && result.status != Status::Ok
+                    && !cancel.is_cancelled()
+                {
+                    cancel.trigger(Reason::FailFast);
+                }
             }
         }
         progress.finish();
@@ -108,9 +131,34 @@ pub fn run(cli: Cli) -> u8 {
         eprintln!("prun: error: writing output: {e}");
     }
     if !cli.quiet {
-        let _ = io::stderr().write_all(summary.render().as_bytes());
+        let mut text = String::new();
+        if cancel.is_interrupted() {
+            text.push_str("prun: interrupted (Ctrl-C); partial summary:\n");
+        } else if cancel.is_cancelled() {
+            text.push_str("prun: stopped at the first failed host (--fail-fast)\n");
+        }
+        text.push_str(&summary.render());
+        let _ = io::stderr().write_all(text.as_bytes());
+    }
+    if cancel.is_interrupted() {
+        return exit::INTERRUPTED;
     }
     exit::for_statuses(summary.statuses())
+}
+
+/// First Ctrl-C: cancel the run (no new hosts, running ones stop, partial summary, exit 130).
+/// Second Ctrl-C: exit at once with 130.
+fn install_ctrlc(cancel: &Arc<Cancel>) {
+    let c = Arc::clone(cancel);
+    let r = ctrlc::set_handler(move || {
+        if c.is_interrupted() {
+            std::process::exit(exit::INTERRUPTED as i32);
+        }
+        c.trigger(Reason::Interrupted);
+    });
+    if let Err(e) = r {
+        eprintln!("prun: warning: cannot handle Ctrl-C ({e}); it will kill prun without a summary");
+    }
 }
 
 fn list_hosts(plan: &plan::Plan) -> u8 {

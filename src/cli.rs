@@ -231,6 +231,21 @@ pub struct Cli {
           help_heading = "Execution")]
     pub timeout: Option<Duration>,
 
+    /// Extra attempts for hosts that fail before the command could have started (refused,
+    /// no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 2,
+        help_heading = "Execution"
+    )]
+    pub retries: u32,
+
+    /// Stop the run at the first host that does not succeed: start no more hosts, stop the
+    /// running ones (they are reported as cancelled)
+    #[arg(long, help_heading = "Execution")]
+    pub fail_fast: bool,
+
     /// How remote output is shown
     #[arg(long, value_enum, value_name = "MODE", default_value_t = OutputMode::Stream,
           help_heading = "Output")]

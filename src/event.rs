@@ -196,6 +196,9 @@ pub struct HostResult {
     pub failure: Option<Failure>,
     pub timings: Timings,
     pub attempts: u32,
+    /// Time before the final attempt started: earlier attempts, retry backoff and waiting for
+    /// the connection-rate limit. The final attempt's phases plus this add up to `total`.
+    pub retry_wait: Duration,
     /// e.g. `publickey (/root/.ssh/id_ed25519)` or `agent (ED25519 …)`.
     pub auth_method: Option<String>,
     pub kex: Option<String>,
@@ -217,6 +220,7 @@ impl HostResult {
             failure: None,
             timings: Timings::default(),
             attempts: 0,
+            retry_wait: Duration::ZERO,
             auth_method: None,
             kex: None,
             cipher: None,

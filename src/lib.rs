@@ -5,6 +5,7 @@
 //! only contract between runner and sinks), `output` and `report` (sinks), `app` (wiring).
 
 pub mod app;
+pub mod cancel;
 pub mod cli;
 pub mod event;
 pub mod exit;

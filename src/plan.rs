@@ -196,6 +196,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             command_timeout: cli.timeout,
             host_key_policy,
             use_agent,
+            retries: cli.retries,
         },
         known_hosts,
         default_keys: keys.defaults.clone(),

@@ -1,7 +1,8 @@
 //! The runner: a dedicated rayon pool sized by `--parallel`, one host per task, every step
-//! reported as an [`Event`] on a crossbeam channel. Knows ssh and events; never prints.
+//! reported as an [`Event`] on a crossbeam channel. Once the run is cancelled, hosts not yet
+//! started are reported as cancelled without connecting. Knows ssh and events; never prints.
 
-use crate::event::{Event, HostInfo, Stream};
+use crate::event::{Event, Failure, FailureKind, HostInfo, HostResult, Phase, Status, Stream};
 use crate::ssh::{self, Shared, Target};
 use crossbeam_channel::Sender;
 use std::time::Instant;
@@ -56,6 +57,19 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
             let shared = &job.shared;
             let command = job.command;
             s.spawn_fifo(move |_| {
+                if shared.cancel.is_cancelled() {
+                    let mut result = HostResult::new(Status::Cancelled);
+                    result.failure = Some(Failure {
+                        phase: Phase::Connect,
+                        kind: FailureKind::Cancelled,
+                        message: "not started: run cancelled".into(),
+                    });
+                    let _ = tx.send(Event::HostFinished {
+                        host: i,
+                        result: Box::new(result),
+                    });
+                    return;
+                }
                 let _ = tx.send(Event::HostStarted { host: i });
                 let mut emit = |stream: Stream, data: &[u8]| {
                     let _ = tx.send(Event::Output {

@@ -60,12 +60,18 @@ impl Summary {
                 (c > 0).then(|| format!("{c} {st}"))
             })
             .collect();
+        let retried = self.finished().filter(|(_, r)| r.attempts > 1).count();
         let _ = writeln!(
             s,
-            "prun: {n} host{} in {}: {}",
+            "prun: {n} host{} in {}: {}{}",
             if n == 1 { "" } else { "s" },
             fmt_duration(self.elapsed),
-            counts.join(", ")
+            counts.join(", "),
+            if retried > 0 {
+                format!(" ({retried} needed more than one attempt)")
+            } else {
+                String::new()
+            }
         );
 
         // phase table
@@ -183,7 +189,12 @@ impl Summary {
 /// One line on why a host is not ok.
 fn describe(r: &HostResult) -> String {
     if let Some(f) = &r.failure {
-        return format!("{} {}: {}", f.phase, f.kind, f.message);
+        let attempts = if r.attempts > 1 {
+            format!(" (after {} attempts)", r.attempts)
+        } else {
+            String::new()
+        };
+        return format!("{} {}: {}{attempts}", f.phase, f.kind, f.message);
     }
     if let Some(sig) = &r.signal {
         return format!("killed by signal {sig}");

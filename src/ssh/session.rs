@@ -10,8 +10,10 @@
 //! `set_timeout`. A live channel is never dropped in blocking mode. No printing here: output
 //! goes to a callback.
 
+use super::gate::{Permit, StartGate};
 use super::keys::KeyFile;
 use super::known_hosts::{self, KnownHosts, Policy, Verdict};
+use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
 use std::io::{self, Read};
@@ -28,6 +30,8 @@ pub struct Settings {
     pub host_key_policy: Policy,
     /// Try the identities of the agent at `SSH_AUTH_SOCK`.
     pub use_agent: bool,
+    /// Extra attempts for failures before the command could have started.
+    pub retries: u32,
 }
 
 /// Everything one host needs to run; built by the plan.
@@ -47,6 +51,8 @@ pub struct Shared<'a> {
     pub known_hosts: &'a KnownHosts,
     /// Default keys, tried after the agent.
     pub default_keys: &'a [Arc<KeyFile>],
+    pub cancel: &'a Cancel,
+    pub gate: &'a StartGate,
 }
 
 /// Host key algorithms prun negotiates (no certificates: see ssh2-notes §4), best first.
@@ -123,31 +129,126 @@ fn ssh_fail(phase: Phase, e: &ssh2::Error, default: FailureKind) -> Fail {
 }
 
 /// Run `command` on `target`; output chunks go to `on_output` as they arrive.
+///
+/// Failures before the exec request was sent are retried (`Settings::retries`) with
+/// exponential backoff and jitter; a command that may have started is never run again.
+/// The timings are those of the final attempt; `retry_wait` is the time before it began
+/// (earlier attempts, backoff, waiting at the start gate), so the phases plus `retry_wait`
+/// add up to `total`.
 pub fn run(
     target: &Target,
     command: &str,
     shared: &Shared<'_>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> HostResult {
-    let mut clock = Clock::new();
-    let mut result = HostResult::new(Status::Error);
-    result.attempts = 1;
-    let outcome = session(target, command, shared, &mut clock, &mut result, on_output);
-    if let Err(Fail(f)) = outcome {
-        // The failed phase's time is what elapsed since the last completed phase.
-        clock.mark(f.phase);
-        if result.status != Status::Timeout {
-            result.status = if f.kind == FailureKind::Cancelled {
-                Status::Cancelled
-            } else {
-                Status::Error
-            };
+    let host_start = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(permit) = shared.gate.acquire(shared.cancel) else {
+            let mut r = HostResult::new(Status::Cancelled);
+            r.failure = Some(Failure {
+                phase: Phase::Connect,
+                kind: FailureKind::Cancelled,
+                message: format!("not started: {}", cancel_reason(shared.cancel)),
+            });
+            r.attempts = attempt - 1;
+            r.retry_wait = host_start.elapsed();
+            r.timings.total = r.retry_wait;
+            return r;
+        };
+        let mut permit = Some(permit);
+        let mut clock = Clock::new();
+        let mut result = HostResult::new(Status::Error);
+        let outcome = session(
+            target,
+            command,
+            shared,
+            &mut clock,
+            &mut result,
+            &mut permit,
+            on_output,
+        );
+        drop(permit);
+        result.attempts = attempt;
+        if let Err(Fail(f)) = outcome {
+            // The failed phase's time is what elapsed since the last completed phase.
+            clock.mark(f.phase);
+            if !matches!(result.status, Status::Timeout | Status::Cancelled) {
+                result.status = if f.kind == FailureKind::Cancelled {
+                    Status::Cancelled
+                } else {
+                    Status::Error
+                };
+            }
+            let again = is_retryable(&f)
+                && attempt <= shared.settings.retries
+                && !shared.cancel.is_cancelled();
+            if again && sleep_unless_cancelled(backoff(attempt), shared.cancel) {
+                continue;
+            }
+            result.failure = Some(f);
         }
-        result.failure = Some(f);
+        result.retry_wait = clock.start - host_start;
+        clock.timings.total = host_start.elapsed();
+        result.timings = clock.timings;
+        return result;
     }
-    clock.timings.total = clock.start.elapsed();
-    result.timings = clock.timings;
-    result
+}
+
+/// May this failure be retried? Only when the command cannot have started: connection
+/// refused or timed out, no banner (sshd MaxStartups), reset during the handshake, a timeout
+/// before auth completed, or a channel that could not be opened. Not: unknown or changed host
+/// keys, refused credentials, no common algorithms, name resolution, anything from exec on.
+pub fn is_retryable(f: &Failure) -> bool {
+    use FailureKind as K;
+    match f.phase {
+        Phase::Connect => match f.kind {
+            K::Refused | K::Timeout => true,
+            K::Unreachable => !f.message.starts_with("cannot resolve"),
+            _ => false,
+        },
+        Phase::Handshake => matches!(f.kind, K::Banner | K::Io | K::Timeout),
+        Phase::Auth => f.kind == K::Timeout,
+        Phase::ChannelOpen => matches!(f.kind, K::Channel | K::Io | K::Timeout),
+        _ => false,
+    }
+}
+
+/// Backoff before attempt `attempt + 1`: 200 ms doubling per attempt (capped at 5 s), plus
+/// up to as much again of random jitter so the retries of many hosts spread out.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(200) * 2u32.pow(attempt.saturating_sub(1).min(5));
+    let base = base.min(Duration::from_secs(5));
+    base + base.mul_f64(jitter())
+}
+
+/// A number in [0, 1) that differs between threads and calls (no cryptographic quality).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Sleep, waking early on cancel; true when the whole sleep passed.
+fn sleep_unless_cancelled(d: Duration, cancel: &Cancel) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: cancel.fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, d.as_millis().min(i32::MAX as u128) as i32) };
+    !cancel.is_cancelled()
+}
+
+fn cancel_reason(cancel: &Cancel) -> &'static str {
+    if cancel.is_interrupted() {
+        "run interrupted (Ctrl-C)"
+    } else {
+        "run stopped (--fail-fast)"
+    }
 }
 
 fn remaining_ms(deadline: Instant) -> u32 {
@@ -161,9 +262,11 @@ fn session(
     shared: &Shared<'_>,
     clock: &mut Clock,
     result: &mut HostResult,
+    permit: &mut Option<Permit<'_>>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<(), Fail> {
     let settings = shared.settings;
+    let cancel = shared.cancel;
     let deadline = clock.start + settings.connect_timeout;
 
     // connect (includes DNS)
@@ -185,8 +288,13 @@ fn session(
     // agent exchange excepted, see `authenticate`).
     sess.set_blocking(false);
     let mut hs = sess.clone();
-    nonblocking(fd, &sess, deadline, || hs.handshake())
-        .map_err(|e| step_fail(Phase::Handshake, e, FailureKind::Kex))?;
+    nonblocking(fd, &sess, deadline, cancel, || hs.handshake()).map_err(|e| {
+        let f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
+        if matches!(f.0.kind, FailureKind::Banner | FailureKind::Io) {
+            shared.gate.dropped(); // sshd MaxStartups: slow down new connections
+        }
+        f
+    })?;
     result.kex = sess.methods(MethodType::Kex).map(str::to_string);
     result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
     clock.mark(Phase::Handshake);
@@ -198,17 +306,19 @@ fn session(
     // auth
     result.auth_method = Some(authenticate(&sess, fd, target, shared, deadline)?);
     clock.mark(Phase::Auth);
+    shared.gate.succeeded();
+    permit.take();
 
     // channel open and exec, non-blocking: bounded by the connect timeout again (a server
     // that stops answering here must not hang us), and with TCP_QUICKACK re-armed after each
     // request is sent, so the server's reply is not held back by a delayed ACK (Nagle on the
     // server side + delayed ACK on ours cost ~40 ms per channel open; ssh2-notes §7).
     let step_deadline = Instant::now() + settings.connect_timeout;
-    let mut ch = nonblocking(fd, &sess, step_deadline, || sess.channel_session())
-        .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel))?;
+    let mut ch = nonblocking(fd, &sess, step_deadline, cancel, || sess.channel_session())
+        .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     clock.mark(Phase::ChannelOpen);
-    nonblocking(fd, &sess, step_deadline, || ch.exec(command))
-        .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec))?;
+    nonblocking(fd, &sess, step_deadline, cancel, || ch.exec(command))
+        .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec, cancel))?;
     clock.mark(Phase::Exec);
     let exec_done = clock.last;
 
@@ -250,33 +360,53 @@ fn session(
             break;
         }
         if !progressed {
-            if let Some(d) = cmd_deadline
-                && Instant::now() >= d
-            {
-                let _ = ch.close();
-                result.status = Status::Timeout;
-                result
-                    .notes
-                    .push("remote command may still be running".to_string());
-                if let Some(fb) = first_byte {
-                    clock.timings.set(Phase::FirstByte, fb);
+            let timed_out = cmd_deadline.is_some_and(|d| Instant::now() >= d);
+            let waited = if timed_out || cancel.is_cancelled() {
+                Err(WaitError::Cancelled)
+            } else {
+                wait_socket(fd, &sess, cmd_deadline, cancel)
+            };
+            match waited {
+                Ok(()) => {}
+                Err(WaitError::Io(e)) => {
+                    return Err(fail(
+                        Phase::Read,
+                        FailureKind::Io,
+                        format!("waiting for output: {e}"),
+                    ));
                 }
-                return Err(fail(
-                    Phase::Read,
-                    FailureKind::Timeout,
-                    format!(
-                        "command did not finish within --timeout {}",
-                        humantime::format_duration(settings.command_timeout.unwrap_or_default())
-                    ),
-                ));
+                Err(WaitError::Cancelled) => {
+                    // Stop waiting for this command and close our side of the channel (sshd
+                    // does not stop a command without a pty for that).
+                    let _ = ch.close();
+                    result
+                        .notes
+                        .push("remote command may still be running".to_string());
+                    if let Some(fb) = first_byte {
+                        clock.timings.set(Phase::FirstByte, fb);
+                    }
+                    return Err(if cancel.is_cancelled() {
+                        result.status = Status::Cancelled;
+                        fail(
+                            Phase::Read,
+                            FailureKind::Cancelled,
+                            format!("stopped: {}", cancel_reason(cancel)),
+                        )
+                    } else {
+                        result.status = Status::Timeout;
+                        fail(
+                            Phase::Read,
+                            FailureKind::Timeout,
+                            format!(
+                                "command did not finish within --timeout {}",
+                                humantime::format_duration(
+                                    settings.command_timeout.unwrap_or_default()
+                                )
+                            ),
+                        )
+                    });
+                }
             }
-            wait_socket(fd, &sess, cmd_deadline).map_err(|e| {
-                fail(
-                    Phase::Read,
-                    FailureKind::Io,
-                    format!("waiting for output: {e}"),
-                )
-            })?;
         }
     }
     if let Some(fb) = first_byte {
@@ -286,20 +416,10 @@ fn session(
 
     // close and exit status
     let close_deadline = Instant::now() + settings.connect_timeout;
-    retry_eagain(fd, &sess, close_deadline, || ch.close()).map_err(|e| {
-        fail(
-            Phase::Close,
-            FailureKind::Io,
-            format!("closing channel: {e}"),
-        )
-    })?;
-    retry_eagain(fd, &sess, close_deadline, || ch.wait_close()).map_err(|e| {
-        fail(
-            Phase::Close,
-            FailureKind::Io,
-            format!("closing channel: {e}"),
-        )
-    })?;
+    nonblocking(fd, &sess, close_deadline, cancel, || ch.close())
+        .map_err(|e| step_fail(Phase::Close, e, FailureKind::Io, cancel))?;
+    nonblocking(fd, &sess, close_deadline, cancel, || ch.wait_close())
+        .map_err(|e| step_fail(Phase::Close, e, FailureKind::Io, cancel))?;
     let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
     let status = ch.exit_status().unwrap_or(-1);
     clock.mark(Phase::Close);
@@ -508,12 +628,12 @@ fn authenticate(
     };
     // Offer one key file; Ok(true) when it authenticated.
     let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
-        match nonblocking(fd, sess, deadline, || {
+        match nonblocking(fd, sess, deadline, shared.cancel, || {
             sess.userauth_pubkey_memory(user, None, &key.private, None)
         }) {
             Ok(()) => Ok(sess.authenticated()),
             Err(StepError::Ssh(e)) => on_err(&e, &key.display, errors).map(|()| false),
-            Err(e) => Err(step_fail(Phase::Auth, e, FailureKind::Auth)),
+            Err(e) => Err(step_fail(Phase::Auth, e, FailureKind::Auth, shared.cancel)),
         }
     };
 
@@ -621,7 +741,12 @@ const MAX_WAIT_MS: u128 = 1000;
 /// yet (a read can return 0 or EAGAIN with bytes still in its buffer): the socket will not
 /// wake us for those, so wait only briefly and let the caller call libssh2 again. Waiting for
 /// POLLIN there could hang forever on a quiet connection.
-fn wait_socket(fd: RawFd, sess: &Session, deadline: Option<Instant>) -> io::Result<()> {
+fn wait_socket(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+) -> Result<(), WaitError> {
     let (events, cap) = match sess.block_directions() {
         BlockDirections::Inbound => (libc::POLLIN, MAX_WAIT_MS),
         BlockDirections::Outbound => (libc::POLLOUT, MAX_WAIT_MS),
@@ -632,38 +757,60 @@ fn wait_socket(fd: RawFd, sess: &Session, deadline: Option<Instant>) -> io::Resu
         d.saturating_duration_since(Instant::now()).as_millis()
     });
     let timeout = left.min(cap) as i32;
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
+    let mut pfds = [
+        libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: cancel.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
     loop {
-        // SAFETY: one valid pollfd, count 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
         if r >= 0 {
+            if pfds[1].revents != 0 {
+                return Err(WaitError::Cancelled);
+            }
             return Ok(());
         }
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+            return Err(WaitError::Io(e));
         }
     }
+}
+
+/// Why waiting for the socket ended without it being ready.
+enum WaitError {
+    Cancelled,
+    Io(io::Error),
 }
 
 /// Why a non-blocking step did not complete.
 enum StepError {
     Ssh(ssh2::Error),
     TimedOut,
+    Cancelled,
     Io(io::Error),
 }
 
-fn step_fail(phase: Phase, e: StepError, default: FailureKind) -> Fail {
+fn step_fail(phase: Phase, e: StepError, default: FailureKind, cancel: &Cancel) -> Fail {
     match e {
         StepError::Ssh(e) => ssh_fail(phase, &e, default),
         StepError::TimedOut => fail(
             phase,
             FailureKind::Timeout,
             format!("timed out in {phase} (--connect-timeout)"),
+        ),
+        StepError::Cancelled => fail(
+            phase,
+            FailureKind::Cancelled,
+            format!("stopped: {}", cancel_reason(cancel)),
         ),
         StepError::Io(e) => fail(phase, FailureKind::Io, format!("{phase}: {e}")),
     }
@@ -675,6 +822,7 @@ fn nonblocking<T>(
     fd: RawFd,
     sess: &Session,
     deadline: Instant,
+    cancel: &Cancel,
     mut op: impl FnMut() -> Result<T, ssh2::Error>,
 ) -> Result<T, StepError> {
     loop {
@@ -685,30 +833,13 @@ fn nonblocking<T>(
                     return Err(StepError::TimedOut);
                 }
                 quickack(fd);
-                wait_socket(fd, sess, Some(deadline)).map_err(StepError::Io)?;
+                match wait_socket(fd, sess, Some(deadline), cancel) {
+                    Ok(()) => {}
+                    Err(WaitError::Cancelled) => return Err(StepError::Cancelled),
+                    Err(WaitError::Io(e)) => return Err(StepError::Io(e)),
+                }
             }
             Err(e) => return Err(StepError::Ssh(e)),
-        }
-    }
-}
-
-/// Call a non-blocking libssh2 operation until it stops returning EAGAIN or the deadline.
-fn retry_eagain(
-    fd: RawFd,
-    sess: &Session,
-    deadline: Instant,
-    mut op: impl FnMut() -> Result<(), ssh2::Error>,
-) -> io::Result<()> {
-    loop {
-        match op() {
-            Ok(()) => return Ok(()),
-            Err(e) if code(&e) == EAGAIN => {
-                if Instant::now() >= deadline {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
-                }
-                wait_socket(fd, sess, Some(deadline))?;
-            }
-            Err(e) => return Err(io::Error::other(format!("{} ({})", e.message(), code(&e)))),
         }
     }
 }
@@ -716,6 +847,42 @@ fn retry_eagain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failures_before_the_command_are_retried() {
+        let f = |phase, kind, message: &str| Failure {
+            phase,
+            kind,
+            message: message.into(),
+        };
+        use FailureKind as K;
+        assert!(is_retryable(&f(Phase::Connect, K::Refused, "")));
+        assert!(is_retryable(&f(Phase::Connect, K::Timeout, "")));
+        assert!(!is_retryable(&f(
+            Phase::Connect,
+            K::Unreachable,
+            "cannot resolve 'x'"
+        )));
+        assert!(is_retryable(&f(Phase::Handshake, K::Banner, "")));
+        assert!(is_retryable(&f(Phase::Handshake, K::Io, "")));
+        assert!(!is_retryable(&f(Phase::Handshake, K::Kex, "")));
+        assert!(!is_retryable(&f(Phase::Hostkey, K::HostkeyUnknown, "")));
+        assert!(!is_retryable(&f(Phase::Auth, K::Auth, "")));
+        assert!(is_retryable(&f(Phase::Auth, K::Timeout, "")));
+        assert!(is_retryable(&f(Phase::ChannelOpen, K::Channel, "")));
+        assert!(!is_retryable(&f(Phase::Exec, K::Timeout, "")));
+        assert!(!is_retryable(&f(Phase::Read, K::Io, "")));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        for attempt in 1..=8 {
+            let base = Duration::from_millis(200 * 2u64.pow((attempt - 1).min(5)))
+                .min(Duration::from_secs(5));
+            let b = backoff(attempt);
+            assert!(b >= base && b < base * 2, "{attempt}: {b:?}");
+        }
+    }
 
     #[test]
     fn hostkey_prefs_put_known_types_first() {

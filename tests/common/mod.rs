@@ -163,8 +163,14 @@ impl Fleet {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\n\
                      AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\n\
                      PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                     MaxStartups 1000:30:1000\nMaxSessions 100\nSetEnv SHLVL=1\n{extra}\n",
-                    d = d.display()
+                     {maxstartups}MaxSessions 100\nSetEnv SHLVL=1\n{extra}\n",
+                    d = d.display(),
+                    // sshd takes the first value of a keyword: leave it to `extra` if given
+                    maxstartups = if extra.contains("MaxStartups") {
+                        ""
+                    } else {
+                        "MaxStartups 1000:30:1000\n"
+                    }
                 ),
             )
             .unwrap();

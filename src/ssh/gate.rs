@@ -1,0 +1,119 @@
+//! The start gate: how many connections may be between "TCP connect" and "authenticated" at
+//! once. sshd's `MaxStartups` drops connections beyond a few unauthenticated ones before
+//! sending its banner; prun treats such a drop as backpressure (the limit halves) and grows
+//! the limit back slowly with each successful login (additive increase, as TCP does), so 100
+//! hosts behind one default-configured sshd all get in with a couple of retries. Without drops
+//! the limit stays at `--parallel` and the gate costs nothing.
+
+use crate::cancel::Cancel;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+pub struct StartGate {
+    max: f64,
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+struct State {
+    limit: f64,
+    inflight: usize,
+}
+
+/// Held from connect until auth is done (or the attempt fails).
+pub struct Permit<'a>(&'a StartGate);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap();
+        s.inflight -= 1;
+        drop(s);
+        self.0.cv.notify_one();
+    }
+}
+
+impl StartGate {
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1) as f64;
+        StartGate {
+            max,
+            state: Mutex::new(State {
+                limit: max,
+                inflight: 0,
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Wait for room to start a connection; `None` when the run is cancelled meanwhile.
+    pub fn acquire<'a>(&'a self, cancel: &Cancel) -> Option<Permit<'a>> {
+        let mut s = self.state.lock().unwrap();
+        loop {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            if (s.inflight as f64) < s.limit.floor().max(1.0) {
+                s.inflight += 1;
+                return Some(Permit(self));
+            }
+            s = self
+                .cv
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// A connection was dropped before the banner: halve the limit.
+    pub fn dropped(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.limit = (s.limit / 2.0).max(1.0);
+    }
+
+    /// A connection authenticated: grow the limit by 1/limit (about +1 per round of logins).
+    pub fn succeeded(&self) {
+        let mut s = self.state.lock().unwrap();
+        if s.limit < self.max {
+            s.limit = (s.limit + 1.0 / s.limit).min(self.max);
+            drop(s);
+            self.cv.notify_all();
+        }
+    }
+
+    /// The current limit (for tests and diagnostics).
+    pub fn limit(&self) -> usize {
+        self.state.lock().unwrap().limit as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_on_drops_and_grows_back_slowly() {
+        let g = StartGate::new(64);
+        let c = Cancel::new().unwrap();
+        assert_eq!(g.limit(), 64);
+        g.dropped();
+        g.dropped();
+        assert_eq!(g.limit(), 16);
+        for _ in 0..20 {
+            g.succeeded();
+        }
+        assert_eq!(g.limit(), 17, "about +1 per limit successes");
+        for _ in 0..10 {
+            g.dropped();
+        }
+        assert_eq!(g.limit(), 1);
+        let p = g.acquire(&c).unwrap();
+        // a second connection waits; cancelling releases the waiter with None
+        std::thread::scope(|s| {
+            let h = s.spawn(|| g.acquire(&c).is_none());
+            std::thread::sleep(Duration::from_millis(50));
+            c.trigger(crate::cancel::Reason::FailFast);
+            assert!(h.join().unwrap());
+        });
+        drop(p);
+    }
+}

@@ -1,0 +1,219 @@
+//! Fault behaviour against real sshd: hosts that never send a banner, sshd's MaxStartups
+//! drops (retries), huge output on both streams, Ctrl-C and --fail-fast.
+
+mod common;
+
+use common::{Fleet, whoami};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+fn inventory_with(f: &Fleet, n: usize, extra_hosts: &str) -> std::path::PathBuf {
+    let mut y = format!(
+        "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n    port: {}\n  hosts:\n",
+        whoami(),
+        f.key.display(),
+        f.port(0)
+    );
+    for h in 1..=n {
+        y.push_str(&format!("    h{h:03}:\n"));
+    }
+    y.push_str(extra_hosts);
+    f.file("faults.yaml", &y)
+}
+
+/// Kill leftover remote processes whose command line is exactly `cmdline` (a unique string
+/// the test itself started), by PID.
+fn kill_leftovers(cmdline: &str) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cl) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cl: Vec<&[u8]> = cl.split(|b| *b == 0).filter(|p| !p.is_empty()).collect();
+        let joined = cl
+            .iter()
+            .map(|p| String::from_utf8_lossy(p))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if joined == cmdline {
+            // SAFETY: signalling a process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn a_listener_that_never_sends_a_banner_costs_only_its_deadline() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    // Accept and hold connections without ever writing.
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        silent.set_nonblocking(true).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            match silent.accept() {
+                Ok((c, _)) => conns.push(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+            if conns.len() >= 2 {
+                break;
+            }
+        }
+        conns
+    });
+    let inv = inventory_with(&f, 5, &format!("    mute:\n      port: {silent_port}\n"));
+    let start = Instant::now();
+    let r = f.run_inv(
+        &inv,
+        &["--connect-timeout", "1s", "--retries", "1", "echo fine"],
+    );
+    let took = start.elapsed();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(took < Duration::from_secs(8), "took {took:?}: {r:?}");
+    let out = r.stdout_text();
+    for h in 1..=5 {
+        assert!(out.contains(&format!("h{h:03} | fine\n")), "{r:?}");
+    }
+    assert!(
+        r.stderr
+            .contains("mute  error     handshake timeout: timed out in handshake (--connect-timeout) (after 2 attempts)"),
+        "{r:?}"
+    );
+    drop(held.join());
+}
+
+#[test]
+fn sshd_maxstartups_drops_are_retried_until_every_host_succeeds() {
+    // sshd's default MaxStartups: beyond 10 unauthenticated connections it drops new ones
+    // before the banner. 100 hosts at -p 100 must all succeed with the default --retries.
+    let f = Fleet::with_config(1, "MaxStartups 10:30:100");
+    f.trust_all();
+    let inv = inventory_with(&f, 100, "");
+    let r = f.run_inv(&inv, &["-p", "100", "echo ok"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().matches(" | ok\n").count(), 100, "{r:?}");
+    assert!(r.stderr.contains("100 ok"), "{r:?}");
+    // sshd did drop connections, and prun says some hosts needed retries
+    let log = std::fs::read_to_string(&f.servers[0].log).unwrap();
+    if log.contains("MaxStartups") || log.contains("drop connection") {
+        assert!(r.stderr.contains("needed more than one attempt"), "{r:?}");
+    }
+}
+
+fn pattern(tag: &str, len: usize) -> Vec<u8> {
+    let line = format!("{tag}-abcdefghijklmnopqrstuvwxyz\n");
+    line.as_bytes().iter().copied().cycle().take(len).collect()
+}
+
+#[test]
+fn twenty_megabytes_on_each_stream_at_once_while_100_hosts_run() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = inventory_with(&f, 100, "    big:\n");
+    const SIZE: usize = 20 * 1024 * 1024;
+    let cmd = format!(
+        "(yes ERR-abcdefghijklmnopqrstuvwxyz | head -c {SIZE} >&2) & \
+         yes OUT-abcdefghijklmnopqrstuvwxyz | head -c {SIZE}; wait"
+    );
+    // one prun runs the big host while another runs 100 small ones against the same sshd
+    let r_small = std::thread::scope(|s| {
+        let small = s.spawn(|| f.run_inv(&inv, &["-l", "h*", "echo small"]));
+        let big = f.run_inv(&inv, &["-l", "big", &cmd]);
+        (small.join().unwrap(), big)
+    });
+    let (small, big) = r_small;
+    assert_eq!(small.code, 0, "{small:?}");
+    assert_eq!(small.stdout_text().matches(" | small\n").count(), 100);
+    assert_eq!(
+        big.code,
+        0,
+        "exit {} stderr tail: {}",
+        big.code,
+        &big.stderr[big.stderr.len().saturating_sub(2000)..]
+    );
+    let strip = |bytes: &[u8], prefix: &[u8]| -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                out.extend_from_slice(rest);
+            }
+        }
+        out
+    };
+    let mut want_out = pattern("OUT", SIZE);
+    let mut want_err = pattern("ERR", SIZE);
+    // prun ends an unterminated last line with a newline
+    for w in [&mut want_out, &mut want_err] {
+        if w.last() != Some(&b'\n') {
+            w.push(b'\n');
+        }
+    }
+    let got_out = strip(&big.stdout, b"big | ");
+    let got_err = strip(big.stderr.as_bytes(), b"big | ");
+    assert_eq!(got_out.len(), want_out.len());
+    assert!(got_out == want_out, "stdout differs");
+    assert_eq!(got_err.len(), want_err.len());
+    assert!(got_err == want_err, "stderr differs");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 10, "");
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-p", "5", "sleep 47.31"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = child.wait().unwrap();
+    let stopped_in = start.elapsed();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    kill_leftovers("sleep 47.31");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stopped_in < Duration::from_secs(3), "{stopped_in:?}");
+    assert!(
+        stderr.contains("interrupted (Ctrl-C); partial summary"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("10 cancelled"), "{stderr}");
+    assert!(
+        stderr.contains("not started"),
+        "five hosts never started: {stderr}"
+    );
+    assert!(
+        stderr.contains("read cancelled: stopped: run interrupted (Ctrl-C)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_failure() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 6, "");
+    let r = f.run_inv(&inv, &["-p", "2", "--fail-fast", "exit 7"]);
+    assert!(r.stderr.contains("--fail-fast"), "{r:?}");
+    assert!(r.stderr.contains("cancelled"), "{r:?}");
+    assert_eq!(r.code, 3, "cancelled hosts make it 3: {r:?}");
+}
