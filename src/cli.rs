@@ -58,6 +58,32 @@ close (channel closed and exit status known), total. Failure kinds: refused, unr
 timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io, cancelled.",
     ),
     (
+        "TIMEOUTS, RETRIES AND CANCELLING",
+        "\
+Every blocking step has a deadline. --connect-timeout (default 10s) bounds each attempt's \
+connect, handshake, host key check and auth, and again channel open and exec; a host that \
+runs out of it fails with kind timeout and its phase (exit status 4). -t/--timeout bounds \
+the command from its exec request; a host that runs out of it has status timeout (exit \
+status 3).
+
+Failures that happen before the command could have started (connection refused or timed \
+out, no SSH banner, a reset during the handshake, a timeout before auth completes, a channel \
+that cannot be opened) are retried --retries times (default 2), after 200 ms doubling per \
+attempt plus random jitter. A command that may have started is never run again. A connection \
+dropped before the banner (sshd's MaxStartups) also halves how many connections prun has \
+between connect and auth at once; the limit grows back with each successful login. The \
+summary says how many hosts needed more than one attempt.
+
+The first Ctrl-C stops the run: no more hosts start (they are reported as cancelled, not \
+started), running hosts stop waiting, the partial summary is printed and prun exits with \
+130. A second Ctrl-C exits at once. --fail-fast stops the run the same way at the first host \
+that does not succeed.
+
+On a timeout or cancel prun closes its side of the channel, but does not yet stop the remote \
+command: OpenSSH keeps a command without a terminal running, so the host's result says \
+\"remote command may still be running\".",
+    ),
+    (
         "AUTHENTICATION",
         "\
 Keys are tried in this order: --identity files, the inventory's identity_file, every \
