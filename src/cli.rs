@@ -79,9 +79,11 @@ started), running hosts stop waiting, the partial summary is printed and prun ex
 130. A second Ctrl-C exits at once. --fail-fast stops the run the same way at the first host \
 that does not succeed.
 
-On a timeout or cancel prun closes its side of the channel, but does not yet stop the remote \
-command: OpenSSH keeps a command without a terminal running, so the host's result says \
-\"remote command may still be running\".",
+On a timeout or cancel prun stops the remote command with an SSH signal request: SIGTERM, \
+then SIGKILL, each given a second for the server to confirm (an exit signal or the channel's \
+close); the host's notes say \"remote command stopped (SIGTERM)\". OpenSSH ignores signal \
+requests for root logins (and a command without a terminal outlives the connection), so \
+there the note says \"remote command may still be running\".",
     ),
     (
         "AUTHENTICATION",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fleet, whoami};
+use common::{Fleet, ensure_test_user, whoami};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,41 @@ fn inventory_with(f: &Fleet, n: usize, extra_hosts: &str) -> std::path::PathBuf 
     }
     y.push_str(extra_hosts);
     f.file("faults.yaml", &y)
+}
+
+/// PIDs of processes whose command line is exactly `cmdline`.
+fn pids_of(cmdline: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cl) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let joined = cl
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if joined == cmdline {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Remote commands still running after up to `settle`, if any.
+fn leftovers_after(cmdline: &str, settle: Duration) -> Vec<i32> {
+    let end = Instant::now() + settle;
+    loop {
+        let p = pids_of(cmdline);
+        if p.is_empty() || Instant::now() >= end {
+            return p;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Kill leftover remote processes whose command line is exactly `cmdline` (a unique string
@@ -169,10 +204,11 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
     let f = Fleet::new(1);
     f.trust_all();
     let inv = inventory_with(&f, 10, "");
+    let user = ensure_test_user();
     let mut c = f.prun();
     c.arg("-i")
         .arg(&inv)
-        .args(["-p", "5", "sleep 47.31"])
+        .args(["-u", user, "-p", "5", "sleep 47.31"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -189,9 +225,19 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    let left = leftovers_after("sleep 47.31", Duration::from_secs(1));
     kill_leftovers("sleep 47.31");
     assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(stopped_in < Duration::from_secs(3), "{stopped_in:?}");
+    assert!(stopped_in < Duration::from_secs(4), "{stopped_in:?}");
+    assert!(
+        left.is_empty(),
+        "remote sleeps left running: {left:?}\n{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("remote command stopped (SIGTERM)").count(),
+        5,
+        "{stderr}"
+    );
     assert!(
         stderr.contains("interrupted (Ctrl-C); partial summary"),
         "{stderr}"
@@ -216,4 +262,43 @@ fn fail_fast_stops_at_the_first_failure() {
     assert!(r.stderr.contains("--fail-fast"), "{r:?}");
     assert!(r.stderr.contains("cancelled"), "{r:?}");
     assert_eq!(r.code, 3, "cancelled hosts make it 3: {r:?}");
+}
+
+#[test]
+fn timeout_stops_the_remote_command() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 5, "");
+    let user = ensure_test_user();
+    let start = Instant::now();
+    let r = f.run_inv(&inv, &["-u", user, "--timeout", "2s", "sleep 61.7"]);
+    let took = start.elapsed();
+    let left = leftovers_after("sleep 61.7", Duration::from_secs(1));
+    kill_leftovers("sleep 61.7");
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(
+        left.is_empty(),
+        "remote sleeps left running: {left:?}\n{r:?}"
+    );
+    let timed_out = "timeout   read timeout: command did not finish within --timeout 2s";
+    assert_eq!(r.stderr.matches(timed_out).count(), 5, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("remote command stopped (SIGTERM)").count(),
+        5,
+        "{r:?}"
+    );
+}
+
+#[test]
+fn timeout_as_root_says_the_command_may_still_run() {
+    // OpenSSH ignores signal requests for root logins: prun must not claim it stopped it.
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 1, "");
+    let r = f.run_inv(&inv, &["-u", "root", "--timeout", "1s", "sleep 61.8"]);
+    kill_leftovers("sleep 61.8");
+    assert_eq!(r.code, 3, "{r:?}");
+    let note = "remote command may still be running: the server did not confirm SIGTERM or SIGKILL";
+    assert!(r.stderr.contains(note), "{r:?}");
 }

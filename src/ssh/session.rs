@@ -10,13 +10,14 @@
 //! `set_timeout`. A live channel is never dropped in blocking mode. No printing here: output
 //! goes to a callback.
 
+use super::channel::ExecChannel;
 use super::gate::{Permit, StartGate};
 use super::keys::KeyFile;
 use super::known_hosts::{self, KnownHosts, Policy, Verdict};
 use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
-use std::io::{self, Read};
+use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -314,8 +315,10 @@ fn session(
     // request is sent, so the server's reply is not held back by a delayed ACK (Nagle on the
     // server side + delayed ACK on ours cost ~40 ms per channel open; ssh2-notes §7).
     let step_deadline = Instant::now() + settings.connect_timeout;
-    let mut ch = nonblocking(fd, &sess, step_deadline, cancel, || sess.channel_session())
-        .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
+    let ch = nonblocking(fd, &sess, step_deadline, cancel, || {
+        ExecChannel::open(&sess)
+    })
+    .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     clock.mark(Phase::ChannelOpen);
     nonblocking(fd, &sess, step_deadline, cancel, || ch.exec(command))
         .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec, cancel))?;
@@ -330,7 +333,7 @@ fn session(
         let mut progressed = false;
         for (id, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             loop {
-                match ch.stream(id).read(&mut buf) {
+                match ch.read(id, &mut buf) {
                     // 0 is EOF only when ch.eof() agrees: libssh2 also returns 0 when it
                     // stopped decoding with complete packets still buffered (see wait_socket).
                     Ok(0) => break,
@@ -376,12 +379,10 @@ fn session(
                     ));
                 }
                 Err(WaitError::Cancelled) => {
-                    // Stop waiting for this command and close our side of the channel (sshd
-                    // does not stop a command without a pty for that).
-                    let _ = ch.close();
-                    result
-                        .notes
-                        .push("remote command may still be running".to_string());
+                    // Stop the remote command: signal it and wait briefly for the server to
+                    // confirm (exit signal or close); say so when it cannot be confirmed.
+                    let note = stop_remote(&ch, fd, &sess, &mut buf, result, on_output);
+                    result.notes.push(note);
                     if let Some(fb) = first_byte {
                         clock.timings.set(Phase::FirstByte, fb);
                     }
@@ -420,8 +421,8 @@ fn session(
         .map_err(|e| step_fail(Phase::Close, e, FailureKind::Io, cancel))?;
     nonblocking(fd, &sess, close_deadline, cancel, || ch.wait_close())
         .map_err(|e| step_fail(Phase::Close, e, FailureKind::Io, cancel))?;
-    let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
-    let status = ch.exit_status().unwrap_or(-1);
+    let signal = ch.exit_signal();
+    let status = ch.exit_status();
     clock.mark(Phase::Close);
     if let Some(sig) = signal {
         result.status = Status::Signal;
@@ -439,6 +440,85 @@ fn session(
     drop(ch);
     drop(guard);
     Ok(())
+}
+
+/// How long the server gets to confirm a signal before prun escalates or gives up.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Stop a running remote command: send SIGTERM through an SSH signal request, then SIGKILL,
+/// each time waiting up to [`STOP_GRACE`] for the server to report the exit (an exit signal or
+/// status, or the channel's close) while still forwarding any output. Returns the note for
+/// the host's result. OpenSSH honours signal requests (7.9+) but ignores them for root
+/// logins; then the command is not confirmed stopped and the note says so.
+fn stop_remote(
+    ch: &ExecChannel,
+    fd: RawFd,
+    sess: &Session,
+    buf: &mut [u8],
+    result: &mut HostResult,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> String {
+    for sig in ["TERM", "KILL"] {
+        let deadline = Instant::now() + STOP_GRACE;
+        // send the request (non-blocking)
+        loop {
+            match ch.signal(sig) {
+                Ok(()) => break,
+                Err(e) if code(&e) == EAGAIN && Instant::now() < deadline => {
+                    let _ = wait_socket_or(fd, sess, Some(deadline), None);
+                }
+                Err(_) => {
+                    return "remote command may still be running (could not send a signal)".into();
+                }
+            }
+        }
+        // drain until the server confirms or the grace period ends
+        while Instant::now() < deadline {
+            let mut progressed = false;
+            for (id, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+                while let Ok(n) = ch.read(id, buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    match stream {
+                        Stream::Stdout => result.bytes_stdout += n as u64,
+                        Stream::Stderr => result.bytes_stderr += n as u64,
+                    }
+                    on_output(stream, &buf[..n]);
+                    progressed = true;
+                }
+            }
+            if let Some(s) = ch.exit_signal() {
+                result.signal = Some(s.clone());
+                return format!("remote command stopped (SIG{s})");
+            }
+            if ch.eof() && !progressed {
+                // The exit signal or status comes after EOF: wait for the close to read it.
+                let _ = ch.close();
+                while let Err(e) = ch.wait_close() {
+                    if code(&e) != EAGAIN || Instant::now() >= deadline {
+                        break;
+                    }
+                    let _ = wait_socket_or(fd, sess, Some(deadline), None);
+                }
+                if let Some(s) = ch.exit_signal() {
+                    result.signal = Some(s.clone());
+                    return format!("remote command stopped (SIG{s})");
+                }
+                return format!(
+                    "remote command ended after SIG{sig} (exit status {})",
+                    ch.exit_status()
+                );
+            }
+            if !progressed {
+                let _ = wait_socket_or(fd, sess, Some(deadline), None);
+            }
+        }
+    }
+    let _ = ch.close();
+    "remote command may still be running: the server did not confirm SIGTERM or SIGKILL \
+     (OpenSSH ignores signal requests for root logins)"
+        .into()
 }
 
 /// Sets the session non-blocking when dropped, so freeing it never waits on the network.
@@ -747,6 +827,16 @@ fn wait_socket(
     deadline: Option<Instant>,
     cancel: &Cancel,
 ) -> Result<(), WaitError> {
+    wait_socket_or(fd, sess, deadline, Some(cancel))
+}
+
+/// [`wait_socket`], optionally without waking on cancel (for the stop grace period).
+fn wait_socket_or(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Option<Instant>,
+    cancel: Option<&Cancel>,
+) -> Result<(), WaitError> {
     let (events, cap) = match sess.block_directions() {
         BlockDirections::Inbound => (libc::POLLIN, MAX_WAIT_MS),
         BlockDirections::Outbound => (libc::POLLOUT, MAX_WAIT_MS),
@@ -764,13 +854,13 @@ fn wait_socket(
             revents: 0,
         },
         libc::pollfd {
-            fd: cancel.fd(),
+            fd: cancel.map_or(-1, Cancel::fd),
             events: libc::POLLIN,
             revents: 0,
         },
     ];
     loop {
-        // SAFETY: two valid pollfds.
+        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
         let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
         if r >= 0 {
             if pfds[1].revents != 0 {

@@ -108,6 +108,11 @@ impl Fleet {
             .tempdir()
             .unwrap();
         let d = dir.path();
+        // Readable by an ordinary account too (sshd reads authorized_keys as the user).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let home = d.join("home");
         std::fs::create_dir_all(&home).unwrap();
         keygen(&d.join("host_ed25519"), "test-host");
@@ -273,6 +278,37 @@ impl Fleet {
             .stdin(Stdio::null());
         c
     }
+}
+
+/// The ordinary (non-root) account the tests log in as where root behaves differently
+/// (OpenSSH ignores signal requests for root). Created when missing; needs root.
+pub const TEST_USER: &str = "prun-test";
+
+pub fn ensure_test_user() -> &'static str {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let exists = Command::new("id")
+            .arg(TEST_USER)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !exists {
+            let st = Command::new("useradd")
+                .args(["-M", "-d", "/tmp", "-s", "/bin/sh", TEST_USER])
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run useradd to create {TEST_USER}: {e}"));
+            assert!(
+                st.success(),
+                "useradd {TEST_USER} failed: these tests need root to create an ordinary account"
+            );
+        }
+        // unlocked for public-key logins, home that exists
+        let st = Command::new("usermod")
+            .args(["-p", "*", "-d", "/tmp", TEST_USER])
+            .status()
+            .expect("usermod");
+        assert!(st.success(), "usermod {TEST_USER} failed");
+    });
+    TEST_USER
 }
 
 pub fn whoami() -> String {

@@ -1,0 +1,197 @@
+//! A session channel driven through libssh2 directly, for the one thing the ssh2 crate
+//! cannot do: send an SSH "signal" request (RFC 4254 §6.9) to stop a remote command on
+//! `--timeout` or Ctrl-C. libssh2 1.11 exports `libssh2_channel_signal_ex`, but ssh2 0.9 neither
+//! binds it nor exposes a channel's raw pointer, so prun opens and drives its exec channel
+//! with these few calls. The session stays an `ssh2::Session`; every call holds its lock.
+//! All calls are non-blocking (the session is non-blocking): EAGAIN comes back as an error
+//! with code -37 or `io::ErrorKind::WouldBlock`.
+
+use libssh2_sys as raw;
+use ssh2::{Error, Session};
+use std::io;
+use std::os::raw::{c_char, c_int, c_uint};
+use std::ptr;
+
+unsafe extern "C" {
+    // libssh2.h: int libssh2_channel_signal_ex(LIBSSH2_CHANNEL *channel,
+    //                                          const char *signame, size_t signame_len);
+    fn libssh2_channel_signal_ex(
+        channel: *mut raw::LIBSSH2_CHANNEL,
+        signame: *const c_char,
+        signame_len: libc::size_t,
+    ) -> c_int;
+}
+
+const EAGAIN: c_int = -37;
+
+/// An open session channel. Dropped channels are freed (the session must be non-blocking,
+/// so freeing never waits on the network).
+pub struct ExecChannel {
+    sess: Session,
+    ptr: *mut raw::LIBSSH2_CHANNEL,
+}
+
+// SAFETY: the pointer is only used with the session's lock held (Session::raw), like ssh2's
+// own Channel, which is Send.
+unsafe impl Send for ExecChannel {}
+
+impl ExecChannel {
+    fn err(&self, rc: c_int) -> Error {
+        let guard = self.sess.raw();
+        let raw_sess = &*guard as *const raw::LIBSSH2_SESSION as *mut raw::LIBSSH2_SESSION;
+        Error::from_session_error_raw(raw_sess, rc)
+    }
+
+    /// Open a "session" channel (non-blocking: EAGAIN is an error with code -37).
+    pub fn open(sess: &Session) -> Result<ExecChannel, Error> {
+        let guard = sess.raw();
+        let raw_sess = &*guard as *const raw::LIBSSH2_SESSION as *mut raw::LIBSSH2_SESSION;
+        let kind = "session";
+        // SAFETY: valid session pointer under its lock; the type string outlives the call.
+        let ptr = unsafe {
+            raw::libssh2_channel_open_ex(
+                raw_sess,
+                kind.as_ptr() as *const c_char,
+                kind.len() as c_uint,
+                raw::LIBSSH2_CHANNEL_WINDOW_DEFAULT,
+                raw::LIBSSH2_CHANNEL_PACKET_DEFAULT,
+                ptr::null(),
+                0,
+            )
+        };
+        if ptr.is_null() {
+            return Err(Error::last_session_error_raw(raw_sess).unwrap_or_else(Error::unknown));
+        }
+        drop(guard);
+        Ok(ExecChannel {
+            sess: sess.clone(),
+            ptr,
+        })
+    }
+
+    fn rc(&self, rc: c_int) -> Result<(), Error> {
+        if rc < 0 { Err(self.err(rc)) } else { Ok(()) }
+    }
+
+    /// Send the exec request.
+    pub fn exec(&self, command: &str) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        let req = "exec";
+        // SAFETY: live channel under the session lock; buffers outlive the call.
+        let rc = unsafe {
+            raw::libssh2_channel_process_startup(
+                self.ptr,
+                req.as_ptr() as *const c_char,
+                req.len() as c_uint,
+                command.as_ptr() as *const c_char,
+                command.len() as c_uint,
+            )
+        };
+        drop(_g);
+        self.rc(rc)
+    }
+
+    /// Read from stream 0 (stdout) or 1 (stderr). `Ok(0)` is end of stream only when
+    /// [`ExecChannel::eof`] agrees.
+    pub fn read(&self, stream_id: c_int, buf: &mut [u8]) -> io::Result<usize> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock; buf is valid for buf.len() bytes.
+        let rc = unsafe {
+            raw::libssh2_channel_read_ex(
+                self.ptr,
+                stream_id,
+                buf.as_mut_ptr() as *mut c_char,
+                buf.len(),
+            )
+        };
+        drop(_g);
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        if rc as c_int == EAGAIN {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Err(io::Error::other(self.err(rc as c_int)))
+    }
+
+    /// The server sent EOF and no data is left to read.
+    pub fn eof(&self) -> bool {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock.
+        unsafe { raw::libssh2_channel_eof(self.ptr) == 1 }
+    }
+
+    /// Send a "signal" request (`TERM`, `KILL`, … without the SIG prefix).
+    pub fn signal(&self, name: &str) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock; name outlives the call.
+        let rc = unsafe {
+            libssh2_channel_signal_ex(self.ptr, name.as_ptr() as *const c_char, name.len())
+        };
+        drop(_g);
+        self.rc(rc)
+    }
+
+    /// Send our CLOSE.
+    pub fn close(&self) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock.
+        let rc = unsafe { raw::libssh2_channel_close(self.ptr) };
+        drop(_g);
+        self.rc(rc)
+    }
+
+    /// Wait for the server's CLOSE.
+    pub fn wait_close(&self) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock.
+        let rc = unsafe { raw::libssh2_channel_wait_closed(self.ptr) };
+        drop(_g);
+        self.rc(rc)
+    }
+
+    /// The exit status the server reported (0 when it reported none).
+    pub fn exit_status(&self) -> i32 {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock.
+        unsafe { raw::libssh2_channel_get_exit_status(self.ptr) }
+    }
+
+    /// The signal that killed the command, if the server reported one (`TERM`, `KILL`, …).
+    pub fn exit_signal(&self) -> Option<String> {
+        let guard = self.sess.raw();
+        let raw_sess = &*guard as *const raw::LIBSSH2_SESSION as *mut raw::LIBSSH2_SESSION;
+        let mut sig: *mut c_char = ptr::null_mut();
+        let mut len: libc::size_t = 0;
+        // SAFETY: live channel under the session lock; NULL is allowed for the message and
+        // language outputs; libssh2 allocates the signal name, which we copy and free with
+        // libssh2_free.
+        unsafe {
+            let rc = raw::libssh2_channel_get_exit_signal(
+                self.ptr,
+                &mut sig,
+                &mut len,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
+            if rc != 0 || sig.is_null() {
+                return None;
+            }
+            let name = std::slice::from_raw_parts(sig as *const u8, len).to_vec();
+            raw::libssh2_free(raw_sess, sig as *mut libc::c_void);
+            String::from_utf8(name).ok()
+        }
+    }
+}
+
+impl Drop for ExecChannel {
+    fn drop(&mut self) {
+        let _g = self.sess.raw();
+        // SAFETY: freeing our channel once, under the session lock.
+        unsafe {
+            raw::libssh2_channel_free(self.ptr);
+        }
+    }
+}
