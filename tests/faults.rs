@@ -302,3 +302,29 @@ fn timeout_as_root_says_the_command_may_still_run() {
     let note = "remote command may still be running: the server did not confirm SIGTERM or SIGKILL";
     assert!(r.stderr.contains(note), "{r:?}");
 }
+
+#[test]
+fn parallel_is_lowered_to_fit_the_open_file_limit() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 40, "");
+    // a hard limit of 64 open files cannot hold 100 sessions: prun lowers -p and says so,
+    // instead of failing hosts with misleading errors
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} -i {} -p 100 'echo ok'",
+            env!("CARGO_BIN_EXE_prun"),
+            inv.display()
+        ))
+        .env("HOME", &f.home)
+        .env_remove("SSH_AUTH_SOCK");
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--parallel 100 does not fit the open-file limit; using 16"),
+        "{r:?}"
+    );
+    assert_eq!(r.stdout_text().matches(" | ok\n").count(), 40, "{r:?}");
+}
