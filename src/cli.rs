@@ -64,7 +64,10 @@ Every blocking step has a deadline. --connect-timeout (default 10s) bounds each 
 connect, handshake, host key check and auth, and again channel open and exec; a host that \
 runs out of it fails with kind timeout and its phase (exit status 4). -t/--timeout bounds \
 the command from its exec request; a host that runs out of it has status timeout (exit \
-status 3).
+status 3). While a command runs, prun sends an SSH keepalive whenever nothing arrives for \
+--keepalive (default 15s); a live server answers it, so a host whose server sends nothing \
+for 3 intervals fails in read with \"server stopped answering\" (exit status 4), even without \
+--timeout.
 
 Failures that happen before the command could have started (connection refused or timed \
 out, no SSH banner, a reset during the handshake, a timeout before auth completes, a channel \
@@ -258,6 +261,12 @@ pub struct Cli {
     #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration,
           help_heading = "Execution")]
     pub timeout: Option<Duration>,
+
+    /// While a command runs, ask the server for a reply this often when nothing arrives; a
+    /// host whose server sends nothing for 3 intervals fails ("server stopped answering")
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
+          help_heading = "Execution")]
+    pub keepalive: Duration,
 
     /// Extra attempts for hosts that fail before the command could have started (refused,
     /// no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter

@@ -197,6 +197,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             host_key_policy,
             use_agent,
             retries: cli.retries,
+            keepalive: cli.keepalive,
         },
         known_hosts,
         default_keys: keys.defaults.clone(),

@@ -328,3 +328,113 @@ fn parallel_is_lowered_to_fit_the_open_file_limit() {
     );
     assert_eq!(r.stdout_text().matches(" | ok\n").count(), 40, "{r:?}");
 }
+
+/// Descendants of `root` (PID, command name), from /proc.
+fn descendants(root: u32) -> Vec<(i32, String)> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let ppid: i32 = stat[close + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        parent_of.push((pid, ppid, comm));
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root as i32];
+    while let Some(p) = frontier.pop() {
+        for (pid, ppid, comm) in &parent_of {
+            if *ppid == p {
+                out.push((*pid, comm.clone()));
+                frontier.push(*pid);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_server_that_stops_answering_is_detected_by_keepalives() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 1, "");
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["--keepalive", "1s", "echo start; sleep 30.9"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 12];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"h001 | start");
+    // Freeze the server side of the session (the per-connection sshd processes).
+    let frozen: Vec<i32> = descendants(f.servers[0].pid())
+        .into_iter()
+        .filter(|(_, comm)| comm.starts_with("sshd"))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(!frozen.is_empty());
+    for pid in &frozen {
+        // SAFETY: stopping processes of the sshd this test started.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for pid in &frozen {
+        // SAFETY: resuming and ending processes of the sshd this test started.
+        unsafe {
+            libc::kill(*pid, libc::SIGCONT);
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    kill_leftovers("sleep 30.9");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = status.expect("prun hung on a server that stopped answering");
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        stderr.contains("read io: server stopped answering: nothing received for"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_silent_command_on_a_live_server_is_not_mistaken_for_a_dead_one() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = inventory_with(&f, 2, "");
+    let r = f.run_inv(&inv, &["--keepalive", "1s", "sleep 4.5; echo done"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().matches(" | done\n").count(), 2, "{r:?}");
+}

@@ -33,6 +33,9 @@ pub struct Settings {
     pub use_agent: bool,
     /// Extra attempts for failures before the command could have started.
     pub retries: u32,
+    /// Keepalive interval while a command runs; the server is declared dead after 3 silent
+    /// intervals.
+    pub keepalive: Duration,
 }
 
 /// Everything one host needs to run; built by the plan.
@@ -309,6 +312,8 @@ fn session(
     clock.mark(Phase::Auth);
     shared.gate.succeeded();
     permit.take();
+    let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
+    sess.set_keepalive(true, keepalive_secs);
 
     // channel open and exec, non-blocking: bounded by the connect timeout again (a server
     // that stops answering here must not hang us), and with TCP_QUICKACK re-armed after each
@@ -363,6 +368,24 @@ fn session(
             break;
         }
         if !progressed {
+            // A silent command is fine; a silent server is not: keepalives get a reply from
+            // a live server, so nothing received for 3 intervals means it stopped answering.
+            let _ = sess.keepalive_send();
+            if let Some(idle) = ms_since_data_received(fd)
+                && u128::from(idle) > 3 * u128::from(keepalive_secs) * 1000 + 500
+            {
+                let _ = ch.close();
+                return Err(fail(
+                    Phase::Read,
+                    FailureKind::Io,
+                    format!(
+                        "server stopped answering: nothing received for {}s despite keepalives \
+                         (--keepalive {}s); remote command may still be running",
+                        idle / 1000,
+                        keepalive_secs
+                    ),
+                ));
+            }
             let timed_out = cmd_deadline.is_some_and(|d| Instant::now() >= d);
             let waited = if timed_out || cancel.is_cancelled() {
                 Err(WaitError::Cancelled)
@@ -791,6 +814,23 @@ fn agent_auth(sess: &Session, user: &str) -> Result<(Option<String>, usize), ssh
     }
     let _ = agent.disconnect();
     Ok((None, n))
+}
+
+/// Milliseconds since the socket last received data (Linux TCP_INFO), if known.
+fn ms_since_data_received(fd: RawFd) -> Option<u32> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        );
+        (rc == 0).then_some(info.tcpi_last_data_recv)
+    }
 }
 
 /// Ask the kernel to ACK at once (avoids a 40 ms delayed-ACK stall on channel open; see

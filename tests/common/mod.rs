@@ -51,6 +51,13 @@ pub struct Sshd {
     pub log: PathBuf,
 }
 
+impl Sshd {
+    /// PID of the sshd master (its per-connection processes are its descendants).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
