@@ -530,3 +530,13 @@ fn host_known_only_by_its_rsa_key_matches() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout_text(), "h01 | rsa-ok\n");
 }
+
+#[test]
+fn non_utf8_output_passes_through_byte_exact() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let r = f.run_inv(&inv, &["printf '\\377\\376\\000bin\\n\\200tail'"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, b"h01 | \xff\xfe\x00bin\nh01 | \x80tail\n");
+}

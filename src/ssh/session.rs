@@ -18,7 +18,7 @@ use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -577,17 +577,44 @@ fn hostkey_prefs(known: &[String]) -> String {
     out.join(",")
 }
 
-fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fail> {
-    let addrs: Vec<_> = (address, port)
-        .to_socket_addrs()
-        .map_err(|e| {
+/// Resolve `address` within the deadline. IP literals need no lookup; names are resolved
+/// on a helper thread (getaddrinfo cannot be interrupted), which is abandoned on timeout.
+fn resolve(address: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, Fail> {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = address.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("prun-dns".into())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>());
+            let _ = tx.send(r);
+        });
+    let r = match spawned {
+        Ok(_) => rx.recv_deadline(deadline).map_err(|_| {
             fail(
                 Phase::Connect,
-                FailureKind::Unreachable,
-                format!("cannot resolve '{address}': {e}"),
+                FailureKind::Timeout,
+                format!("timed out resolving '{address}' (--connect-timeout)"),
             )
-        })?
-        .collect();
+        })?,
+        Err(_) => (address, port).to_socket_addrs().map(|a| a.collect()),
+    };
+    r.map_err(|e| {
+        fail(
+            Phase::Connect,
+            FailureKind::Unreachable,
+            format!("cannot resolve '{address}': {e}"),
+        )
+    })
+}
+
+fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fail> {
+    let addrs = resolve(address, port, deadline)?;
     if addrs.is_empty() {
         return Err(fail(
             Phase::Connect,
