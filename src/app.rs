@@ -3,12 +3,13 @@
 //! and where Ctrl-C and `--fail-fast` turn into a cancel of the run.
 
 use crate::cancel::{Cancel, Reason};
-use crate::cli::{Cli, When};
+use crate::cli::{Cli, ReportFormat, When};
 use crate::event::Event;
 use crate::event::Status;
 use crate::output::progress::Target as ProgressTarget;
 use crate::output::{Progress, StreamPrinter};
 use crate::report::Summary;
+use crate::report::timing;
 use crate::runner::{self, Job};
 use crate::ssh::Shared;
 use crate::ssh::gate::StartGate;
@@ -28,6 +29,27 @@ pub fn run(cli: Cli) -> u8 {
     for w in &plan.warnings {
         eprintln!("prun: warning: {w}");
     }
+    let report = match &cli.report {
+        None => None,
+        Some(path) => {
+            let format = match cli.report_format {
+                Some(ReportFormat::Json) => Some(timing::Format::Json),
+                Some(ReportFormat::Csv) => Some(timing::Format::Csv),
+                None => timing::Format::from_path(path),
+            };
+            match format {
+                Some(f) => Some((path.clone(), f)),
+                None => {
+                    eprintln!(
+                        "prun: error: --report {}: name a .json or .csv file, or give \
+                         --report-format json|csv",
+                        path.display()
+                    );
+                    return exit::USAGE;
+                }
+            }
+        }
+    };
     if cli.list_hosts {
         return list_hosts(&plan);
     }
@@ -139,6 +161,12 @@ pub fn run(cli: Cli) -> u8 {
         }
         text.push_str(&summary.render());
         let _ = io::stderr().write_all(text.as_bytes());
+    }
+    if let Some((path, format)) = &report
+        && let Err(e) = timing::write_file(&summary, path, *format)
+    {
+        eprintln!("prun: error: cannot write report {}: {e}", path.display());
+        return exit::INTERNAL;
     }
     if cancel.is_interrupted() {
         return exit::INTERRUPTED;

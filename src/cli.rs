@@ -58,6 +58,25 @@ close (channel closed and exit status known), total. Failure kinds: refused, unr
 timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io, cancelled.",
     ),
     (
+        "TIMING REPORT",
+        "\
+--report FILE writes one record per host, as JSON (FILE.json) or CSV (FILE.csv, or \
+--report-format): name, address, port, user, status, exit_code, signal, failure_phase, \
+failure_kind, failure_message, attempts, auth_method, kex, cipher, stdout_bytes, \
+stderr_bytes, the duration of every phase, retry_wait and total. Durations are milliseconds \
+as decimal numbers with microsecond precision; a phase a host did not reach is absent (JSON) \
+or empty (CSV). The phases of the final attempt plus retry_wait (earlier attempts, backoff, \
+waiting for the connection-rate limit) add up to total (first_byte lies inside read).
+
+The JSON report is one object: version (the schema version, 1), prun_version, command, \
+started (RFC 3339, UTC), parallel, elapsed_ms, hosts_total, counts (hosts by status), phases \
+(for each phase and total: hosts, min_ms, p50_ms, p95_ms, max_ms over the hosts that reached \
+it) and hosts (the records, with timings_ms mapping phase to milliseconds, and notes). The CSV \
+report has a header row and one row per host, with a column per phase (connect_ms … \
+close_ms, retry_wait_ms, total_ms). The report is written at the end of the run, after \
+Ctrl-C too.",
+    ),
+    (
         "TIMEOUTS, RETRIES AND CANCELLING",
         "\
 Every blocking step has a deadline. --connect-timeout (default 10s) bounds each attempt's \
@@ -288,6 +307,21 @@ pub struct Cli {
           help_heading = "Output")]
     pub output: OutputMode,
 
+    /// Write the per-host timing report to FILE: JSON or CSV by the file's extension (.json,
+    /// .csv) or --report-format; written at the end, also after Ctrl-C
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub report: Option<PathBuf>,
+
+    /// Format of --report when its extension does not say
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        requires = "report",
+        help_heading = "Output"
+    )]
+    pub report_format: Option<ReportFormat>,
+
     /// Progress bar on stderr: auto shows it when stderr is a terminal
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
           help_heading = "Output")]
@@ -315,6 +349,12 @@ pub enum HostKeyCheck {
 pub enum OutputMode {
     /// Each line as it arrives, prefixed with the host
     Stream,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Json,
+    Csv,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -238,6 +238,8 @@ pub enum Event {
         hosts: Vec<HostInfo>,
         command: String,
         parallel: usize,
+        /// Wall-clock start of the run (for reports).
+        started: std::time::SystemTime,
     },
     HostStarted {
         host: usize,

@@ -33,6 +33,7 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
         hosts,
         command: job.command.to_string(),
         parallel: threads,
+        started: std::time::SystemTime::now(),
     });
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -208,7 +208,9 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
     let mut c = f.prun();
     c.arg("-i")
         .arg(&inv)
-        .args(["-u", user, "-p", "5", "sleep 47.31"])
+        .args(["-u", user, "-p", "5", "--report"])
+        .arg(f.dir.path().join("partial.json"))
+        .arg("sleep 47.31")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -233,6 +235,10 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
         left.is_empty(),
         "remote sleeps left running: {left:?}\n{stderr}"
     );
+    // the report is written after Ctrl-C too
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dir.path().join("partial.json")).unwrap()).unwrap();
+    assert_eq!(report["counts"]["cancelled"], 10, "{report}");
     assert_eq!(
         stderr.matches("remote command stopped (SIGTERM)").count(),
         5,

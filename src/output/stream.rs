@@ -170,6 +170,7 @@ mod tests {
                 .collect(),
             command: "x".into(),
             parallel: 1,
+            started: std::time::SystemTime::now(),
         }
     }
 

@@ -2,5 +2,6 @@
 
 pub mod stats;
 pub mod summary;
+pub mod timing;
 
 pub use summary::Summary;

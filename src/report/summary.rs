@@ -12,20 +12,43 @@ const MAX_LISTED: usize = 50;
 /// How many slowest hosts are shown.
 const SLOWEST: usize = 5;
 
-/// Collects host results from the event stream.
-#[derive(Default)]
+/// Collects host results from the event stream (also the source of the reports).
 pub struct Summary {
-    hosts: Vec<HostInfo>,
-    results: Vec<Option<HostResult>>,
-    elapsed: Duration,
+    pub(crate) hosts: Vec<HostInfo>,
+    pub(crate) results: Vec<Option<HostResult>>,
+    pub(crate) elapsed: Duration,
+    pub(crate) command: String,
+    pub(crate) parallel: usize,
+    pub(crate) started: std::time::SystemTime,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            hosts: Vec::new(),
+            results: Vec::new(),
+            elapsed: Duration::ZERO,
+            command: String::new(),
+            parallel: 0,
+            started: std::time::SystemTime::now(),
+        }
+    }
 }
 
 impl Summary {
     pub fn handle(&mut self, ev: &Event) {
         match ev {
-            Event::RunStarted { hosts, .. } => {
+            Event::RunStarted {
+                hosts,
+                command,
+                parallel,
+                started,
+            } => {
                 self.hosts = hosts.clone();
                 self.results = vec![None; hosts.len()];
+                self.command = command.clone();
+                self.parallel = *parallel;
+                self.started = *started;
             }
             Event::HostFinished { host, result } => self.results[*host] = Some((**result).clone()),
             Event::RunFinished { elapsed } => self.elapsed = *elapsed,
@@ -236,6 +259,7 @@ mod tests {
             hosts: vec![info("a"), info("bb"), info("c"), info("d")],
             command: "true".into(),
             parallel: 4,
+            started: std::time::SystemTime::now(),
         });
         s.handle(&Event::HostFinished {
             host: 0,

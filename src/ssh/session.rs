@@ -194,7 +194,9 @@ pub fn run(
             result.failure = Some(f);
         }
         result.retry_wait = clock.start - host_start;
-        clock.timings.total = host_start.elapsed();
+        // Up to the end of the last phase (exit status known, or the failure): the session's
+        // teardown after that (disconnect, free) is not part of the host's time.
+        clock.timings.total = clock.last - host_start;
         result.timings = clock.timings;
         return result;
     }

@@ -1,0 +1,168 @@
+//! `--report` JSON and CSV against real sshd, with one unreachable host.
+
+mod common;
+
+use common::{Fleet, whoami};
+
+const PHASES: [&str; 8] = [
+    "connect",
+    "handshake",
+    "hostkey",
+    "auth",
+    "channel_open",
+    "exec",
+    "read",
+    "close",
+];
+
+fn fleet_with_dead_host() -> (Fleet, std::path::PathBuf) {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut y = format!(
+        "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n  hosts:\n",
+        whoami(),
+        f.key.display()
+    );
+    for h in 1..=5 {
+        y.push_str(&format!("    h{h}:\n      port: {}\n", f.port(h % 2)));
+    }
+    y.push_str(&format!("    dead:\n      port: {dead}\n"));
+    let inv = f.file("inv.yaml", &y);
+    (f, inv)
+}
+
+#[test]
+fn json_report_has_every_phase_adding_up_and_the_failure() {
+    let (f, inv) = fleet_with_dead_host();
+    let path = f.dir.path().join("report.json");
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--report",
+            path.to_str().unwrap(),
+            "--retries",
+            "1",
+            "echo hi",
+        ],
+    );
+    assert_eq!(r.code, 4, "{r:?}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("valid JSON");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["command"], "echo hi");
+    assert_eq!(v["hosts_total"], 6);
+    assert_eq!(v["counts"]["ok"], 5);
+    assert_eq!(v["counts"]["error"], 1);
+    let hosts = v["hosts"].as_array().unwrap();
+    for h in hosts.iter().filter(|h| h["status"] == "ok") {
+        let t = &h["timings_ms"];
+        let mut sum = 0.0;
+        for p in PHASES {
+            let ms = t[p].as_f64().unwrap_or_else(|| panic!("{p} missing: {h}"));
+            assert!(ms >= 0.0, "{p} negative: {h}");
+            sum += ms;
+        }
+        assert!(t["first_byte"].as_f64().unwrap() <= t["read"].as_f64().unwrap());
+        let total = h["total_ms"].as_f64().unwrap();
+        let wait = h["retry_wait_ms"].as_f64().unwrap();
+        assert!(
+            (sum + wait - total).abs() <= 2.0 + total * 0.01,
+            "phases {sum} + retry_wait {wait} != total {total}: {h}"
+        );
+        assert_eq!(h["exit_code"], 0);
+        assert_eq!(h["stdout_bytes"], 3);
+        assert_eq!(h["attempts"], 1);
+        assert!(h["auth_method"].as_str().unwrap().starts_with("publickey"));
+        assert!(h["kex"].is_string() && h["cipher"].is_string());
+    }
+    let dead = hosts.iter().find(|h| h["name"] == "dead").unwrap();
+    assert_eq!(dead["status"], "error");
+    assert_eq!(dead["failure_phase"], "connect");
+    assert_eq!(dead["failure_kind"], "refused");
+    assert_eq!(dead["attempts"], 2);
+    assert!(dead["retry_wait_ms"].as_f64().unwrap() > 0.0);
+    let mut phases: Vec<&str> = v["phases"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    phases.sort_unstable();
+    let mut want = [
+        "connect",
+        "handshake",
+        "hostkey",
+        "auth",
+        "channel_open",
+        "exec",
+        "first_byte",
+        "read",
+        "close",
+        "total",
+    ];
+    want.sort_unstable();
+    assert_eq!(phases, want);
+}
+
+#[test]
+fn csv_report_has_one_row_per_host() {
+    let (f, inv) = fleet_with_dead_host();
+    let path = f.dir.path().join("report.csv");
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--report",
+            path.to_str().unwrap(),
+            "--retries",
+            "0",
+            "echo hi",
+        ],
+    );
+    assert_eq!(r.code, 4, "{r:?}");
+    let mut rd = csv::Reader::from_path(&path).unwrap();
+    let header = rd.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 6);
+    for row in rows.iter().filter(|r| &r[col("status")] == "ok") {
+        let mut sum = 0.0;
+        for p in PHASES {
+            let v: f64 = row[col(&format!("{p}_ms"))].parse().unwrap();
+            assert!(v >= 0.0);
+            sum += v;
+        }
+        let total: f64 = row[col("total_ms")].parse().unwrap();
+        assert!((sum - total).abs() <= 2.0 + total * 0.01, "{row:?}");
+    }
+    let dead = rows.iter().find(|r| &r[col("name")] == "dead").unwrap();
+    assert_eq!(&dead[col("status")], "error");
+    assert_eq!(&dead[col("failure_phase")], "connect");
+    assert_eq!(&dead[col("failure_kind")], "refused");
+    assert_eq!(&dead[col("handshake_ms")], "");
+}
+
+#[test]
+fn report_needs_a_known_format() {
+    let (f, inv) = fleet_with_dead_host();
+    let path = f.dir.path().join("report.txt");
+    let r = f.run_inv(&inv, &["--report", path.to_str().unwrap(), "true"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("name a .json or .csv file"), "{r:?}");
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--report",
+            path.to_str().unwrap(),
+            "--report-format",
+            "csv",
+            "-l",
+            "h1",
+            "true",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("name,"));
+}
