@@ -3,7 +3,7 @@
 //! and where Ctrl-C and `--fail-fast` turn into a cancel of the run.
 
 use crate::cancel::{Cancel, Reason};
-use crate::cli::{Cli, ReportFormat, When};
+use crate::cli::{BenchArgs, Cli, ReportFormat, Sub, When};
 use crate::event::Event;
 use crate::event::Status;
 use crate::output::progress::Target as ProgressTarget;
@@ -19,6 +19,9 @@ use std::sync::Arc;
 
 /// Run prun with parsed arguments; returns the exit status.
 pub fn run(cli: Cli) -> u8 {
+    if let Some(Sub::Bench(args)) = cli.sub.clone() {
+        return bench(cli, args);
+    }
     let plan = match plan::build(&cli) {
         Ok(p) => p,
         Err(e) => {
@@ -223,4 +226,142 @@ fn raise_nofile_limit() -> Option<usize> {
     }
     let usable = (lim.rlim_cur as usize).saturating_sub(32) / 2;
     Some(usable.max(1))
+}
+
+/// `prun bench`: run the command at each concurrency level and report per-operation times.
+fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
+    cli.command = args.command.clone();
+    let plan = match plan::build(&cli) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("prun: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    for w in &plan.warnings {
+        eprintln!("prun: warning: {w}");
+    }
+    let cancel = match Cancel::new() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("prun: error: cannot set up cancellation: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    install_ctrlc(&cancel);
+    let fd_cap = raise_nofile_limit().unwrap_or(usize::MAX);
+    let show = !cli.quiet
+        && match cli.progress {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => io::stderr().is_terminal(),
+        };
+    let bar = if show {
+        let b = indicatif::ProgressBar::new(args.levels.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} level {pos}/{len}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut levels = Vec::new();
+    let mut statuses = Vec::new();
+    for &level in &args.levels {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let parallel = (level as usize).min(fd_cap);
+        let n = (level as usize * args.rounds as usize).max(10);
+        bar.set_message(format!("{n} sessions at concurrency {level}"));
+        let targets: Vec<_> = (0..n)
+            .map(|i| plan.targets[i % plan.targets.len()].clone())
+            .collect();
+        let gate = StartGate::new(parallel);
+        let job = Job {
+            targets: &targets,
+            command: &plan.command,
+            parallel,
+            shared: Shared {
+                settings: &plan.settings,
+                known_hosts: &plan.known_hosts,
+                default_keys: &plan.default_keys,
+                cancel: &cancel,
+                gate: &gate,
+            },
+        };
+        let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
+        let start = std::time::Instant::now();
+        let results = std::thread::scope(|s| {
+            let job = &job;
+            s.spawn(move || runner::run(job, &tx));
+            let mut results = Vec::with_capacity(n);
+            for ev in rx.iter() {
+                if let Event::HostFinished { result, .. } = ev {
+                    results.push(*result);
+                }
+            }
+            results
+        });
+        let wall = start.elapsed();
+        statuses.extend(results.iter().map(|r| r.status));
+        let failed: Vec<_> = results
+            .iter()
+            .filter_map(|r| r.failure.as_ref())
+            .take(1)
+            .collect();
+        if let Some(f) = failed.first() {
+            bar.suspend(|| {
+                eprintln!(
+                    "prun: warning: level {level}: {} of {n} sessions failed (first: {} {}: {})",
+                    results.iter().filter(|r| r.status != Status::Ok).count(),
+                    f.phase,
+                    f.kind,
+                    f.message
+                )
+            });
+        }
+        levels.push(crate::report::bench::Level::from_results(
+            level, &results, wall,
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    use crate::report::bench as b;
+    let table = b::table(&levels);
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(table.as_bytes());
+    let _ = out.flush();
+    let mut failed_write = false;
+    match std::fs::File::create(&args.csv).and_then(|mut f| b::write_csv(&levels, &mut f)) {
+        Ok(()) => eprintln!("prun: wrote {}", args.csv.display()),
+        Err(e) => {
+            eprintln!("prun: error: cannot write {}: {e}", args.csv.display());
+            failed_write = true;
+        }
+    }
+    let title = format!(
+        "prun bench: median time per operation ({} host{}, `{}`)",
+        plan.targets.len(),
+        if plan.targets.len() == 1 { "" } else { "s" },
+        plan.command
+    );
+    match b::write_svg(&levels, &title, &args.svg) {
+        Ok(()) => eprintln!("prun: wrote {}", args.svg.display()),
+        Err(e) => {
+            eprintln!("prun: error: {e}");
+            failed_write = true;
+        }
+    }
+    if failed_write {
+        return exit::INTERNAL;
+    }
+    if cancel.is_interrupted() {
+        return exit::INTERRUPTED;
+    }
+    exit::for_statuses(statuses)
 }

@@ -12,7 +12,9 @@ pub const SECTIONS: &[(&str, &str)] = &[
         "  prun -i hosts.yaml 'cat LICENSE'
   prun -i hosts.yaml -l 'web:!web03' -p 100 uptime
   prun -H 'root@web[01-10]:2222,db1' --host-key-check accept-new 'df -h /'
-  prun -i hosts.yaml -l db --list-hosts",
+  prun -i hosts.yaml -l db --list-hosts
+  prun -i hosts.yaml -q --report timings.csv 'systemctl is-active nginx'
+  prun bench -i hosts.yaml --levels 1,10,50 'cat LICENSE'",
     ),
     (
         "INVENTORY",
@@ -75,6 +77,19 @@ it) and hosts (the records, with timings_ms mapping phase to milliseconds, and n
 report has a header row and one row per host, with a column per phase (connect_ms … \
 close_ms, retry_wait_ms, total_ms). The report is written at the end of the run, after \
 Ctrl-C too.",
+    ),
+    (
+        "BENCH",
+        "\
+prun bench [OPTIONS] COMMAND reproduces the 2017 study of SSH libraries: COMMAND runs at each \
+concurrency level of --levels (default 1,10,25,50,100), level × --rounds sessions per level \
+(default 3, at least 10), cycling over the selected hosts. For each level it records the \
+median and p90 of auth, channel_open, exec, read, close (+ exit status) and total over the \
+sessions that succeeded, and sessions per second; it prints the table on stdout, writes it as \
+CSV (--csv, default prun-bench.csv: concurrency, sessions, ok, wall_s, sessions_per_s, then \
+OP_p50_ms and OP_p90_ms per operation) and draws an SVG chart of median ms per operation \
+against concurrency (--svg, default prun-bench.svg). `bench` must be the first word; every \
+host selection and connection option may follow it.",
     ),
     (
         "TIMEOUTS, RETRIES AND CANCELLING",
@@ -196,9 +211,13 @@ fn textwrap(text: &str, width: usize, indent: &str) -> String {
                   ends with a summary of how long every step (connect, handshake, host key, \
                   auth, channel open, exec, read, close) took on every host. Its exit status \
                   says what happened, for scripts.",
-    max_term_width = 100
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub sub: Option<Sub>,
+
     /// The command to run on every host, by the remote user's shell (words are joined with
     /// spaces, as ssh does)
     #[arg(
@@ -210,6 +229,7 @@ pub struct Cli {
 
     /// Inventory file: YAML (Ansible shape) or a plain host list (repeatable)
     #[arg(
+        global = true,
         short = 'i',
         long,
         value_name = "FILE",
@@ -220,6 +240,7 @@ pub struct Cli {
     /// Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10],
     /// db-[a:c], node[1-3,7] (repeatable)
     #[arg(
+        global = true,
         short = 'H',
         long = "hosts",
         value_name = "LIST",
@@ -229,6 +250,7 @@ pub struct Cli {
 
     /// Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE
     #[arg(
+        global = true,
         short = 'l',
         long,
         value_name = "PATTERN",
@@ -242,27 +264,38 @@ pub struct Cli {
     pub list_hosts: bool,
 
     /// Remote user for every host (default: the inventory's user, else the local user)
-    #[arg(short = 'u', long, value_name = "USER", help_heading = "Connection")]
+    #[arg(
+        global = true,
+        short = 'u',
+        long,
+        value_name = "USER",
+        help_heading = "Connection"
+    )]
     pub user: Option<String>,
 
     /// SSH port for every host (default: the inventory's port, else 22)
-    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..),
+    #[arg(global = true, long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..),
           help_heading = "Connection")]
     pub port: Option<u16>,
 
     /// Private key file to try first (repeatable)
-    #[arg(long = "identity", value_name = "FILE", help_heading = "Connection")]
+    #[arg(
+        global = true,
+        long = "identity",
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
     pub identity: Vec<String>,
 
     /// Host key policy: strict refuses unknown hosts, accept-new records them, off checks
     /// nothing
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = HostKeyCheck::Strict,
+    #[arg(global = true, long, value_enum, value_name = "MODE", default_value_t = HostKeyCheck::Strict,
           help_heading = "Connection")]
     pub host_key_check: HostKeyCheck,
 
     /// known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
     /// (repeatable; accept-new writes to the first)
-    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    #[arg(global = true, long, value_name = "FILE", help_heading = "Connection")]
     pub known_hosts: Vec<PathBuf>,
 
     /// How many hosts run at once
@@ -272,24 +305,25 @@ pub struct Cli {
 
     /// Deadline for everything before the command starts: DNS, TCP connect, handshake, host
     /// key and auth (e.g. 10s, 500ms, 1m)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
+    #[arg(global = true, long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
           help_heading = "Execution")]
     pub connect_timeout: Duration,
 
     /// Deadline for the command on each host, from the exec request (default: none)
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = parse_duration,
+    #[arg(global = true, short = 't', long, value_name = "DURATION", value_parser = parse_duration,
           help_heading = "Execution")]
     pub timeout: Option<Duration>,
 
     /// While a command runs, ask the server for a reply this often when nothing arrives; a
     /// host whose server sends nothing for 3 intervals fails ("server stopped answering")
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
+    #[arg(global = true, long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
           help_heading = "Execution")]
     pub keepalive: Duration,
 
     /// Extra attempts for hosts that fail before the command could have started (refused,
     /// no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter
     #[arg(
+        global = true,
         long,
         value_name = "N",
         default_value_t = 2,
@@ -323,19 +357,62 @@ pub struct Cli {
     pub report_format: Option<ReportFormat>,
 
     /// Progress bar on stderr: auto shows it when stderr is a terminal
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
+    #[arg(global = true, long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
           help_heading = "Output")]
     pub progress: When,
 
     /// Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
+    #[arg(global = true, long, value_enum, value_name = "WHEN", default_value_t = When::Auto,
           help_heading = "Output")]
     pub color: When,
 
     /// Print nothing but errors and warnings: no remote output, progress or summary (the
     /// exit status still tells what happened)
-    #[arg(short = 'q', long, help_heading = "Output")]
+    #[arg(global = true, short = 'q', long, help_heading = "Output")]
     pub quiet: bool,
+}
+
+/// Subcommands (the default is running a command: `prun [OPTIONS] COMMAND`).
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Sub {
+    /// Reproduce the 2017 study: time each SSH operation at increasing concurrency
+    ///
+    /// Runs COMMAND at each concurrency level (--levels), level × --rounds sessions per level,
+    /// cycling over the selected hosts, and records the median and p90 of auth, channel open,
+    /// exec, read, close (+ exit status) and total, plus sessions per second. Prints the
+    /// table, writes it as CSV and draws an SVG chart of the median ms per operation against
+    /// concurrency. Host selection and connection options are those of a normal run.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Concurrency levels, comma separated
+    #[arg(long, value_name = "N,N,…", value_delimiter = ',', default_value = "1,10,25,50,100",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub levels: Vec<u32>,
+
+    /// Sessions per level, as a multiple of the level (at least 10 sessions per level)
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
+
+    /// Where to write the table as CSV
+    #[arg(long, value_name = "FILE", default_value = "prun-bench.csv")]
+    pub csv: PathBuf,
+
+    /// Where to draw the chart (SVG)
+    #[arg(long, value_name = "FILE", default_value = "prun-bench.svg")]
+    pub svg: PathBuf,
+
+    /// The command each session runs (the study used `cat` of a 26 KB file)
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,7 @@ fn render() -> Vec<u8> {
     man.render_synopsis_section(&mut out).unwrap();
     man.render_description_section(&mut out).unwrap();
     man.render_options_section(&mut out).unwrap();
+    man.render_subcommands_section(&mut out).unwrap();
     for (title, body) in prun::cli::SECTIONS {
         out.extend_from_slice(format!(".SH \"{title}\"\n").as_bytes());
         for para in body.split("\n\n") {
@@ -54,5 +55,30 @@ fn man_page_is_up_to_date() {
     assert!(
         committed == fresh,
         "man/prun.1 is stale: regenerate it with `PRUN_UPDATE_MAN=1 cargo test --test man` and commit it"
+    );
+}
+
+#[test]
+fn bench_man_page_is_up_to_date() {
+    let cmd = prun::cli::command();
+    let bench = cmd
+        .find_subcommand("bench")
+        .expect("bench subcommand")
+        .clone()
+        .name("prun-bench");
+    let mut fresh = Vec::new();
+    clap_mangen::Man::new(bench)
+        .date("2026-11-27")
+        .render(&mut fresh)
+        .unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/prun-bench.1");
+    if std::env::var_os("PRUN_UPDATE_MAN").is_some() {
+        std::fs::write(path, &fresh).unwrap();
+        return;
+    }
+    let committed = std::fs::read(path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "man/prun-bench.1 is stale: regenerate it with `PRUN_UPDATE_MAN=1 cargo test --test man` and commit it"
     );
 }

@@ -166,3 +166,60 @@ fn report_needs_a_known_format() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(std::fs::read_to_string(&path).unwrap().starts_with("name,"));
 }
+
+#[test]
+fn bench_writes_rows_for_each_level_and_a_well_formed_svg() {
+    let (f, _) = fleet_with_dead_host();
+    let inv = f.inventory(4);
+    let file = f.file("payload.txt", &"x".repeat(26 * 1024));
+    let csv_path = f.dir.path().join("bench.csv");
+    let svg_path = f.dir.path().join("bench.svg");
+    let mut c = f.prun();
+    c.arg("bench")
+        .arg("-i")
+        .arg(&inv)
+        .args(["--levels", "1,5", "--csv"])
+        .arg(&csv_path)
+        .arg("--svg")
+        .arg(&svg_path)
+        .arg(format!("cat {}", file.display()));
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let table = r.stdout_text();
+    assert!(table.contains("auth p50/p90"), "{r:?}");
+    let mut rd = csv::Reader::from_path(&csv_path).unwrap();
+    let header = rd.headers().unwrap().clone();
+    for col in [
+        "concurrency",
+        "sessions_per_s",
+        "auth_p50_ms",
+        "channel_open_p90_ms",
+        "exec_p50_ms",
+        "read_p50_ms",
+        "close_p50_ms",
+        "total_p90_ms",
+    ] {
+        assert!(header.iter().any(|h| h == col), "{col} missing: {header:?}");
+    }
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][0], "1");
+    assert_eq!(&rows[1][0], "5");
+    assert_eq!(&rows[1][1], "15", "5 × 3 rounds");
+    assert_eq!(&rows[1][2], "15", "all sessions ok");
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<svg").count(), 1);
+    for label in [
+        "auth",
+        "channel_open",
+        "exec",
+        "read",
+        "close",
+        "total",
+        "concurrent sessions",
+        "median time (ms)",
+    ] {
+        assert!(svg.contains(label), "{label} missing from the chart");
+    }
+}
