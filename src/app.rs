@@ -82,26 +82,15 @@ pub fn run(cli: Cli) -> u8 {
             .then_some(ProgressTarget::Terminal),
     };
 
-    let cancel = match Cancel::new() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("prun: error: cannot set up cancellation: {e}");
-            return exit::INTERNAL;
-        }
+    let Some(cancel) = cancel_on_ctrlc() else {
+        return exit::INTERNAL;
     };
-    install_ctrlc(&cancel);
     let gate = StartGate::new(parallel);
     let job = Job {
         targets: &plan.targets,
         command: &plan.command,
         parallel,
-        shared: Shared {
-            settings: &plan.settings,
-            known_hosts: &plan.known_hosts,
-            default_keys: &plan.default_keys,
-            cancel: &cancel,
-            gate: &gate,
-        },
+        shared: shared(&plan, &cancel, &gate),
     };
     let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
     let mut summary = Summary::default();
@@ -177,6 +166,32 @@ pub fn run(cli: Cli) -> u8 {
     exit::for_statuses(summary.statuses())
 }
 
+/// The run's cancel, wired to Ctrl-C; `None` (after saying why) when it cannot be set up.
+fn cancel_on_ctrlc() -> Option<Arc<Cancel>> {
+    match Cancel::new() {
+        Ok(c) => {
+            let c = Arc::new(c);
+            install_ctrlc(&c);
+            Some(c)
+        }
+        Err(e) => {
+            eprintln!("prun: error: cannot set up cancellation: {e}");
+            None
+        }
+    }
+}
+
+/// What every session of a run shares.
+fn shared<'a>(plan: &'a plan::Plan, cancel: &'a Cancel, gate: &'a StartGate) -> Shared<'a> {
+    Shared {
+        settings: &plan.settings,
+        known_hosts: &plan.known_hosts,
+        default_keys: &plan.default_keys,
+        cancel,
+        gate,
+    }
+}
+
 /// First Ctrl-C: cancel the run (no new hosts, running ones stop, partial summary, exit 130).
 /// Second Ctrl-C: exit at once with 130.
 fn install_ctrlc(cancel: &Arc<Cancel>) {
@@ -241,14 +256,9 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     for w in &plan.warnings {
         eprintln!("prun: warning: {w}");
     }
-    let cancel = match Cancel::new() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("prun: error: cannot set up cancellation: {e}");
-            return exit::INTERNAL;
-        }
+    let Some(cancel) = cancel_on_ctrlc() else {
+        return exit::INTERNAL;
     };
-    install_ctrlc(&cancel);
     let fd_cap = raise_nofile_limit().unwrap_or(usize::MAX);
     let show = !cli.quiet
         && match cli.progress {
@@ -286,13 +296,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             targets: &targets,
             command: &plan.command,
             parallel,
-            shared: Shared {
-                settings: &plan.settings,
-                known_hosts: &plan.known_hosts,
-                default_keys: &plan.default_keys,
-                cancel: &cancel,
-                gate: &gate,
-            },
+            shared: shared(&plan, &cancel, &gate),
         };
         let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
         let start = std::time::Instant::now();

@@ -43,19 +43,23 @@ fn render() -> Vec<u8> {
     out
 }
 
-#[test]
-fn man_page_is_up_to_date() {
-    let fresh = render();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/prun.1");
+/// Compare `fresh` with the committed file `man/NAME`, or rewrite it with PRUN_UPDATE_MAN set.
+fn check(name: &str, fresh: &[u8]) {
+    let path = format!("{}/man/{name}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("PRUN_UPDATE_MAN").is_some() {
-        std::fs::write(path, &fresh).unwrap();
+        std::fs::write(&path, fresh).unwrap();
         return;
     }
-    let committed = std::fs::read(path).unwrap_or_default();
+    let committed = std::fs::read(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "man/prun.1 is stale: regenerate it with `PRUN_UPDATE_MAN=1 cargo test --test man` and commit it"
+        "man/{name} is stale: regenerate it with `PRUN_UPDATE_MAN=1 cargo test --test man` and commit it"
     );
+}
+
+#[test]
+fn man_page_is_up_to_date() {
+    check("prun.1", &render());
 }
 
 #[test]
@@ -71,14 +75,5 @@ fn bench_man_page_is_up_to_date() {
         .date("2026-11-27")
         .render(&mut fresh)
         .unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/prun-bench.1");
-    if std::env::var_os("PRUN_UPDATE_MAN").is_some() {
-        std::fs::write(path, &fresh).unwrap();
-        return;
-    }
-    let committed = std::fs::read(path).unwrap_or_default();
-    assert!(
-        committed == fresh,
-        "man/prun-bench.1 is stale: regenerate it with `PRUN_UPDATE_MAN=1 cargo test --test man` and commit it"
-    );
+    check("prun-bench.1", &fresh);
 }

@@ -34,21 +34,26 @@ fn fleet_with_dead_host() -> (Fleet, std::path::PathBuf) {
     (f, inv)
 }
 
-#[test]
-fn json_report_has_every_phase_adding_up_and_the_failure() {
-    let (f, inv) = fleet_with_dead_host();
-    let path = f.dir.path().join("report.json");
+/// `prun -i INV --report PATH --retries N 'echo hi'`, which fails on the dead host (exit 4).
+fn run_with_report(f: &Fleet, inv: &std::path::Path, path: &std::path::Path, retries: &str) {
     let r = f.run_inv(
-        &inv,
+        inv,
         &[
             "--report",
             path.to_str().unwrap(),
             "--retries",
-            "1",
+            retries,
             "echo hi",
         ],
     );
     assert_eq!(r.code, 4, "{r:?}");
+}
+
+#[test]
+fn json_report_has_every_phase_adding_up_and_the_failure() {
+    let (f, inv) = fleet_with_dead_host();
+    let path = f.dir.path().join("report.json");
+    run_with_report(&f, &inv, &path, "1");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("valid JSON");
     assert_eq!(v["version"], 1);
@@ -111,17 +116,7 @@ fn json_report_has_every_phase_adding_up_and_the_failure() {
 fn csv_report_has_one_row_per_host() {
     let (f, inv) = fleet_with_dead_host();
     let path = f.dir.path().join("report.csv");
-    let r = f.run_inv(
-        &inv,
-        &[
-            "--report",
-            path.to_str().unwrap(),
-            "--retries",
-            "0",
-            "echo hi",
-        ],
-    );
-    assert_eq!(r.code, 4, "{r:?}");
+    run_with_report(&f, &inv, &path, "0");
     let mut rd = csv::Reader::from_path(&path).unwrap();
     let header = rd.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
