@@ -3,9 +3,11 @@
 //! and where Ctrl-C and `--fail-fast` turn into a cancel of the run.
 
 use crate::cancel::{Cancel, Reason};
-use crate::cli::{BenchArgs, Cli, ReportFormat, Sub, When};
+use crate::cli::{BenchArgs, Cli, OutputMode, ReportFormat, Sub, When};
 use crate::event::Event;
 use crate::event::Status;
+use crate::output::json::JsonPrinter;
+use crate::output::outdir::OutDir;
 use crate::output::progress::Target as ProgressTarget;
 use crate::output::{Progress, StreamPrinter};
 use crate::report::Summary;
@@ -86,6 +88,16 @@ pub fn run(cli: Cli) -> u8 {
         return exit::INTERNAL;
     };
     let gate = StartGate::new(parallel);
+    let mut out_dir = match &cli.out_dir {
+        None => None,
+        Some(d) => match OutDir::new(d) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("prun: error: cannot create --out-dir {}: {e}", d.display());
+                return exit::USAGE;
+            }
+        },
+    };
     let job = Job {
         targets: &plan.targets,
         command: &plan.command,
@@ -100,11 +112,15 @@ pub fn run(cli: Cli) -> u8 {
 
         // Buffered, flushed after each batch; never hold the stdio locks across batches
         // (the progress bar's ticker thread writes to stderr too).
-        let mut printer = StreamPrinter::new(
-            io::BufWriter::with_capacity(64 * 1024, io::stdout()),
-            io::BufWriter::with_capacity(16 * 1024, io::stderr()),
-            color,
-        );
+        let stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        let mut printer = match cli.output {
+            OutputMode::Stream => Printer::Stream(StreamPrinter::new(
+                stdout,
+                io::BufWriter::with_capacity(16 * 1024, io::stderr()),
+                color,
+            )),
+            OutputMode::Json => Printer::Json(JsonPrinter::new(stdout)),
+        };
         let mut progress = Progress::new(progress_target);
         let mut result = Ok(());
         while let Ok(first) = rx.recv() {
@@ -117,6 +133,12 @@ pub fn run(cli: Cli) -> u8 {
                     }
                     if !cli.quiet {
                         printer.handle(ev)?;
+                    }
+                    if let Some(d) = &mut out_dir
+                        && let Err(e) = d.handle(ev)
+                    {
+                        eprintln!("prun: error: --out-dir: {e}; no more output is written there");
+                        out_dir = None;
                     }
                 }
                 printer.flush()
@@ -153,6 +175,20 @@ pub fn run(cli: Cli) -> u8 {
         }
         text.push_str(&summary.render());
         let _ = io::stderr().write_all(text.as_bytes());
+    }
+    if let Some(path) = &cli.failed_hosts {
+        let names: String = summary
+            .not_ok_names()
+            .into_iter()
+            .map(|n| format!("{n}\n"))
+            .collect();
+        if let Err(e) = std::fs::write(path, names) {
+            eprintln!(
+                "prun: error: cannot write --failed-hosts {}: {e}",
+                path.display()
+            );
+            return exit::INTERNAL;
+        }
     }
     if let Some((path, format)) = &report
         && let Err(e) = timing::write_file(&summary, path, *format)
@@ -368,4 +404,26 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         return exit::INTERRUPTED;
     }
     exit::for_statuses(statuses)
+}
+
+/// The `--output` printer of this run.
+enum Printer<O: Write, E: Write> {
+    Stream(StreamPrinter<O, E>),
+    Json(JsonPrinter<O>),
+}
+
+impl<O: Write, E: Write> Printer<O, E> {
+    fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        match self {
+            Printer::Stream(p) => p.handle(ev),
+            Printer::Json(p) => p.handle(ev),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Printer::Stream(p) => p.flush(),
+            Printer::Json(p) => p.flush(),
+        }
+    }
 }

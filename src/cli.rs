@@ -341,6 +341,16 @@ pub struct Cli {
           help_heading = "Output")]
     pub output: OutputMode,
 
+    /// Also write each host's stdout and stderr, byte-exact, to DIR/<host>.out and
+    /// DIR/<host>.err as they arrive (use -q to print nothing else)
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Write the names of the hosts that did not succeed to FILE, one per line, to re-run
+    /// them with -l @FILE
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub failed_hosts: Option<PathBuf>,
+
     /// Write the per-host timing report to FILE: JSON or CSV by the file's extension (.json,
     /// .csv) or --report-format; written at the end, also after Ctrl-C
     #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -426,6 +436,8 @@ pub enum HostKeyCheck {
 pub enum OutputMode {
     /// Each line as it arrives, prefixed with the host
     Stream,
+    /// JSON Lines on stdout: run_start, host_start, output, host_end, summary events
+    Json,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
-//! Everything that shows remote output and progress: the stream printer and the progress
-//! bar. Knows events only.
+//! Everything that shows remote output and progress: the `--output` printers (stream, json),
+//! the `--out-dir` writer and the progress bar. Knows events (and the report records).
 
+pub mod json;
+pub mod outdir;
 pub mod progress;
 pub mod stream;
 

@@ -64,6 +64,16 @@ impl Summary {
             .collect()
     }
 
+    /// Names of the hosts that did not succeed (for `--failed-hosts`), in inventory order.
+    pub fn not_ok_names(&self) -> Vec<&str> {
+        self.hosts
+            .iter()
+            .zip(self.statuses())
+            .filter(|(_, st)| *st != Status::Ok)
+            .map(|(h, _)| h.name.as_str())
+            .collect()
+    }
+
     fn finished(&self) -> impl Iterator<Item = (&HostInfo, &HostResult)> {
         self.hosts
             .iter()

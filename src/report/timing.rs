@@ -178,6 +178,26 @@ fn phase_stats(s: &Summary) -> indexmap::IndexMap<&'static str, Option<PhaseStat
         .collect()
 }
 
+/// One host's record as a JSON object (for `--output json`'s `host_end` events).
+pub fn host_json(s: &Summary, host: usize) -> serde_json::Value {
+    let rec = record(&s.hosts[host], s.results[host].as_ref());
+    serde_json::to_value(rec).unwrap_or(serde_json::Value::Null)
+}
+
+/// The run's counts and per-phase statistics as a JSON object (for `--output json`).
+pub fn summary_json(s: &Summary) -> serde_json::Value {
+    let mut counts = std::collections::BTreeMap::new();
+    for st in s.statuses() {
+        *counts.entry(st.name()).or_insert(0usize) += 1;
+    }
+    serde_json::json!({
+        "hosts_total": s.hosts.len(),
+        "elapsed_ms": ms(s.elapsed),
+        "counts": counts,
+        "phases": phase_stats(s),
+    })
+}
+
 /// Write the JSON report.
 pub fn write_json(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     let mut counts = std::collections::BTreeMap::new();

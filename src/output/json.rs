@@ -1,0 +1,111 @@
+//! `--output json`: JSON Lines on stdout, one event per line, each with a `type`:
+//! `run_start`, `host_start`, `output`, `host_end`, `summary` (schema `version` in
+//! `run_start`). Output is lossless: each `output` event carries one chunk as it arrived, as
+//! `text` when it is valid UTF-8, else as base64 in `bytes`; concatenating a host's chunks of
+//! one stream rebuilds it byte-exact.
+
+use crate::event::{Event, Stream};
+use crate::report::summary::Summary;
+use crate::report::timing;
+use base64::Engine;
+use serde_json::json;
+use std::io::{self, Write};
+
+/// Schema version of the JSON Lines events.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub struct JsonPrinter<W: Write> {
+    out: W,
+    names: Vec<String>,
+    /// Collects results for the closing `summary` event.
+    summary: Summary,
+}
+
+impl<W: Write> JsonPrinter<W> {
+    pub fn new(out: W) -> Self {
+        JsonPrinter {
+            out,
+            names: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    fn line(&mut self, v: serde_json::Value) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &v).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")
+    }
+
+    pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        self.summary.handle(ev);
+        match ev {
+            Event::RunStarted {
+                hosts,
+                command,
+                parallel,
+                started,
+            } => {
+                self.names = hosts.iter().map(|h| h.name.clone()).collect();
+                let hosts: Vec<_> = hosts
+                    .iter()
+                    .map(|h| {
+                        json!({"name": h.name, "address": h.address, "port": h.port, "user": h.user})
+                    })
+                    .collect();
+                self.line(json!({
+                    "type": "run_start",
+                    "version": SCHEMA_VERSION,
+                    "prun_version": env!("CARGO_PKG_VERSION"),
+                    "command": command,
+                    "parallel": parallel,
+                    "started": humantime::format_rfc3339_micros(*started).to_string(),
+                    "hosts": hosts,
+                }))
+            }
+            Event::HostStarted { host } => {
+                let name = self.names[*host].clone();
+                self.line(json!({"type": "host_start", "host": name}))
+            }
+            Event::Output { host, stream, data } => {
+                let name = self.names[*host].clone();
+                let stream = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                };
+                let v = match std::str::from_utf8(data) {
+                    Ok(text) => {
+                        json!({"type": "output", "host": name, "stream": stream, "text": text})
+                    }
+                    Err(_) => json!({
+                        "type": "output",
+                        "host": name,
+                        "stream": stream,
+                        "bytes": base64::engine::general_purpose::STANDARD.encode(data),
+                    }),
+                };
+                self.line(v)
+            }
+            Event::HostFinished { host, .. } => {
+                let rec = timing::host_json(&self.summary, *host);
+                let mut v = json!({"type": "host_end"});
+                if let (Some(obj), serde_json::Value::Object(fields)) = (v.as_object_mut(), rec) {
+                    obj.insert("host".into(), json!(self.names[*host]));
+                    obj.extend(fields);
+                }
+                self.line(v)
+            }
+            Event::RunFinished { .. } => {
+                let v = timing::summary_json(&self.summary);
+                let mut line = json!({"type": "summary"});
+                if let (Some(obj), serde_json::Value::Object(fields)) = (line.as_object_mut(), v) {
+                    obj.extend(fields);
+                }
+                self.line(line)
+            }
+            Event::Warning { .. } => Ok(()),
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

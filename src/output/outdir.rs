@@ -1,0 +1,125 @@
+//! `--out-dir DIR`: each host's stdout and stderr streamed byte-exact to `DIR/<host>.out` and
+//! `DIR/<host>.err` (pssh's `-o/-e`), in addition to the `--output` mode. Host names are made
+//! safe as file names; both files exist for every host that started, even when empty.
+
+use crate::event::{Event, Stream};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub struct OutDir {
+    dir: PathBuf,
+    names: Vec<String>,
+    open: Vec<Option<[File; 2]>>,
+}
+
+/// A host name as a file name: `/`, NUL, control characters and anything odd become `_`; a
+/// leading dot is escaped so no file is hidden or climbs out of the directory.
+pub fn safe_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | ':' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        s.insert(0, '_');
+    }
+    s
+}
+
+impl OutDir {
+    /// Create (if needed) the directory.
+    pub fn new(dir: &Path) -> io::Result<OutDir> {
+        std::fs::create_dir_all(dir)?;
+        Ok(OutDir {
+            dir: dir.to_path_buf(),
+            names: Vec::new(),
+            open: Vec::new(),
+        })
+    }
+
+    pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        match ev {
+            Event::RunStarted { hosts, .. } => {
+                let mut seen = HashSet::new();
+                self.names = hosts
+                    .iter()
+                    .map(|h| {
+                        let base = safe_name(&h.name);
+                        let mut n = base.clone();
+                        let mut i = 1;
+                        while !seen.insert(n.clone()) {
+                            i += 1;
+                            n = format!("{base}~{i}");
+                        }
+                        n
+                    })
+                    .collect();
+                self.open = (0..hosts.len()).map(|_| None).collect();
+            }
+            Event::HostStarted { host } => {
+                let base = self.dir.join(&self.names[*host]);
+                let out = File::create(base.with_extension(ext(&base, "out")))?;
+                let err = File::create(base.with_extension(ext(&base, "err")))?;
+                self.open[*host] = Some([out, err]);
+            }
+            Event::Output { host, stream, data } => {
+                if let Some(files) = &mut self.open[*host] {
+                    let i = match stream {
+                        Stream::Stdout => 0,
+                        Stream::Stderr => 1,
+                    };
+                    files[i].write_all(data)?;
+                }
+            }
+            Event::HostFinished { host, .. } => {
+                if let Some(files) = self.open[*host].take() {
+                    for f in files {
+                        f.sync_data().ok();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// `with_extension` would cut a name like `web01.example.com` at its last dot: keep it whole.
+fn ext(base: &Path, e: &str) -> String {
+    match base.extension() {
+        Some(x) => format!("{}.{e}", x.to_string_lossy()),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe() {
+        assert_eq!(safe_name("web01.example.com"), "web01.example.com");
+        assert_eq!(safe_name("../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name("a b/c\u{1b}"), "a_b_c_");
+        assert_eq!(safe_name("::1"), "::1");
+        assert_eq!(safe_name(""), "_");
+    }
+
+    #[test]
+    fn extension_keeps_dotted_names() {
+        let b = Path::new("/d/web01.example.com");
+        assert_eq!(
+            b.with_extension(ext(b, "out")),
+            Path::new("/d/web01.example.com.out")
+        );
+        let b = Path::new("/d/web01");
+        assert_eq!(b.with_extension(ext(b, "err")), Path::new("/d/web01.err"));
+    }
+}
