@@ -6,6 +6,7 @@ use crate::cancel::{Cancel, Reason};
 use crate::cli::{BenchArgs, Cli, OutputMode, ReportFormat, Sub, When};
 use crate::event::Event;
 use crate::event::Status;
+use crate::output::block::{BlockPrinter, Mode as BlockMode};
 use crate::output::json::JsonPrinter;
 use crate::output::outdir::OutDir;
 use crate::output::progress::Target as ProgressTarget;
@@ -113,11 +114,26 @@ pub fn run(cli: Cli) -> u8 {
         // Buffered, flushed after each batch; never hold the stdio locks across batches
         // (the progress bar's ticker thread writes to stderr too).
         let stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        let stderr = io::BufWriter::with_capacity(16 * 1024, io::stderr());
+        // Remote text cannot drive a terminal: escape control sequences there only.
+        let sanitize = (io::stdout().is_terminal(), io::stderr().is_terminal());
         let mut printer = match cli.output {
-            OutputMode::Stream => Printer::Stream(StreamPrinter::new(
+            OutputMode::Stream => {
+                Printer::Stream(StreamPrinter::new(stdout, stderr, color, sanitize))
+            }
+            OutputMode::Block => Printer::Block(BlockPrinter::new(
+                BlockMode::Block,
                 stdout,
-                io::BufWriter::with_capacity(16 * 1024, io::stderr()),
+                stderr,
                 color,
+                sanitize,
+            )),
+            OutputMode::Gather => Printer::Block(BlockPrinter::new(
+                BlockMode::Gather,
+                stdout,
+                stderr,
+                color,
+                sanitize,
             )),
             OutputMode::Json => Printer::Json(JsonPrinter::new(stdout)),
         };
@@ -409,6 +425,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
 /// The `--output` printer of this run.
 enum Printer<O: Write, E: Write> {
     Stream(StreamPrinter<O, E>),
+    Block(BlockPrinter<O, E>),
     Json(JsonPrinter<O>),
 }
 
@@ -416,6 +433,7 @@ impl<O: Write, E: Write> Printer<O, E> {
     fn handle(&mut self, ev: &Event) -> io::Result<()> {
         match self {
             Printer::Stream(p) => p.handle(ev),
+            Printer::Block(p) => p.handle(ev),
             Printer::Json(p) => p.handle(ev),
         }
     }
@@ -423,6 +441,7 @@ impl<O: Write, E: Write> Printer<O, E> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Printer::Stream(p) => p.flush(),
+            Printer::Block(p) => p.flush(),
             Printer::Json(p) => p.flush(),
         }
     }

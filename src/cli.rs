@@ -43,10 +43,21 @@ error.",
     (
         "OUTPUT",
         "\
-Remote stdout goes to stdout and remote stderr to stderr, one whole line at a time, prefixed \
-with the host name (host column aligned). A line longer than 64 KiB is written in 64 KiB \
+--output stream (the default): remote stdout goes to stdout and remote stderr to stderr, one \
+whole line at a time, prefixed with the host name (host column aligned). A line longer than 64 KiB is written in 64 KiB \
 pieces; a last line without a newline gets one. Everything prun itself says (progress, \
 warnings, the summary) goes to stderr.
+
+--output block: each host's output as one block under a header (host, status, exit code, \
+duration) when the host finishes. --output gather: at the end, hosts with byte-identical \
+stdout, stderr and outcome grouped under one header naming them in range form \
+(web[01-03,07]), largest group first. Both hold output in memory up to a per-host cap and \
+spill to temporary files past it. --output json: JSON Lines on stdout, one event per line \
+with a type: run_start (schema version 1), host_start, output (the chunk as text when valid \
+UTF-8, else base64 in bytes), host_end (the host's report record), summary. --out-dir DIR \
+also writes DIR/<host>.out and DIR/<host>.err byte-exact. --failed-hosts FILE lists the hosts \
+that did not succeed, for -l @FILE. On a terminal, control characters in remote output are \
+shown escaped (^[, ^M); files and pipes get the bytes unchanged.
 
 The summary shows counts by status (ok, failed, error, timeout, signal, cancelled), \
 min/p50/p95/max of each phase over the hosts that reached it, the slowest hosts with the \
@@ -436,6 +447,10 @@ pub enum HostKeyCheck {
 pub enum OutputMode {
     /// Each line as it arrives, prefixed with the host
     Stream,
+    /// Each host's output as one block under a header when the host finishes (pssh -i)
+    Block,
+    /// At the end, hosts with identical output grouped under one header (clush -b)
+    Gather,
     /// JSON Lines on stdout: run_start, host_start, output, host_end, summary events
     Json,
 }

@@ -188,3 +188,87 @@ fn failed_hosts_then_limit_at_file_reruns_only_the_failures() {
     assert_eq!(again.code, 4, "{again:?}");
     assert!(again.stderr.contains("prun: 1 host in"), "{again:?}");
 }
+
+#[test]
+fn gather_groups_identical_outputs_under_one_folded_header() {
+    let (f, inv, _) = fleet();
+    let r = f.run_inv(
+        &inv,
+        &[
+            "-l",
+            "h*:dead",
+            "--output",
+            "gather",
+            "--retries",
+            "0",
+            cmd_text(),
+        ],
+    );
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(
+        r.stdout_text(),
+        "── h[01-20] (20) ── ok · exit 0\nsame-for-all\n── dead (1) ── error · connect refused\n",
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .starts_with("── h[01-20] (20) ── ok · exit 0\nerr-line\n"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn block_prints_each_host_contiguously_under_a_header() {
+    let (f, inv, _) = fleet();
+    let r = f.run_inv(
+        &inv,
+        &[
+            "-l",
+            "h0*",
+            "--output",
+            "block",
+            "echo one; sleep 0.2; echo two; printf three",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.stdout_text();
+    for h in 1..=9 {
+        let header = format!("── h{h:02} ── ok · exit 0 · ");
+        let at = out
+            .find(&header)
+            .unwrap_or_else(|| panic!("{header} missing: {out}"));
+        let rest = &out[at..];
+        let body_start = rest.find('\n').unwrap() + 1;
+        assert!(
+            rest[body_start..].starts_with("one\ntwo\nthree\n"),
+            "h{h:02} not contiguous: {out}"
+        );
+    }
+}
+
+#[test]
+fn remote_control_sequences_are_escaped_on_a_terminal_only() {
+    let (f, inv, _) = fleet();
+    let cmd = r"printf 'a\033[2Jb\rc\n'";
+    // a pipe: byte-exact
+    let r = f.run_inv(&inv, &["-l", "h01", cmd]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, b"h01 | a\x1b[2Jb\rc\n");
+    // a terminal (script(1) gives prun a pty): escaped
+    let line = format!(
+        "{} -i {} -l h01 --color never --progress never \"{}\"",
+        env!("CARGO_BIN_EXE_prun"),
+        inv.display(),
+        cmd.replace('"', "\\\"")
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("HOME", &f.home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null());
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.stdout_text();
+    assert!(out.contains("h01 | a^[[2Jb^Mc"), "{out:?}");
+    assert!(!out.contains("\x1b[2J"), "{out:?}");
+}

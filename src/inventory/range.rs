@@ -260,3 +260,104 @@ mod tests {
         }
     }
 }
+
+/// Fold host names into range form, the inverse of [`expand`]: `web01, web02, web03, web07,
+/// db1` → `db1,web[01-03,07]`. Names are grouped by what surrounds their last run of digits
+/// (and its width when zero-padded); groups and names come out sorted.
+pub fn fold(names: &[&str]) -> String {
+    use std::collections::BTreeMap;
+    // (prefix, suffix, width when padded) → numbers
+    let mut groups: BTreeMap<(String, String, usize), Vec<u64>> = BTreeMap::new();
+    let mut plain: Vec<&str> = Vec::new();
+    let mut entries: Vec<(String, String, u64, usize, bool)> = Vec::new();
+    for name in names {
+        let bytes = name.as_bytes();
+        let end = match bytes.iter().rposition(|b| b.is_ascii_digit()) {
+            Some(e) => e + 1,
+            None => {
+                plain.push(name);
+                continue;
+            }
+        };
+        let start = bytes[..end]
+            .iter()
+            .rposition(|b| !b.is_ascii_digit())
+            .map_or(0, |s| s + 1);
+        let digits = &name[start..end];
+        let Ok(n) = digits.parse::<u64>() else {
+            plain.push(name);
+            continue;
+        };
+        let padded = digits.len() > 1 && digits.starts_with('0');
+        entries.push((
+            name[..start].to_string(),
+            name[end..].to_string(),
+            n,
+            digits.len(),
+            padded,
+        ));
+    }
+    // A number of the same length as a zero-padded one (`web100` next to `web099`) shares its
+    // width; other numbers are unpadded.
+    let padded_widths: std::collections::HashSet<(String, String, usize)> = entries
+        .iter()
+        .filter(|e| e.4)
+        .map(|e| (e.0.clone(), e.1.clone(), e.3))
+        .collect();
+    for (prefix, suffix, n, len, _) in entries {
+        let width = if padded_widths.contains(&(prefix.clone(), suffix.clone(), len)) {
+            len
+        } else {
+            0
+        };
+        groups.entry((prefix, suffix, width)).or_default().push(n);
+    }
+    let mut parts: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
+    for ((prefix, suffix, width), mut nums) in groups {
+        nums.sort_unstable();
+        nums.dedup();
+        if nums.len() == 1 {
+            parts.push(format!("{prefix}{:0width$}{suffix}", nums[0]));
+            continue;
+        }
+        let mut spans: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < nums.len() {
+            let mut j = i;
+            while j + 1 < nums.len() && nums[j + 1] == nums[j] + 1 {
+                j += 1;
+            }
+            spans.push(if i == j {
+                format!("{:0width$}", nums[i])
+            } else {
+                format!("{:0width$}-{:0width$}", nums[i], nums[j])
+            });
+            i = j + 1;
+        }
+        parts.push(format!("{prefix}[{}]{suffix}", spans.join(",")));
+    }
+    parts.sort();
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn folds_and_round_trips() {
+        assert_eq!(
+            fold(&["web01", "web02", "web03", "web07", "db1"]),
+            "db1,web[01-03,07]"
+        );
+        assert_eq!(fold(&["n1", "n2", "n10", "n11"]), "n[1-2,10-11]");
+        assert_eq!(fold(&["a.example.com", "b"]), "a.example.com,b");
+        // only the last run of digits folds
+        assert_eq!(fold(&["r1.dc2", "r2.dc2"]), "r1.dc2,r2.dc2");
+        assert_eq!(fold(&["web1.dc", "web2.dc"]), "web[1-2].dc");
+        let names: Vec<String> = expand("host[001:120]").unwrap();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(fold(&refs), "host[001-120]");
+        assert_eq!(expand(&fold(&refs)).unwrap(), names);
+    }
+}

@@ -3,6 +3,7 @@
 //! Only partial lines are held per host; a line longer than [`MAX_LINE`] is emitted in pieces.
 //! A host's unterminated last line is emitted (with a newline) when the host finishes.
 
+use super::sanitize::Sanitizer;
 use crate::event::{Event, Stream};
 use std::io::{self, Write};
 
@@ -19,6 +20,7 @@ pub struct StreamPrinter<O: Write, E: Write> {
     out: O,
     err: E,
     color: bool,
+    sanitize: [Sanitizer; 2],
     prefixes: Vec<Vec<u8>>,
     /// Per host: unterminated stdout and stderr bytes.
     partial: Vec<[Vec<u8>; 2]>,
@@ -27,11 +29,13 @@ pub struct StreamPrinter<O: Write, E: Write> {
 }
 
 impl<O: Write, E: Write> StreamPrinter<O, E> {
-    pub fn new(out: O, err: E, color: bool) -> Self {
+    /// `sanitize`: escape control sequences for (stdout, stderr) — set for terminals only.
+    pub fn new(out: O, err: E, color: bool, sanitize: (bool, bool)) -> Self {
         StreamPrinter {
             out,
             err,
             color,
+            sanitize: [Sanitizer::new(sanitize.0), Sanitizer::new(sanitize.1)],
             prefixes: Vec::new(),
             partial: Vec::new(),
             out_closed: false,
@@ -121,7 +125,7 @@ impl<O: Write, E: Write> StreamPrinter<O, E> {
         let prefix = &self.prefixes[host];
         let mut buf = Vec::with_capacity(prefix.len() + line.len() + 1);
         buf.extend_from_slice(prefix);
-        buf.extend_from_slice(line);
+        buf.extend_from_slice(&self.sanitize[stream as usize].clean(line));
         if add_newline {
             buf.push(b'\n');
         }
@@ -184,7 +188,7 @@ mod tests {
 
     #[test]
     fn whole_lines_prefixed_and_aligned() {
-        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false);
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false, (false, false));
         p.handle(&start(&["a", "web01"])).unwrap();
         p.handle(&out(0, Stream::Stdout, b"hel")).unwrap();
         p.handle(&out(1, Stream::Stdout, b"one\ntw")).unwrap();
@@ -204,7 +208,7 @@ mod tests {
 
     #[test]
     fn long_lines_are_cut_into_bounded_pieces() {
-        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false);
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false, (false, false));
         p.handle(&start(&["h"])).unwrap();
         let big = vec![b'x'; MAX_LINE * 2 + 10];
         p.handle(&out(0, Stream::Stdout, &big)).unwrap();
@@ -213,8 +217,18 @@ mod tests {
     }
 
     #[test]
+    fn terminal_output_is_sanitised() {
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false, (true, false));
+        p.handle(&start(&["h"])).unwrap();
+        p.handle(&out(0, Stream::Stdout, b"\x1b[2Jhi\n")).unwrap();
+        p.handle(&out(0, Stream::Stderr, b"\x1b[2Jhi\n")).unwrap();
+        assert_eq!(p.out, b"h | ^[[2Jhi\n");
+        assert_eq!(p.err, b"h | \x1b[2Jhi\n");
+    }
+
+    #[test]
     fn binary_bytes_pass_through() {
-        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false);
+        let mut p = StreamPrinter::new(Vec::new(), Vec::new(), false, (false, false));
         p.handle(&start(&["h"])).unwrap();
         p.handle(&out(0, Stream::Stdout, b"\xff\x00\xfe\n"))
             .unwrap();

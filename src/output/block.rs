@@ -1,0 +1,159 @@
+//! `--output block` (pssh `-i`) and `--output gather` (clush `-b`, dshbak `-c`): output held
+//! per host in bounded [`Spool`]s. Block prints each host's output as one contiguous block
+//! under a header when the host finishes; gather prints, at the end, one block per group of
+//! hosts with byte-identical stdout, stderr and outcome, the group's hosts folded into range
+//! form (`web[01-03,07],db1`), largest group first. Stdout blocks go to stdout, stderr blocks
+//! to stderr under the same header.
+
+use super::sanitize::Sanitizer;
+use super::spool::{Spool, cap_for};
+use crate::event::{Event, HostResult, Status, Stream};
+use crate::inventory::range::fold;
+use crate::report::stats::fmt_duration;
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Block,
+    Gather,
+}
+
+pub struct BlockPrinter<O: Write, E: Write> {
+    mode: Mode,
+    out: O,
+    err: E,
+    color: bool,
+    sanitize: [Sanitizer; 2],
+    names: Vec<String>,
+    spools: Vec<[Spool; 2]>,
+    results: Vec<Option<HostResult>>,
+}
+
+/// One line on how a host ended, for block headers.
+fn outcome(r: &HostResult) -> String {
+    let mut s = r.status.name().to_string();
+    if let Some(f) = &r.failure {
+        s.push_str(&format!(" · {} {}", f.phase, f.kind));
+    } else if let Some(sig) = &r.signal {
+        s.push_str(&format!(" · signal {sig}"));
+    } else if let Some(c) = r.exit_code {
+        s.push_str(&format!(" · exit {c}"));
+    }
+    s
+}
+
+impl<O: Write, E: Write> BlockPrinter<O, E> {
+    /// `sanitize`: escape control sequences for (stdout, stderr) — set for terminals only.
+    pub fn new(mode: Mode, out: O, err: E, color: bool, sanitize: (bool, bool)) -> Self {
+        BlockPrinter {
+            mode,
+            out,
+            err,
+            color,
+            sanitize: [Sanitizer::new(sanitize.0), Sanitizer::new(sanitize.1)],
+            names: Vec::new(),
+            spools: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    fn header(&self, title: &str, detail: &str) -> Vec<u8> {
+        if self.color {
+            format!("\x1b[1;36m── {title} ──\x1b[0m \x1b[2m{detail}\x1b[0m\n").into_bytes()
+        } else {
+            format!("── {title} ── {detail}\n").into_bytes()
+        }
+    }
+
+    /// Write one block (header + the spool of `host`'s `stream`) to its writer.
+    fn block(&mut self, host: usize, stream: Stream, header: &[u8]) -> io::Result<()> {
+        let i = stream as usize;
+        let spool = &mut self.spools[host][i];
+        if spool.is_empty() && stream == Stream::Stderr {
+            return Ok(());
+        }
+        let newline = spool.is_empty() || spool.ends_with_newline()?;
+        let w: &mut dyn Write = match stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        };
+        w.write_all(header)?;
+        let mut body = Vec::new();
+        spool.copy_to(&mut body)?;
+        w.write_all(&self.sanitize[i].clean(&body))?;
+        if !newline {
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        match ev {
+            Event::RunStarted { hosts, .. } => {
+                let cap = cap_for(hosts.len());
+                self.names = hosts.iter().map(|h| h.name.clone()).collect();
+                self.spools = (0..hosts.len())
+                    .map(|_| [Spool::with_cap(cap), Spool::with_cap(cap)])
+                    .collect();
+                self.results = vec![None; hosts.len()];
+            }
+            Event::Output { host, stream, data } => {
+                self.spools[*host][*stream as usize].write(data)?;
+            }
+            Event::HostFinished { host, result } => {
+                if self.mode == Mode::Block {
+                    let detail = format!(
+                        "{} · {}",
+                        outcome(result),
+                        fmt_duration(result.timings.total)
+                    );
+                    let header = self.header(&self.names[*host].clone(), &detail);
+                    self.block(*host, Stream::Stdout, &header)?;
+                    self.block(*host, Stream::Stderr, &header)?;
+                    self.spools[*host] = Default::default();
+                } else {
+                    self.results[*host] = Some((**result).clone());
+                }
+            }
+            Event::RunFinished { .. } if self.mode == Mode::Gather => self.gather()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn gather(&mut self) -> io::Result<()> {
+        type Key = ([u8; 32], [u8; 32], Status, Option<i32>, String);
+        let mut groups: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (i, r) in self.results.iter().enumerate() {
+            let outcome = r.as_ref().map_or("cancelled".to_string(), outcome);
+            let key = (
+                self.spools[i][0].digest(),
+                self.spools[i][1].digest(),
+                r.as_ref().map_or(Status::Cancelled, |r| r.status),
+                r.as_ref().and_then(|r| r.exit_code),
+                outcome,
+            );
+            groups.entry(key).or_default().push(i);
+        }
+        let mut groups: Vec<(Key, Vec<usize>)> = groups.into_iter().collect();
+        groups.sort_by_key(|(_, members)| (std::cmp::Reverse(members.len()), members[0]));
+        for (key, members) in groups {
+            let names: Vec<&str> = members.iter().map(|&i| self.names[i].as_str()).collect();
+            let title = format!("{} ({})", fold(&names), members.len());
+            let header = self.header(&title, &key.4);
+            let first = members[0];
+            self.block(first, Stream::Stdout, &header)?;
+            self.block(first, Stream::Stderr, &header)?;
+            for &m in &members {
+                self.spools[m] = Default::default();
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.err.flush()
+    }
+}
