@@ -224,15 +224,17 @@ fn block_prints_each_host_contiguously_under_a_header() {
         &inv,
         &[
             "-l",
-            "h0*",
+            "h*:dead",
+            "--retries",
+            "0",
             "--output",
             "block",
             "echo one; sleep 0.2; echo two; printf three",
         ],
     );
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 4, "{r:?}");
     let out = r.stdout_text();
-    for h in 1..=9 {
+    for h in 1..=20 {
         let header = format!("── h{h:02} ── ok · exit 0 · ");
         let at = out
             .find(&header)
@@ -244,6 +246,10 @@ fn block_prints_each_host_contiguously_under_a_header() {
             "h{h:02} not contiguous: {out}"
         );
     }
+    assert!(
+        out.contains("── dead ── error · connect refused · "),
+        "{out}"
+    );
 }
 
 #[test]
