@@ -22,8 +22,13 @@ use std::sync::Arc;
 
 /// Run prun with parsed arguments; returns the exit status.
 pub fn run(cli: Cli) -> u8 {
-    if let Some(Sub::Bench(args)) = cli.sub.clone() {
-        return bench(cli, args);
+    match cli.sub.clone() {
+        Some(Sub::Bench(args)) => return bench(cli, args),
+        Some(Sub::Completions { shell }) => {
+            let _ = io::stdout().write_all(&crate::cli::completion_script(shell));
+            return exit::OK;
+        }
+        None => {}
     }
     let plan = match plan::build(&cli) {
         Ok(p) => p,

@@ -134,6 +134,16 @@ requests for root logins (and a command without a terminal outlives the connecti
 there the note says \"remote command may still be running\".",
     ),
     (
+        "THE COMMAND'S ENVIRONMENT",
+        "\
+--env K=V is sent as an SSH env request; for every name the server refuses (OpenSSH accepts \
+only its AcceptEnv names) the command is prefixed with export K='V'; instead. --cwd DIR \
+prefixes cd -- 'DIR' &&. Without --stdin the command's stdin is closed at once (like ssh -n); \
+with --stdin, prun reads its stdin once (in memory up to 8 MiB, then spooled to a temporary \
+file) and sends it to every host. --pty requests a terminal: stdout and stderr arrive merged \
+with \\r\\n line ends, and the command is hung up when the connection closes.",
+    ),
+    (
         "AUTHENTICATION",
         "\
 Keys are tried in this order: --identity files, the inventory's identity_file, every \
@@ -331,6 +341,25 @@ pub struct Cli {
           help_heading = "Execution")]
     pub keepalive: Duration,
 
+    /// Set an environment variable for the command (repeatable); sent as an SSH env request,
+    /// or exported by a command prefix when the server refuses it (sshd's AcceptEnv)
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env, help_heading = "Execution")]
+    pub env: Vec<(String, String)>,
+
+    /// Run the command in DIR on every host
+    #[arg(long, value_name = "DIR", help_heading = "Execution")]
+    pub cwd: Option<String>,
+
+    /// Request a terminal: stdout and stderr arrive merged, and the command dies with the
+    /// connection (so --timeout and Ctrl-C stop it even where signals are ignored)
+    #[arg(long, help_heading = "Execution")]
+    pub pty: bool,
+
+    /// Read local stdin once and send it to every host's command (otherwise commands get an
+    /// empty stdin, like ssh -n)
+    #[arg(long, help_heading = "Execution")]
+    pub stdin: bool,
+
     /// Extra attempts for hosts that fail before the command could have started (refused,
     /// no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter
     #[arg(
@@ -404,6 +433,36 @@ pub enum Sub {
     /// table, writes it as CSV and draws an SVG chart of the median ms per operation against
     /// concurrency. Host selection and connection options are those of a normal run.
     Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout
+    ///
+    /// For example: prun completions bash > /etc/bash_completion.d/prun. The same scripts are
+    /// committed under completions/.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The completion script for `shell`.
+pub fn completion_script(shell: CompletionShell) -> Vec<u8> {
+    use clap_complete::{Shell, generate};
+    let mut cmd = command();
+    let mut out = Vec::new();
+    let sh = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    generate(sh, &mut cmd, "prun", &mut out);
+    out
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -468,6 +527,20 @@ pub enum When {
     Never,
 }
 
+/// Parse `K=V` for `--env`: K is a shell variable name.
+pub fn parse_env(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not K=V"))?;
+    let valid = !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("'{k}' is not a variable name (letters, digits, _)"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
 /// Parse `10s`, `500ms`, `1m30s`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -507,6 +580,15 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn env_pairs() {
+        assert_eq!(parse_env("A_1=x=y"), Ok(("A_1".into(), "x=y".into())));
+        assert_eq!(parse_env("E="), Ok(("E".into(), "".into())));
+        assert!(parse_env("novalue").is_err());
+        assert!(parse_env("1A=x").is_err());
+        assert!(parse_env("A-B=x").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::cli::{Cli, HostKeyCheck};
 use crate::inventory::{Inventory, pattern};
 use crate::ssh::keys::{KeyFile, KeyStore, expand_tilde, home};
+use crate::ssh::session::StdinData;
 use crate::ssh::{KnownHosts, Policy, Settings, Target};
 use std::fmt;
 use std::path::PathBuf;
@@ -188,6 +189,13 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         }
     };
     let use_agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
+    let stdin = if cli.stdin && !cli.list_hosts {
+        let data = StdinData::read_from(&mut std::io::stdin().lock())
+            .map_err(|e| UsageError(format!("--stdin: cannot read standard input: {e}")))?;
+        Some(Arc::new(data))
+    } else {
+        None
+    };
     Ok(Plan {
         targets,
         command,
@@ -198,6 +206,10 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             use_agent,
             retries: cli.retries,
             keepalive: cli.keepalive,
+            env: cli.env.clone(),
+            pty: cli.pty,
+            cwd: cli.cwd.clone(),
+            stdin,
         },
         known_hosts,
         default_keys: keys.defaults.clone(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fleet, ensure_test_user, whoami};
+use common::{Fleet, ensure_test_user, pids_of, whoami};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -19,29 +19,6 @@ fn inventory_with(f: &Fleet, n: usize, extra_hosts: &str) -> std::path::PathBuf 
     }
     y.push_str(extra_hosts);
     f.file("faults.yaml", &y)
-}
-
-/// PIDs of processes whose command line is exactly `cmdline`.
-fn pids_of(cmdline: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cl) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let joined = cl
-            .split(|b| *b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
-        if joined == cmdline {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// Remote commands still running after up to `settle`, if any.

@@ -1,5 +1,6 @@
 //! The committed man page (man/prun.1) must match the clap definition and the manual
 //! sections in cli.rs it is generated from.
+//! The same for the shell completions under completions/.
 //! Regenerate with: PRUN_UPDATE_MAN=1 cargo test --test man
 
 fn roff_escape(line: &str) -> String {
@@ -55,6 +56,29 @@ fn check(name: &str, fresh: &[u8]) {
         committed == fresh,
         "man/{name} is stale: regenerate it with `PRUN_UPDATE_MAN=1 cargo test --test man` and commit it"
     );
+}
+
+#[test]
+fn completions_are_up_to_date() {
+    use prun::cli::CompletionShell as S;
+    for (shell, file) in [
+        (S::Bash, "prun.bash"),
+        (S::Zsh, "_prun"),
+        (S::Fish, "prun.fish"),
+    ] {
+        let fresh = prun::cli::completion_script(shell);
+        let path = format!("{}/completions/{file}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("PRUN_UPDATE_MAN").is_some() {
+            std::fs::create_dir_all(format!("{}/completions", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+            continue;
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "completions/{file} is stale: regenerate with `PRUN_UPDATE_MAN=1 cargo test --test man`"
+        );
+    }
 }
 
 #[test]

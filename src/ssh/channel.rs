@@ -91,6 +91,71 @@ impl ExecChannel {
         self.rc(rc)
     }
 
+    /// Send an "env" request (servers accept only the names their AcceptEnv/SetEnv allow).
+    pub fn setenv(&self, name: &str, value: &str) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock; buffers outlive the call.
+        let rc = unsafe {
+            raw::libssh2_channel_setenv_ex(
+                self.ptr,
+                name.as_ptr() as *const c_char,
+                name.len() as c_uint,
+                value.as_ptr() as *const c_char,
+                value.len() as c_uint,
+            )
+        };
+        drop(_g);
+        self.rc(rc)
+    }
+
+    /// Request a pseudo-terminal (`xterm`, 80×24).
+    pub fn request_pty(&self) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        let term = "xterm";
+        // SAFETY: live channel under the session lock; no terminal modes.
+        let rc = unsafe {
+            raw::libssh2_channel_request_pty_ex(
+                self.ptr,
+                term.as_ptr() as *const c_char,
+                term.len() as c_uint,
+                ptr::null(),
+                0,
+                80,
+                24,
+                0,
+                0,
+            )
+        };
+        drop(_g);
+        self.rc(rc)
+    }
+
+    /// Write to the command's stdin.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock; buf valid for its length.
+        let rc = unsafe {
+            raw::libssh2_channel_write_ex(self.ptr, 0, buf.as_ptr() as *const c_char, buf.len())
+        };
+        drop(_g);
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        if rc as c_int == EAGAIN {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Err(io::Error::other(self.err(rc as c_int)))
+    }
+
+    /// Close the command's stdin (EOF).
+    pub fn send_eof(&self) -> Result<(), Error> {
+        let _g = self.sess.raw();
+        // SAFETY: live channel under the session lock.
+        let rc = unsafe { raw::libssh2_channel_send_eof(self.ptr) };
+        drop(_g);
+        self.rc(rc)
+    }
+
     /// Read from stream 0 (stdout) or 1 (stderr). `Ok(0)` is end of stream only when
     /// [`ExecChannel::eof`] agrees.
     pub fn read(&self, stream_id: c_int, buf: &mut [u8]) -> io::Result<usize> {

@@ -17,7 +17,7 @@ use super::known_hosts::{self, KnownHosts, Policy, Verdict};
 use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
@@ -36,6 +36,94 @@ pub struct Settings {
     /// Keepalive interval while a command runs; the server is declared dead after 3 silent
     /// intervals.
     pub keepalive: Duration,
+    /// `--env K=V`: sent as env requests, else exported by a command prefix.
+    pub env: Vec<(String, String)>,
+    /// `--pty`: request a terminal (stdout and stderr merge; the command dies with the
+    /// connection).
+    pub pty: bool,
+    /// `--cwd DIR`: run the command there.
+    pub cwd: Option<String>,
+    /// `--stdin`: what every host's command reads on its stdin (else it gets EOF at once).
+    pub stdin: Option<Arc<StdinData>>,
+}
+
+/// Local stdin, read once and sent to every host: in memory, or spooled to a temporary file
+/// past a cap so that memory stays bounded.
+pub enum StdinData {
+    Memory(Vec<u8>),
+    File { file: std::fs::File, len: u64 },
+}
+
+/// Stdin bytes kept in memory before they are spooled to a temporary file.
+pub const STDIN_MEMORY_CAP: usize = 8 * 1024 * 1024;
+
+impl std::fmt::Debug for StdinData {
+    /// Only the size: stdin may carry secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StdinData({} bytes)", self.len())
+    }
+}
+
+impl StdinData {
+    /// Read all of `r`.
+    pub fn read_from(r: &mut dyn Read) -> io::Result<StdinData> {
+        let mut mem = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(StdinData::Memory(mem));
+            }
+            mem.extend_from_slice(&buf[..n]);
+            if mem.len() > STDIN_MEMORY_CAP {
+                let mut file = tempfile::tempfile()?;
+                file.write_all(&mem)?;
+                let mut len = mem.len() as u64;
+                drop(mem);
+                loop {
+                    let n = r.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(StdinData::File { file, len });
+                    }
+                    file.write_all(&buf[..n])?;
+                    len += n as u64;
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            StdinData::Memory(m) => m.len() as u64,
+            StdinData::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes at `offset` into `buf` (0 at the end).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            StdinData::Memory(m) => {
+                let start = (offset as usize).min(m.len());
+                let n = buf.len().min(m.len() - start);
+                buf[..n].copy_from_slice(&m[start..start + n]);
+                Ok(n)
+            }
+            StdinData::File { file, len } => {
+                use std::os::unix::fs::FileExt;
+                let n = buf.len().min(len.saturating_sub(offset) as usize);
+                file.read_at(&mut buf[..n], offset)
+            }
+        }
+    }
+}
+
+/// Quote `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Everything one host needs to run; built by the plan.
@@ -327,10 +415,38 @@ fn session(
     })
     .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     clock.mark(Phase::ChannelOpen);
+    // --env as env requests; what the server refuses is exported by a command prefix instead
+    let mut prefix = String::new();
+    for (k, v) in &settings.env {
+        if nonblocking(fd, &sess, step_deadline, cancel, || ch.setenv(k, v)).is_err() {
+            prefix.push_str(&format!("export {k}={}; ", shell_quote(v)));
+        }
+    }
+    if let Some(dir) = &settings.cwd {
+        prefix.push_str(&format!("cd -- {} && ", shell_quote(dir)));
+    }
+    if settings.pty {
+        nonblocking(fd, &sess, step_deadline, cancel, || ch.request_pty())
+            .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
+    }
+    let full_command;
+    let command = if prefix.is_empty() {
+        command
+    } else {
+        full_command = format!("{prefix}{command}");
+        &full_command
+    };
     nonblocking(fd, &sess, step_deadline, cancel, || ch.exec(command))
         .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec, cancel))?;
     clock.mark(Phase::Exec);
     let exec_done = clock.last;
+    // stdin: the --stdin data, streamed as the window allows; else EOF at once (like ssh -n),
+    // so a command that reads stdin cannot wait forever.
+    let mut stdin_pos: Option<u64> = settings.stdin.as_ref().map(|_| 0);
+    if stdin_pos.is_none() {
+        let _ = nonblocking(fd, &sess, step_deadline, cancel, || ch.send_eof());
+    }
+    let mut stdin_buf = vec![0u8; 32 * 1024];
 
     // read both streams, non-blocking
     let cmd_deadline = settings.command_timeout.map(|t| exec_done + t);
@@ -338,6 +454,27 @@ fn session(
     let mut first_byte = None;
     loop {
         let mut progressed = false;
+        if let (Some(pos), Some(data)) = (stdin_pos, &settings.stdin) {
+            let n = data
+                .read_at(pos, &mut stdin_buf)
+                .map_err(|e| fail(Phase::Read, FailureKind::Io, format!("reading stdin: {e}")))?;
+            if n == 0 {
+                match ch.send_eof() {
+                    Ok(()) => stdin_pos = None,
+                    Err(e) if code(&e) == EAGAIN => {}
+                    Err(_) => stdin_pos = None, // the command already closed its stdin
+                }
+            } else {
+                match ch.write(&stdin_buf[..n]) {
+                    Ok(w) => {
+                        stdin_pos = Some(pos + w as u64);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => stdin_pos = None, // the command does not read its stdin
+                }
+            }
+        }
         for (id, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             loop {
                 match ch.read(id, &mut buf) {
@@ -406,7 +543,8 @@ fn session(
                 Err(WaitError::Cancelled) => {
                     // Stop the remote command: signal it and wait briefly for the server to
                     // confirm (exit signal or close); say so when it cannot be confirmed.
-                    let note = stop_remote(&ch, fd, &sess, &mut buf, result, on_output);
+                    let note =
+                        stop_remote(&ch, fd, &sess, &mut buf, result, settings.pty, on_output);
                     result.notes.push(note);
                     if let Some(fb) = first_byte {
                         clock.timings.set(Phase::FirstByte, fb);
@@ -481,6 +619,7 @@ fn stop_remote(
     sess: &Session,
     buf: &mut [u8],
     result: &mut HostResult,
+    pty: bool,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> String {
     for sig in ["TERM", "KILL"] {
@@ -541,8 +680,16 @@ fn stop_remote(
         }
     }
     let _ = ch.close();
+    if pty {
+        // With a terminal, sshd hangs the command up (SIGHUP) when the connection closes,
+        // which happens right after this; prun cannot see it happen.
+        return "remote command ignored the signals; it is hung up (SIGHUP) as the connection \
+                closes (--pty; not confirmed)"
+            .into();
+    }
     "remote command may still be running: the server did not confirm SIGTERM or SIGKILL \
-     (OpenSSH ignores signal requests for root logins)"
+     (OpenSSH ignores signal requests for root logins; --pty makes the command end with the \
+     connection)"
         .into()
 }
 

@@ -356,3 +356,26 @@ pub fn run(mut c: Command) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// PIDs of processes whose command line is exactly `cmdline`.
+pub fn pids_of(cmdline: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cl) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let joined = cl
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if joined == cmdline {
+            out.push(pid);
+        }
+    }
+    out
+}

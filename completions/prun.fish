@@ -1,0 +1,119 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_prun_global_optspecs
+    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= env= cwd= pty stdin retries= fail-fast output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+end
+
+function __fish_prun_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_prun_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_prun_using_subcommand
+    set -l cmd (__fish_prun_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c prun -n "__fish_prun_needs_command" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_needs_command" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
+complete -c prun -n "__fish_prun_needs_command" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
+complete -c prun -n "__fish_prun_needs_command" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
+complete -c prun -n "__fish_prun_needs_command" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
+complete -c prun -n "__fish_prun_needs_command" -l identity -d 'Private key file to try first (repeatable)' -r
+complete -c prun -n "__fish_prun_needs_command" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing' -r -f -a "strict\t''
+accept-new\t''
+off\t''"
+complete -c prun -n "__fish_prun_needs_command" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
+complete -c prun -n "__fish_prun_needs_command" -s p -l parallel -d 'How many hosts run at once' -r
+complete -c prun -n "__fish_prun_needs_command" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
+complete -c prun -n "__fish_prun_needs_command" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
+complete -c prun -n "__fish_prun_needs_command" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering")' -r
+complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment variable for the command (repeatable); sent as an SSH env request, or exported by a command prefix when the server refuses it (sshd\'s AcceptEnv)' -r
+complete -c prun -n "__fish_prun_needs_command" -l cwd -d 'Run the command in DIR on every host' -r
+complete -c prun -n "__fish_prun_needs_command" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_needs_command" -l output -d 'How remote output is shown' -r -f -a "stream\t'Each line as it arrives, prefixed with the host'
+block\t'Each host\'s output as one block under a header when the host finishes (pssh -i)'
+gather\t'At the end, hosts with identical output grouped under one header (clush -b)'
+json\t'JSON Lines on stdout: run_start, host_start, output, host_end, summary events'"
+complete -c prun -n "__fish_prun_needs_command" -l out-dir -d 'Also write each host\'s stdout and stderr, byte-exact, to DIR/<host>.out and DIR/<host>.err as they arrive (use -q to print nothing else)' -r -F
+complete -c prun -n "__fish_prun_needs_command" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
+complete -c prun -n "__fish_prun_needs_command" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_needs_command" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
+csv\t''"
+complete -c prun -n "__fish_prun_needs_command" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c prun -n "__fish_prun_needs_command" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c prun -n "__fish_prun_needs_command" -l list-hosts -d 'Print the selected hosts (name, address, port, user; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_needs_command" -l pty -d 'Request a terminal: stdout and stderr arrive merged, and the command dies with the connection (so --timeout and Ctrl-C stop it even where signals are ignored)'
+complete -c prun -n "__fish_prun_needs_command" -l stdin -d 'Read local stdin once and send it to every host\'s command (otherwise commands get an empty stdin, like ssh -n)'
+complete -c prun -n "__fish_prun_needs_command" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_needs_command" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
+complete -c prun -n "__fish_prun_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c prun -n "__fish_prun_needs_command" -s V -l version -d 'Print version'
+complete -c prun -n "__fish_prun_needs_command" -a "bench" -d 'Reproduce the 2017 study: time each SSH operation at increasing concurrency'
+complete -c prun -n "__fish_prun_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to stdout'
+complete -c prun -n "__fish_prun_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c prun -n "__fish_prun_using_subcommand bench" -l levels -d 'Concurrency levels, comma separated' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l rounds -d 'Sessions per level, as a multiple of the level (at least 10 sessions per level)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l csv -d 'Where to write the table as CSV' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -l svg -d 'Where to draw the chart (SVG)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l identity -d 'Private key file to try first (repeatable)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing' -r -f -a "strict\t''
+accept-new\t''
+off\t''"
+complete -c prun -n "__fish_prun_using_subcommand bench" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering")' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c prun -n "__fish_prun_using_subcommand bench" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c prun -n "__fish_prun_using_subcommand bench" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
+complete -c prun -n "__fish_prun_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c prun -n "__fish_prun_using_subcommand completions" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand completions" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l identity -d 'Private key file to try first (repeatable)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing' -r -f -a "strict\t''
+accept-new\t''
+off\t''"
+complete -c prun -n "__fish_prun_using_subcommand completions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand completions" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering")' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c prun -n "__fish_prun_using_subcommand completions" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c prun -n "__fish_prun_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
+complete -c prun -n "__fish_prun_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench completions help" -f -a "bench" -d 'Reproduce the 2017 study: time each SSH operation at increasing concurrency'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to stdout'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

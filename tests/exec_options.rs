@@ -1,0 +1,131 @@
+//! `--env`, `--cwd`, `--stdin`, `--pty` against real sshd.
+
+mod common;
+
+use common::Fleet;
+use std::io::Write;
+use std::process::Stdio;
+
+#[test]
+fn env_is_seen_by_the_remote_command() {
+    // The test sshd accepts FROM_REQUEST (AcceptEnv) and refuses the rest: both paths.
+    let f = Fleet::with_config(1, "AcceptEnv FROM_REQUEST");
+    f.trust_all();
+    let inv = f.inventory(3);
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--env",
+            "FROM_REQUEST=a b",
+            "--env",
+            "FALLBACK=it's \"quoted\" $HOME",
+            "printf '%s|%s\\n' \"$FROM_REQUEST\" \"$FALLBACK\"",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    for h in ["h01", "h02", "h03"] {
+        assert!(
+            r.stdout_text()
+                .contains(&format!("{h} | a b|it's \"quoted\" $HOME\n")),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn cwd_runs_the_command_there() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let dir = f.dir.path().join("work dir");
+    std::fs::create_dir(&dir).unwrap();
+    let r = f.run_inv(&inv, &["--cwd", dir.to_str().unwrap(), "pwd"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text(), format!("h01 | {}\n", dir.display()));
+}
+
+#[test]
+fn stdin_is_delivered_to_every_host_byte_exact() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(5);
+    let out = f.dir.path().join("out");
+    let mut data = Vec::new();
+    let mut x: u32 = 7;
+    for _ in 0..(300 * 1024) {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        data.push((x >> 16) as u8);
+    }
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["--stdin", "-q", "--out-dir"])
+        .arg(&out)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for h in 1..=5 {
+        let got = std::fs::read(out.join(format!("h{h:02}.out"))).unwrap();
+        assert!(
+            got == data,
+            "h{h:02}: {} bytes, want {}",
+            got.len(),
+            data.len()
+        );
+    }
+}
+
+#[test]
+fn commands_get_an_empty_stdin_without_the_flag() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let r = f.run_inv(&inv, &["--timeout", "5s", "cat; echo done"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text(), "h01 | done\n");
+}
+
+#[test]
+fn pty_merges_streams_and_ends_root_commands_with_the_connection() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let r = f.run_inv(&inv, &["--pty", "echo out; echo err >&2"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text(), "h01 | out\r\nh01 | err\r\n", "{r:?}");
+    assert!(
+        r.stderr.starts_with("prun: 1 host"),
+        "nothing on stderr but the summary: {r:?}"
+    );
+    // as root, signals are ignored, but with a pty the command ends with the channel
+    let r = f.run_inv(
+        &inv,
+        &["-u", "root", "--pty", "--timeout", "1s", "sleep 62.4"],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("it is hung up (SIGHUP) as the connection closes (--pty; not confirmed)"),
+        "{r:?}"
+    );
+    // ...and it is: nothing is left running
+    let mut left = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = common::pids_of("sleep 62.4");
+        if left.is_empty() {
+            break;
+        }
+    }
+    assert!(left.is_empty(), "left running: {left:?}");
+}
