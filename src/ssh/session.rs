@@ -452,6 +452,7 @@ fn session(
     let cmd_deadline = settings.command_timeout.map(|t| exec_done + t);
     let mut buf = vec![0u8; 32 * 1024];
     let mut first_byte = None;
+    let mut idle_passes = 0u32;
     loop {
         let mut progressed = false;
         if let (Some(pos), Some(data)) = (stdin_pos, &settings.stdin) {
@@ -506,7 +507,16 @@ fn session(
         if ch.eof() && !progressed {
             break;
         }
-        if !progressed {
+        if progressed {
+            idle_passes = 0;
+        } else {
+            idle_passes += 1;
+        }
+        // Reading stderr can make libssh2 decode (and queue) stdout data or the EOF after
+        // stdout was read in the same pass: a pass only counts as idle when the next one is
+        // too. Otherwise we would wait on a socket the server has nothing more to send on.
+        if !progressed && idle_passes >= 2 {
+            idle_passes = 0;
             // A silent command is fine; a silent server is not: keepalives get a reply from
             // a live server, so nothing received for 3 intervals means it stopped answering.
             let _ = sess.keepalive_send();
