@@ -30,16 +30,9 @@ pub fn run(cli: Cli) -> u8 {
         }
         None => {}
     }
-    let plan = match plan::build(&cli) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("prun: error: {e}");
-            return exit::USAGE;
-        }
+    let Some(plan) = plan_or_say(&cli) else {
+        return exit::USAGE;
     };
-    for w in &plan.warnings {
-        eprintln!("prun: warning: {w}");
-    }
     let report = match &cli.report {
         None => None,
         Some(path) => {
@@ -223,6 +216,22 @@ pub fn run(cli: Cli) -> u8 {
     exit::for_statuses(summary.statuses())
 }
 
+/// Build the plan and print its warnings; on a usage error, print it and return `None`.
+fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
+    match plan::build(cli) {
+        Ok(p) => {
+            for w in &p.warnings {
+                eprintln!("prun: warning: {w}");
+            }
+            Some(p)
+        }
+        Err(e) => {
+            eprintln!("prun: error: {e}");
+            None
+        }
+    }
+}
+
 /// The run's cancel, wired to Ctrl-C; `None` (after saying why) when it cannot be set up.
 fn cancel_on_ctrlc() -> Option<Arc<Cancel>> {
     match Cancel::new() {
@@ -303,16 +312,9 @@ fn raise_nofile_limit() -> Option<usize> {
 /// `prun bench`: run the command at each concurrency level and report per-operation times.
 fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     cli.command = args.command.clone();
-    let plan = match plan::build(&cli) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("prun: error: {e}");
-            return exit::USAGE;
-        }
+    let Some(plan) = plan_or_say(&cli) else {
+        return exit::USAGE;
     };
-    for w in &plan.warnings {
-        eprintln!("prun: warning: {w}");
-    }
     let Some(cancel) = cancel_on_ctrlc() else {
         return exit::INTERNAL;
     };

@@ -4,27 +4,19 @@
 mod common;
 
 use base64::Engine;
-use common::{Fleet, whoami};
+use common::{Fleet, closed_port};
 use std::collections::BTreeMap;
 
 /// 20 hosts `h01…h20`, `bin` (whose command output is random bytes) and `dead` (closed port).
 fn fleet() -> (Fleet, std::path::PathBuf, Vec<u8>) {
     let f = Fleet::new(2);
     f.trust_all();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = closed.local_addr().unwrap().port();
-    drop(closed);
-    let mut y = format!(
-        "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n  hosts:\n",
-        whoami(),
-        f.key.display()
-    );
-    for h in 1..=20 {
-        y.push_str(&format!("    h{h:02}:\n      port: {}\n", f.port(h % 2)));
-    }
-    y.push_str(&format!("    bin:\n      port: {}\n", f.port(0)));
-    y.push_str(&format!("    dead:\n      port: {dead}\n"));
-    let inv = f.file("inv.yaml", &y);
+    let mut hosts: Vec<(String, u16)> = (1..=20)
+        .map(|h| (format!("h{h:02}"), f.port(h % 2)))
+        .collect();
+    hosts.push(("bin".into(), f.port(0)));
+    hosts.push(("dead".into(), closed_port()));
+    let inv = f.inventory_of("inv.yaml", &hosts);
     // 64 KiB of random bytes, served to the `bin` host's command from a file
     let mut bytes = vec![0u8; 64 * 1024];
     let mut x: u64 = 0x9E3779B97F4A7C15;

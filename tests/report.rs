@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Fleet, whoami};
+use common::{Fleet, closed_port};
 
 const PHASES: [&str; 8] = [
     "connect",
@@ -18,19 +18,9 @@ const PHASES: [&str; 8] = [
 fn fleet_with_dead_host() -> (Fleet, std::path::PathBuf) {
     let f = Fleet::new(2);
     f.trust_all();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = closed.local_addr().unwrap().port();
-    drop(closed);
-    let mut y = format!(
-        "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n  hosts:\n",
-        whoami(),
-        f.key.display()
-    );
-    for h in 1..=5 {
-        y.push_str(&format!("    h{h}:\n      port: {}\n", f.port(h % 2)));
-    }
-    y.push_str(&format!("    dead:\n      port: {dead}\n"));
-    let inv = f.file("inv.yaml", &y);
+    let mut hosts: Vec<(String, u16)> = (1..=5).map(|h| (format!("h{h}"), f.port(h % 2))).collect();
+    hosts.push(("dead".into(), closed_port()));
+    let inv = f.inventory_of("inv.yaml", &hosts);
     (f, inv)
 }
 

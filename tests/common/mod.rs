@@ -379,3 +379,27 @@ pub fn pids_of(cmdline: &str) -> Vec<i32> {
     }
     out
 }
+
+/// A loopback port with nothing listening (connections are refused).
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+impl Fleet {
+    /// A YAML inventory: the fleet's address, user and key under `all.vars`, then `hosts`
+    /// (each `name: port`), written to `file` in the fleet's directory.
+    pub fn inventory_of(&self, file: &str, hosts: &[(String, u16)]) -> PathBuf {
+        let mut y = format!(
+            "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n  hosts:\n",
+            whoami(),
+            self.key.display()
+        );
+        for (name, port) in hosts {
+            y.push_str(&format!("    {name}:\n      port: {port}\n"));
+        }
+        self.file(file, &y)
+    }
+}
