@@ -37,7 +37,7 @@ complete -c prun -n "__fish_prun_needs_command" -l known-hosts -d 'known_hosts f
 complete -c prun -n "__fish_prun_needs_command" -s p -l parallel -d 'How many hosts run at once' -r
 complete -c prun -n "__fish_prun_needs_command" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
 complete -c prun -n "__fish_prun_needs_command" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
-complete -c prun -n "__fish_prun_needs_command" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering")' -r
+complete -c prun -n "__fish_prun_needs_command" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment variable for the command (repeatable); sent as an SSH env request, or exported by a command prefix when the server refuses it (sshd\'s AcceptEnv)' -r
 complete -c prun -n "__fish_prun_needs_command" -l cwd -d 'Run the command in DIR on every host' -r
 complete -c prun -n "__fish_prun_needs_command" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
@@ -82,7 +82,7 @@ off\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
-complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering")' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
 always\t''
@@ -104,7 +104,7 @@ off\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
-complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering")' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
 always\t''

@@ -336,7 +336,8 @@ pub struct Cli {
     pub timeout: Option<Duration>,
 
     /// While a command runs, ask the server for a reply this often when nothing arrives; a
-    /// host whose server sends nothing for 3 intervals fails ("server stopped answering")
+    /// host whose server sends nothing for 3 intervals fails ("server stopped answering").
+    /// libssh2 sends keepalives at most every 2 s
     #[arg(global = true, long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration,
           help_heading = "Execution")]
     pub keepalive: Duration,

@@ -378,7 +378,7 @@ fn a_server_that_stops_answering_is_detected_by_keepalives() {
         if let Some(st) = child.try_wait().unwrap() {
             break Some(st);
         }
-        if start.elapsed() > Duration::from_secs(20) {
+        if start.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
             break None;
         }
@@ -401,8 +401,9 @@ fn a_server_that_stops_answering_is_detected_by_keepalives() {
         .unwrap();
     let status = status.expect("prun hung on a server that stopped answering");
     assert_eq!(status.code(), Some(4), "{stderr}");
+    // 3 silent keepalive intervals (libssh2 makes 1 s into 2 s), plus slack
     assert!(
-        start.elapsed() < Duration::from_secs(8),
+        start.elapsed() < Duration::from_secs(12),
         "{:?}",
         start.elapsed()
     );

@@ -521,7 +521,8 @@ fn session(
             // a live server, so nothing received for 3 intervals means it stopped answering.
             let _ = sess.keepalive_send();
             if let Some(idle) = ms_since_data_received(fd)
-                && u128::from(idle) > 3 * u128::from(keepalive_secs) * 1000 + 500
+                // libssh2 sends keepalives at least 2 s apart (it turns 1 s into 2 s)
+                && u128::from(idle) > 3 * u128::from(keepalive_secs.max(2)) * 1000 + 500
             {
                 let _ = ch.close();
                 return Err(fail(
