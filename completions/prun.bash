@@ -41,7 +41,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --known-hosts --parallel --connect-timeout --timeout --keepalive --env --cwd --pty --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench completions help"
+            opts="-i -H -l -u -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --known-hosts --parallel --connect-timeout --timeout --keepalive --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +124,10 @@ _prun() {
                     return 0
                     ;;
                 --cwd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sudo-user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= env= cwd= pty stdin retries= fail-fast output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= env= cwd= pty sudo sudo-user= ask-pass stdin retries= fail-fast output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -40,6 +40,7 @@ complete -c prun -n "__fish_prun_needs_command" -s t -l timeout -d 'Deadline for
 complete -c prun -n "__fish_prun_needs_command" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment variable for the command (repeatable); sent as an SSH env request, or exported by a command prefix when the server refuses it (sshd\'s AcceptEnv)' -r
 complete -c prun -n "__fish_prun_needs_command" -l cwd -d 'Run the command in DIR on every host' -r
+complete -c prun -n "__fish_prun_needs_command" -l sudo-user -d 'Run the command as USER through sudo (implies --sudo)' -r
 complete -c prun -n "__fish_prun_needs_command" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
 complete -c prun -n "__fish_prun_needs_command" -l output -d 'How remote output is shown' -r -f -a "stream\t'Each line as it arrives, prefixed with the host'
 block\t'Each host\'s output as one block under a header when the host finishes (pssh -i)'
@@ -58,6 +59,8 @@ always\t''
 never\t''"
 complete -c prun -n "__fish_prun_needs_command" -l list-hosts -d 'Print the selected hosts (name, address, port, user; tab-separated) and connect to nothing'
 complete -c prun -n "__fish_prun_needs_command" -l pty -d 'Request a terminal: stdout and stderr arrive merged, and the command dies with the connection (so --timeout and Ctrl-C stop it even where signals are ignored)'
+complete -c prun -n "__fish_prun_needs_command" -l sudo -d 'Run the command as root through sudo (sudo -n, or with the password from --ask-pass or PRUN_SUDO_PASSWORD fed to sudo\'s prompt once per host)'
+complete -c prun -n "__fish_prun_needs_command" -l ask-pass -d 'Prompt once, before the run, for the password sudo asks for (never echoed, logged or put on a command line)'
 complete -c prun -n "__fish_prun_needs_command" -l stdin -d 'Read local stdin once and send it to every host\'s command (otherwise commands get an empty stdin, like ssh -n)'
 complete -c prun -n "__fish_prun_needs_command" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
 complete -c prun -n "__fish_prun_needs_command" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'

@@ -5,6 +5,7 @@
 set -eu
 need=""
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
+[ -x /usr/bin/sudo ] || need="$need sudo"   # the --sudo tests run sudo on the test hosts
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 pkg-config --exists openssl 2>/dev/null || need="$need libssl-dev"

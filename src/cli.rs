@@ -141,7 +141,14 @@ only its AcceptEnv names) the command is prefixed with export K='V'; instead. --
 prefixes cd -- 'DIR' &&. Without --stdin the command's stdin is closed at once (like ssh -n); \
 with --stdin, prun reads its stdin once (in memory up to 8 MiB, then spooled to a temporary \
 file) and sends it to every host. --pty requests a terminal: stdout and stderr arrive merged \
-with \\r\\n line ends, and the command is hung up when the connection closes.",
+with \\r\\n line ends, and the command is hung up when the connection closes.
+
+--sudo runs the command as root through sudo, --sudo-user USER as USER: sudo -n when no \
+password is given (it fails at once instead of waiting), else sudo -S with a prompt prun \
+recognises and answers once per host with the password from --ask-pass (one prompt before \
+the run) or PRUN_SUDO_PASSWORD; the prompt is removed from the output, a second prompt (a \
+wrong password) closes stdin so sudo fails. The password never appears in output, reports, \
+logs or command lines. --env variables are exported inside the sudo'd shell.",
     ),
     (
         "AUTHENTICATION",
@@ -179,6 +186,7 @@ nothing and warns on every run.",
         "  HOME           where ~ points (keys, known_hosts)
   SSH_AUTH_SOCK  ssh-agent socket whose identities are tried
   NO_COLOR       disables colour with --color auto
+  PRUN_SUDO_PASSWORD  the password for sudo's prompt (with --sudo)
   USER           the default remote user",
     ),
 ];
@@ -355,6 +363,20 @@ pub struct Cli {
     /// connection (so --timeout and Ctrl-C stop it even where signals are ignored)
     #[arg(long, help_heading = "Execution")]
     pub pty: bool,
+
+    /// Run the command as root through sudo (sudo -n, or with the password from --ask-pass or
+    /// PRUN_SUDO_PASSWORD fed to sudo's prompt once per host)
+    #[arg(long, help_heading = "Execution")]
+    pub sudo: bool,
+
+    /// Run the command as USER through sudo (implies --sudo)
+    #[arg(long, value_name = "USER", help_heading = "Execution")]
+    pub sudo_user: Option<String>,
+
+    /// Prompt once, before the run, for the password sudo asks for (never echoed, logged or
+    /// put on a command line)
+    #[arg(long, help_heading = "Execution")]
+    pub ask_pass: bool,
 
     /// Read local stdin once and send it to every host's command (otherwise commands get an
     /// empty stdin, like ssh -n)

@@ -5,7 +5,7 @@
 use crate::cli::{Cli, HostKeyCheck};
 use crate::inventory::{Inventory, pattern};
 use crate::ssh::keys::{KeyFile, KeyStore, expand_tilde, home};
-use crate::ssh::session::StdinData;
+use crate::ssh::session::{Secret, StdinData};
 use crate::ssh::{KnownHosts, Policy, Settings, Target};
 use std::fmt;
 use std::path::PathBuf;
@@ -189,6 +189,30 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         }
     };
     let use_agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
+    let sudo_user = cli
+        .sudo_user
+        .clone()
+        .or_else(|| cli.sudo.then(|| "root".to_string()));
+    if cli.ask_pass && sudo_user.is_none() {
+        return Err(UsageError(
+            "--ask-pass is used for sudo's password (with --sudo or --sudo-user); password \
+             logins are not supported yet"
+                .into(),
+        ));
+    }
+    let sudo_password = if sudo_user.is_none() || cli.list_hosts {
+        None
+    } else if cli.ask_pass {
+        // One prompt, on the terminal, before any host is contacted.
+        let p = rpassword::prompt_password("prun: sudo password: ").map_err(|e| {
+            UsageError(format!(
+                "--ask-pass: cannot read a password from the terminal: {e}"
+            ))
+        })?;
+        Some(Secret(p))
+    } else {
+        std::env::var("PRUN_SUDO_PASSWORD").ok().map(Secret)
+    };
     let stdin = if cli.stdin && !cli.list_hosts {
         let data = StdinData::read_from(&mut std::io::stdin().lock())
             .map_err(|e| UsageError(format!("--stdin: cannot read standard input: {e}")))?;
@@ -210,6 +234,8 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             pty: cli.pty,
             cwd: cli.cwd.clone(),
             stdin,
+            sudo_user,
+            sudo_password,
         },
         known_hosts,
         default_keys: keys.defaults.clone(),

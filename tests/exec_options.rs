@@ -129,3 +129,55 @@ fn pty_merges_streams_and_ends_root_commands_with_the_connection() {
     }
     assert!(left.is_empty(), "left running: {left:?}");
 }
+
+#[test]
+fn sudo_runs_as_root_with_the_password_fed_once_and_never_shown() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(2);
+    let user = common::ensure_test_sudo();
+    // with the password: root, and neither the password nor prun's prompt marker shows
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-u", user, "--sudo", "--stdin", "id -un; cat"])
+        .env("PRUN_SUDO_PASSWORD", common::TEST_PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"stdin-after-sudo\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    for h in ["h01", "h02"] {
+        assert!(
+            out.contains(&format!("{h} | root\n{h} | stdin-after-sudo\n")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains(common::TEST_PASSWORD) && !err.contains(common::TEST_PASSWORD));
+    assert!(!err.contains("prun:sudo-password"), "{err}");
+    // --sudo-user, and without a password sudo -n fails at once instead of waiting
+    let r = f.run_inv(&inv, &["-u", user, "--sudo-user", "nobody", "id -un"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stdout_text().is_empty(), "{r:?}");
+    assert!(r.stderr.contains("sudo: a password is required"), "{r:?}");
+    // a wrong password: sudo fails, prun does not hang
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-u", user, "--sudo", "--timeout", "20s", "id -un"])
+        .env("PRUN_SUDO_PASSWORD", "wrong");
+    let r = common::run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("incorrect password"), "{r:?}");
+}

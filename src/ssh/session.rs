@@ -45,6 +45,38 @@ pub struct Settings {
     pub cwd: Option<String>,
     /// `--stdin`: what every host's command reads on its stdin (else it gets EOF at once).
     pub stdin: Option<Arc<StdinData>>,
+    /// `--sudo`/`--sudo-user`: run the command through sudo as this user.
+    pub sudo_user: Option<String>,
+    /// The password for sudo's prompt, if one was given.
+    pub sudo_password: Option<Secret>,
+}
+
+/// A secret string: never shown by Debug.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The prompt prun asks sudo to print, to know when to send the password.
+pub const SUDO_PROMPT: &str = "[prun:sudo-password]";
+
+/// `command` wrapped to run through sudo as `user`: `-S` with prun's prompt when a password
+/// will be fed, else `-n` (fail at once rather than wait for a password).
+pub fn sudo_wrap(command: &str, user: &str, with_password: bool) -> String {
+    let mode = if with_password {
+        format!("-S -p {}", shell_quote(SUDO_PROMPT))
+    } else {
+        "-n".to_string()
+    };
+    format!(
+        "sudo {mode} -u {} -- sh -c {}",
+        shell_quote(user),
+        shell_quote(command)
+    )
 }
 
 /// Local stdin, read once and sent to every host: in memory, or spooled to a temporary file
@@ -119,6 +151,11 @@ impl StdinData {
             }
         }
     }
+}
+
+/// Position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Quote `s` for a POSIX shell.
@@ -416,9 +453,12 @@ fn session(
     .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     clock.mark(Phase::ChannelOpen);
     // --env as env requests; what the server refuses is exported by a command prefix instead
+    // (always, under sudo, which resets the environment)
     let mut prefix = String::new();
     for (k, v) in &settings.env {
-        if nonblocking(fd, &sess, step_deadline, cancel, || ch.setenv(k, v)).is_err() {
+        let sent = settings.sudo_user.is_none()
+            && nonblocking(fd, &sess, step_deadline, cancel, || ch.setenv(k, v)).is_ok();
+        if !sent {
             prefix.push_str(&format!("export {k}={}; ", shell_quote(v)));
         }
     }
@@ -430,22 +470,32 @@ fn session(
             .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     }
     let full_command;
-    let command = if prefix.is_empty() {
-        command
-    } else {
-        full_command = format!("{prefix}{command}");
-        &full_command
+    let command = match &settings.sudo_user {
+        Some(user) => {
+            full_command = sudo_wrap(
+                &format!("{prefix}{command}"),
+                user,
+                settings.sudo_password.is_some(),
+            );
+            &full_command
+        }
+        None if prefix.is_empty() => command,
+        None => {
+            full_command = format!("{prefix}{command}");
+            &full_command
+        }
     };
     nonblocking(fd, &sess, step_deadline, cancel, || ch.exec(command))
         .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec, cancel))?;
     clock.mark(Phase::Exec);
     let exec_done = clock.last;
     // stdin: the --stdin data, streamed as the window allows; else EOF at once (like ssh -n),
-    // so a command that reads stdin cannot wait forever.
-    let mut stdin_pos: Option<u64> = settings.stdin.as_ref().map(|_| 0);
-    if stdin_pos.is_none() {
-        let _ = nonblocking(fd, &sess, step_deadline, cancel, || ch.send_eof());
-    }
+    // so a command that reads stdin cannot wait forever. With a sudo password, stdin waits
+    // until sudo's prompt was answered (or sudo clearly did not ask: output on stdout, or 3 s).
+    let mut stdin_pos: Option<u64> = Some(0);
+    let mut sudo_pending = settings.sudo_user.is_some() && settings.sudo_password.is_some();
+    let mut sudo_prompts = 0u32;
+    let mut stdout_seen = false;
     let mut stdin_buf = vec![0u8; 32 * 1024];
 
     // read both streams, non-blocking
@@ -455,10 +505,16 @@ fn session(
     let mut idle_passes = 0u32;
     loop {
         let mut progressed = false;
-        if let (Some(pos), Some(data)) = (stdin_pos, &settings.stdin) {
-            let n = data
-                .read_at(pos, &mut stdin_buf)
-                .map_err(|e| fail(Phase::Read, FailureKind::Io, format!("reading stdin: {e}")))?;
+        if sudo_pending && (stdout_seen || exec_done.elapsed() > Duration::from_secs(3)) {
+            sudo_pending = false;
+        }
+        if let (false, Some(pos)) = (sudo_pending, stdin_pos) {
+            let n = match &settings.stdin {
+                Some(data) => data.read_at(pos, &mut stdin_buf).map_err(|e| {
+                    fail(Phase::Read, FailureKind::Io, format!("reading stdin: {e}"))
+                })?,
+                None => 0,
+            };
             if n == 0 {
                 match ch.send_eof() {
                     Ok(()) => stdin_pos = None,
@@ -490,7 +546,48 @@ fn session(
                             Stream::Stdout => result.bytes_stdout += n as u64,
                             Stream::Stderr => result.bytes_stderr += n as u64,
                         }
-                        on_output(stream, &buf[..n]);
+                        stdout_seen |= stream == Stream::Stdout;
+                        let mut chunk = &buf[..n];
+                        let stripped;
+                        if stream == Stream::Stderr
+                            && settings.sudo_password.is_some()
+                            && let Some(at) = find(chunk, SUDO_PROMPT.as_bytes())
+                        {
+                            // sudo asks for the password: answer once; a second prompt means
+                            // it was refused, so close stdin and let sudo fail.
+                            sudo_prompts += 1;
+                            let answer = if sudo_prompts == 1 {
+                                settings
+                                    .sudo_password
+                                    .as_ref()
+                                    .map(|p| format!("{}\n", p.0))
+                            } else {
+                                let _ = ch.send_eof();
+                                stdin_pos = None;
+                                None
+                            };
+                            if let Some(a) = answer {
+                                let mut sent = 0;
+                                let end = Instant::now() + settings.connect_timeout;
+                                while sent < a.len() && Instant::now() < end {
+                                    match ch.write(&a.as_bytes()[sent..]) {
+                                        Ok(w) => sent += w,
+                                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                            let _ = wait_socket_or(fd, &sess, Some(end), None);
+                                        }
+                                        Err(_) => break,
+                                    }
+                                }
+                            }
+                            sudo_pending = false;
+                            let mut v = chunk[..at].to_vec();
+                            v.extend_from_slice(&chunk[at + SUDO_PROMPT.len()..]);
+                            stripped = v;
+                            chunk = &stripped;
+                        }
+                        if !chunk.is_empty() {
+                            on_output(stream, chunk);
+                        }
                         progressed = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -290,6 +290,26 @@ impl Fleet {
 /// The ordinary (non-root) account the tests log in as where root behaves differently
 /// (OpenSSH ignores signal requests for root). Created when missing; needs root.
 pub const TEST_USER: &str = "prun-test";
+/// Its password (a throwaway account on a test machine; sudo asks for it).
+pub const TEST_PASSWORD: &str = "prun-test-sudo-pw-1";
+
+/// Let the test account use sudo with its password (a sudoers.d entry). Needs sudo installed
+/// (`.ci/run` installs it) and root.
+pub fn ensure_test_sudo() -> &'static str {
+    let user = ensure_test_user();
+    assert!(
+        Path::new("/usr/bin/sudo").exists(),
+        "/usr/bin/sudo not found: the --sudo tests need sudo (apt-get install sudo; .ci/run does)"
+    );
+    let entry = format!("{TEST_USER} ALL=(ALL) ALL\n");
+    let path = Path::new("/etc/sudoers.d/prun-test");
+    if std::fs::read_to_string(path).ok().as_deref() != Some(entry.as_str()) {
+        std::fs::write(path, &entry).expect("write /etc/sudoers.d/prun-test (needs root)");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o440)).unwrap();
+    }
+    user
+}
 
 pub fn ensure_test_user() -> &'static str {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -308,12 +328,25 @@ pub fn ensure_test_user() -> &'static str {
                 "useradd {TEST_USER} failed: these tests need root to create an ordinary account"
             );
         }
-        // unlocked for public-key logins, home that exists
+        // a home that exists, and a known password: unlocked for public-key logins, and what
+        // the sudo tests feed to sudo's prompt
         let st = Command::new("usermod")
-            .args(["-p", "*", "-d", "/tmp", TEST_USER])
+            .args(["-d", "/tmp", TEST_USER])
             .status()
             .expect("usermod");
         assert!(st.success(), "usermod {TEST_USER} failed");
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        use std::io::Write;
+        chpasswd
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
+            .unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
     });
     TEST_USER
 }
