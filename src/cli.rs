@@ -99,8 +99,8 @@ median and p90 of auth, channel_open, exec, read, close (+ exit status) and tota
 sessions that succeeded, and sessions per second; it prints the table on stdout, writes it as \
 CSV (--csv, default prun-bench.csv: concurrency, sessions, ok, wall_s, sessions_per_s, then \
 OP_p50_ms and OP_p90_ms per operation) and draws an SVG chart of median ms per operation \
-against concurrency (--svg, default prun-bench.svg). `bench` must be the first word; every \
-host selection and connection option may follow it.",
+against concurrency (--svg, default prun-bench.svg). Host selection and connection options \
+may come before or after `bench`; to run a remote command named bench, write `-- bench`.",
     ),
     (
         "TIMEOUTS, RETRIES AND CANCELLING",
@@ -592,8 +592,50 @@ pub fn command() -> clap::Command {
 /// Parse the process arguments (with the extra help sections).
 pub fn parse() -> Cli {
     use clap::FromArgMatches;
-    let matches = command().get_matches();
+    let args = subcommand_first(std::env::args_os().collect());
+    let matches = command().get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Let options come before a subcommand (`prun -i inv bench …`): when the first word that is
+/// neither an option nor an option's value names a subcommand, move it to the front. A remote
+/// command named like a subcommand can still be run after `--`.
+pub fn subcommand_first(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let cmd = command();
+    let takes_value = |name: &str| -> bool {
+        cmd.get_arguments().any(|a| {
+            let matches = match name.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => {
+                    let mut chars = name.chars().skip(1);
+                    let short = chars.next();
+                    chars.next().is_none() && short.is_some() && a.get_short() == short
+                }
+            };
+            matches && a.get_action().takes_values()
+        })
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let Some(word) = args[i].to_str() else { break };
+        if word == "--" {
+            break;
+        }
+        if word.starts_with('-') && word.len() > 1 {
+            i += if !word.contains('=') && takes_value(word) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        if cmd.find_subcommand(word).is_some() && i > 1 {
+            let sub = args.remove(i);
+            args.insert(1, sub);
+        }
+        break;
+    }
+    args
 }
 
 #[cfg(test)]
@@ -603,6 +645,42 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn options_may_precede_a_subcommand() {
+        let v = |a: &[&str]| -> Vec<String> {
+            subcommand_first(a.iter().map(std::ffi::OsString::from).collect())
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            v(&[
+                "prun", "-i", "inv", "-p", "5", "bench", "--levels", "1", "x"
+            ]),
+            [
+                "prun", "bench", "-i", "inv", "-p", "5", "--levels", "1", "x"
+            ]
+        );
+        assert_eq!(
+            v(&["prun", "--inventory=inv", "bench", "x"]),
+            ["prun", "bench", "--inventory=inv", "x"]
+        );
+        // a remote command that merely contains the word is left alone
+        assert_eq!(
+            v(&["prun", "-i", "inv", "echo", "bench"]),
+            ["prun", "-i", "inv", "echo", "bench"]
+        );
+        assert_eq!(
+            v(&["prun", "-i", "inv", "--", "bench"]),
+            ["prun", "-i", "inv", "--", "bench"]
+        );
+        assert_eq!(
+            v(&["prun", "-q", "--list-hosts", "-H", "bench"]),
+            ["prun", "-q", "--list-hosts", "-H", "bench"]
+        );
+        assert_eq!(v(&["prun", "bench", "x"]), ["prun", "bench", "x"]);
     }
 
     #[test]
