@@ -74,14 +74,7 @@ pub fn run(cli: Cli) -> u8 {
         When::Never => false,
         When::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let progress_target = match cli.progress {
-        _ if cli.quiet => None,
-        When::Always => Some(ProgressTarget::Forced),
-        When::Never => None,
-        When::Auto => io::stderr()
-            .is_terminal()
-            .then_some(ProgressTarget::Terminal),
-    };
+    let progress_target = progress_target(&cli);
 
     let Some(cancel) = cancel_on_ctrlc() else {
         return exit::INTERNAL;
@@ -175,6 +168,12 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         progress.finish();
+        if !cli.quiet
+            && let Err(e) = printer.finish(&summary)
+            && result.is_ok()
+        {
+            result = Err(e);
+        }
         result
     });
     if let Err(e) = consumed {
@@ -229,6 +228,18 @@ fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
             eprintln!("prun: error: {e}");
             None
         }
+    }
+}
+
+/// Where the progress bar draws (`--progress`, `-q`), if anywhere.
+fn progress_target(cli: &Cli) -> Option<ProgressTarget> {
+    match cli.progress {
+        _ if cli.quiet => None,
+        When::Always => Some(ProgressTarget::Forced),
+        When::Never => None,
+        When::Auto => io::stderr()
+            .is_terminal()
+            .then_some(ProgressTarget::Terminal),
     }
 }
 
@@ -319,14 +330,11 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         return exit::INTERNAL;
     };
     let fd_cap = raise_nofile_limit().unwrap_or(usize::MAX);
-    let show = !cli.quiet
-        && match cli.progress {
-            When::Always => true,
-            When::Never => false,
-            When::Auto => io::stderr().is_terminal(),
-        };
-    let bar = if show {
-        let b = indicatif::ProgressBar::new(args.levels.len() as u64);
+    let bar = if let Some(target) = progress_target(&cli) {
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(args.levels.len() as u64),
+            target.draw_target(),
+        );
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} level {pos}/{len}  {msg}",
@@ -450,6 +458,14 @@ impl<O: Write, E: Write> Printer<O, E> {
             Printer::Stream(p) => p.flush(),
             Printer::Block(p) => p.flush(),
             Printer::Json(p) => p.flush(),
+        }
+    }
+
+    /// After the last event: what needs the whole run (the JSON `summary` line).
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        match self {
+            Printer::Json(p) => p.finish(summary),
+            _ => self.flush(),
         }
     }
 }

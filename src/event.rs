@@ -61,11 +61,6 @@ impl Phase {
             Phase::Close => "close",
         }
     }
-
-    /// True for the phases before the command could have started (an SSH-level failure).
-    pub fn before_exec(self) -> bool {
-        self <= Phase::Exec
-    }
 }
 
 impl fmt::Display for Phase {

@@ -540,3 +540,38 @@ fn non_utf8_output_passes_through_byte_exact() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout, b"h01 | \xff\xfe\x00bin\nh01 | \x80tail\n");
 }
+
+#[test]
+fn output_targets_that_cannot_be_written_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let under_file = file.join("sub");
+    let under = under_file.to_str().unwrap();
+    let refused = ["-H", "127.0.0.1:1", "--retries", "0"];
+    let run_with = |args: &[&str]| {
+        let mut c = prun_plain();
+        c.env("HOME", dir.path())
+            .args(refused)
+            .args(args)
+            .arg("true");
+        run(c)
+    };
+    // before the run: usage errors, exit 2
+    let r = run_with(&["--out-dir", under]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("cannot create --out-dir"), "{r:?}");
+    let r = run_with(&["--ask-pass"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--ask-pass is used for sudo"), "{r:?}");
+    let r = run_with(&["--env", "1BAD=x"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // after the run: prun itself failed, exit 1, and it says which file
+    let report = format!("{under}.json");
+    let r = run_with(&["--report", &report]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("cannot write report"), "{r:?}");
+    let r = run_with(&["--failed-hosts", under]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("cannot write --failed-hosts"), "{r:?}");
+}

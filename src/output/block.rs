@@ -79,9 +79,11 @@ impl<O: Write, E: Write> BlockPrinter<O, E> {
             Stream::Stderr => &mut self.err,
         };
         w.write_all(header)?;
-        let mut body = Vec::new();
-        spool.copy_to(&mut body)?;
-        w.write_all(&self.sanitize[i].clean(&body))?;
+        // Stream the spool (it may be a spilled file) through the sanitiser, never whole.
+        spool.copy_to(&mut Sanitizing {
+            w,
+            s: self.sanitize[i],
+        })?;
         if !newline {
             w.write_all(b"\n")?;
         }
@@ -155,5 +157,22 @@ impl<O: Write, E: Write> BlockPrinter<O, E> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()?;
         self.err.flush()
+    }
+}
+
+/// A writer that sanitises what passes through it (see [`Sanitizer`]).
+struct Sanitizing<'a> {
+    w: &'a mut dyn Write,
+    s: Sanitizer,
+}
+
+impl Write for Sanitizing<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.w.write_all(&self.s.clean(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
     }
 }

@@ -4,7 +4,7 @@
 //! `text` when it is valid UTF-8, else as base64 in `bytes`; concatenating a host's chunks of
 //! one stream rebuilds it byte-exact.
 
-use crate::event::{Event, Stream};
+use crate::event::{Event, HostInfo, Stream};
 use crate::report::summary::Summary;
 use crate::report::timing;
 use base64::Engine;
@@ -16,17 +16,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 pub struct JsonPrinter<W: Write> {
     out: W,
-    names: Vec<String>,
-    /// Collects results for the closing `summary` event.
-    summary: Summary,
+    hosts: Vec<HostInfo>,
 }
 
 impl<W: Write> JsonPrinter<W> {
     pub fn new(out: W) -> Self {
         JsonPrinter {
             out,
-            names: Vec::new(),
-            summary: Summary::default(),
+            hosts: Vec::new(),
         }
     }
 
@@ -36,7 +33,6 @@ impl<W: Write> JsonPrinter<W> {
     }
 
     pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
-        self.summary.handle(ev);
         match ev {
             Event::RunStarted {
                 hosts,
@@ -44,7 +40,7 @@ impl<W: Write> JsonPrinter<W> {
                 parallel,
                 started,
             } => {
-                self.names = hosts.iter().map(|h| h.name.clone()).collect();
+                self.hosts = hosts.clone();
                 let hosts: Vec<_> = hosts
                     .iter()
                     .map(|h| {
@@ -62,11 +58,11 @@ impl<W: Write> JsonPrinter<W> {
                 }))
             }
             Event::HostStarted { host } => {
-                let name = self.names[*host].clone();
+                let name = self.hosts[*host].name.clone();
                 self.line(json!({"type": "host_start", "host": name}))
             }
             Event::Output { host, stream, data } => {
-                let name = self.names[*host].clone();
+                let name = self.hosts[*host].name.clone();
                 let stream = match stream {
                     Stream::Stdout => "stdout",
                     Stream::Stderr => "stderr",
@@ -84,25 +80,29 @@ impl<W: Write> JsonPrinter<W> {
                 };
                 self.line(v)
             }
-            Event::HostFinished { host, .. } => {
-                let rec = timing::host_json(&self.summary, *host);
+            Event::HostFinished { host, result } => {
+                let rec = timing::host_json(&self.hosts[*host], result);
                 let mut v = json!({"type": "host_end"});
                 if let (Some(obj), serde_json::Value::Object(fields)) = (v.as_object_mut(), rec) {
-                    obj.insert("host".into(), json!(self.names[*host]));
+                    obj.insert("host".into(), json!(self.hosts[*host].name));
                     obj.extend(fields);
                 }
                 self.line(v)
             }
-            Event::RunFinished { .. } => {
-                let v = timing::summary_json(&self.summary);
-                let mut line = json!({"type": "summary"});
-                if let (Some(obj), serde_json::Value::Object(fields)) = (line.as_object_mut(), v) {
-                    obj.extend(fields);
-                }
-                self.line(line)
-            }
-            Event::Warning { .. } => Ok(()),
+            Event::RunFinished { .. } | Event::Warning { .. } => Ok(()),
         }
+    }
+
+    /// The closing `summary` event, from the run's collected results.
+    pub fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        let mut line = json!({"type": "summary"});
+        if let (Some(obj), serde_json::Value::Object(fields)) =
+            (line.as_object_mut(), timing::summary_json(summary))
+        {
+            obj.extend(fields);
+        }
+        self.line(line)?;
+        self.out.flush()
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -22,6 +22,16 @@ pub enum Target {
     Forced,
 }
 
+impl Target {
+    /// Where indicatif should draw for this target.
+    pub fn draw_target(self) -> ProgressDrawTarget {
+        match self {
+            Target::Terminal => ProgressDrawTarget::stderr(),
+            Target::Forced => ProgressDrawTarget::term_like(Box::new(console::Term::stderr())),
+        }
+    }
+}
+
 impl Progress {
     /// A bar that draws to `target` from the run's start; `None` draws nothing.
     pub fn new(target: Option<Target>) -> Self {
@@ -44,18 +54,8 @@ impl Progress {
         match ev {
             Event::RunStarted { hosts, .. } => {
                 self.bar.set_length(hosts.len() as u64);
-                match self.target {
-                    None => return,
-                    Some(Target::Terminal) => {
-                        self.bar.set_draw_target(ProgressDrawTarget::stderr());
-                    }
-                    Some(Target::Forced) => {
-                        self.bar
-                            .set_draw_target(ProgressDrawTarget::term_like(Box::new(
-                                console::Term::stderr(),
-                            )))
-                    }
-                }
+                let Some(target) = self.target else { return };
+                self.bar.set_draw_target(target.draw_target());
                 self.bar
                     .enable_steady_tick(std::time::Duration::from_millis(200));
             }

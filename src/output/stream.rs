@@ -111,7 +111,7 @@ impl<O: Write, E: Write> StreamPrinter<O, E> {
         Ok(())
     }
 
-    /// Write prefix + line in one call (so lines of different hosts never interleave).
+    /// Write one output line with its host prefix (and a newline when the piece lacks one).
     fn write_line(
         &mut self,
         host: usize,
@@ -122,17 +122,22 @@ impl<O: Write, E: Write> StreamPrinter<O, E> {
         if stream == Stream::Stdout && self.out_closed {
             return Ok(());
         }
-        let prefix = &self.prefixes[host];
-        let mut buf = Vec::with_capacity(prefix.len() + line.len() + 1);
-        buf.extend_from_slice(prefix);
-        buf.extend_from_slice(&self.sanitize[stream as usize].clean(line));
-        if add_newline {
-            buf.push(b'\n');
-        }
-        let r = match stream {
-            Stream::Stdout => self.out.write_all(&buf),
-            Stream::Stderr => self.err.write_all(&buf),
+        // One consumer thread writes, into buffered writers: prefix and line go in as separate
+        // writes without a per-line allocation, and still never interleave with another host.
+        let w: &mut dyn Write = match stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
         };
+        let r = w
+            .write_all(&self.prefixes[host])
+            .and_then(|()| w.write_all(&self.sanitize[stream as usize].clean(line)))
+            .and_then(|()| {
+                if add_newline {
+                    w.write_all(b"\n")
+                } else {
+                    Ok(())
+                }
+            });
         match r {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe && stream == Stream::Stdout => {
                 self.out_closed = true;

@@ -179,9 +179,8 @@ fn phase_stats(s: &Summary) -> indexmap::IndexMap<&'static str, Option<PhaseStat
 }
 
 /// One host's record as a JSON object (for `--output json`'s `host_end` events).
-pub fn host_json(s: &Summary, host: usize) -> serde_json::Value {
-    let rec = record(&s.hosts[host], s.results[host].as_ref());
-    serde_json::to_value(rec).unwrap_or(serde_json::Value::Null)
+pub fn host_json(info: &HostInfo, result: &HostResult) -> serde_json::Value {
+    serde_json::to_value(record(info, Some(result))).unwrap_or(serde_json::Value::Null)
 }
 
 /// The run's counts and per-phase statistics as a JSON object (for `--output json`).

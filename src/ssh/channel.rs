@@ -69,53 +69,63 @@ impl ExecChannel {
         })
     }
 
-    fn rc(&self, rc: c_int) -> Result<(), Error> {
-        if rc < 0 { Err(self.err(rc)) } else { Ok(()) }
+    /// Run one libssh2 call on this channel with the session's lock held; a negative
+    /// result is an error. Every caller's SAFETY: `ch` is this live channel, used under the
+    /// session lock, and the buffers passed along outlive the call.
+    fn call(&self, f: impl FnOnce(*mut raw::LIBSSH2_CHANNEL) -> isize) -> Result<usize, Error> {
+        let rc = {
+            let _g = self.sess.raw();
+            f(self.ptr)
+        };
+        match rc as c_int {
+            // the hot path of a non-blocking read: no need to ask the session for a message
+            EAGAIN if rc < 0 => Err(Error::new(ssh2::ErrorCode::Session(EAGAIN), "would block")),
+            _ if rc < 0 => Err(self.err(rc as c_int)),
+            _ => Ok(rc as usize),
+        }
+    }
+
+    /// [`ExecChannel::call`] for calls that return only a status.
+    fn status(&self, f: impl FnOnce(*mut raw::LIBSSH2_CHANNEL) -> c_int) -> Result<(), Error> {
+        self.call(|ch| f(ch) as isize).map(|_| ())
     }
 
     /// Send the exec request.
     pub fn exec(&self, command: &str) -> Result<(), Error> {
-        let _g = self.sess.raw();
         let req = "exec";
-        // SAFETY: live channel under the session lock; buffers outlive the call.
-        let rc = unsafe {
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe {
             raw::libssh2_channel_process_startup(
-                self.ptr,
+                ch,
                 req.as_ptr() as *const c_char,
                 req.len() as c_uint,
                 command.as_ptr() as *const c_char,
                 command.len() as c_uint,
             )
-        };
-        drop(_g);
-        self.rc(rc)
+        })
     }
 
     /// Send an "env" request (servers accept only the names their AcceptEnv/SetEnv allow).
     pub fn setenv(&self, name: &str, value: &str) -> Result<(), Error> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock; buffers outlive the call.
-        let rc = unsafe {
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe {
             raw::libssh2_channel_setenv_ex(
-                self.ptr,
+                ch,
                 name.as_ptr() as *const c_char,
                 name.len() as c_uint,
                 value.as_ptr() as *const c_char,
                 value.len() as c_uint,
             )
-        };
-        drop(_g);
-        self.rc(rc)
+        })
     }
 
-    /// Request a pseudo-terminal (`xterm`, 80×24).
+    /// Request a pseudo-terminal (`xterm`, 80×24, no terminal modes).
     pub fn request_pty(&self) -> Result<(), Error> {
-        let _g = self.sess.raw();
         let term = "xterm";
-        // SAFETY: live channel under the session lock; no terminal modes.
-        let rc = unsafe {
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe {
             raw::libssh2_channel_request_pty_ex(
-                self.ptr,
+                ch,
                 term.as_ptr() as *const c_char,
                 term.len() as c_uint,
                 ptr::null(),
@@ -125,94 +135,67 @@ impl ExecChannel {
                 0,
                 0,
             )
-        };
-        drop(_g);
-        self.rc(rc)
+        })
+    }
+
+    /// An EAGAIN error as `WouldBlock`, others as themselves.
+    fn io_err(e: Error) -> io::Error {
+        match e.code() {
+            ssh2::ErrorCode::Session(EAGAIN) => io::ErrorKind::WouldBlock.into(),
+            _ => io::Error::other(e),
+        }
     }
 
     /// Write to the command's stdin.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock; buf valid for its length.
-        let rc = unsafe {
-            raw::libssh2_channel_write_ex(self.ptr, 0, buf.as_ptr() as *const c_char, buf.len())
-        };
-        drop(_g);
-        if rc >= 0 {
-            return Ok(rc as usize);
-        }
-        if rc as c_int == EAGAIN {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Err(io::Error::other(self.err(rc as c_int)))
+        // SAFETY: see `call`.
+        self.call(|ch| unsafe {
+            raw::libssh2_channel_write_ex(ch, 0, buf.as_ptr() as *const c_char, buf.len())
+        })
+        .map_err(Self::io_err)
     }
 
     /// Close the command's stdin (EOF).
     pub fn send_eof(&self) -> Result<(), Error> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock.
-        let rc = unsafe { raw::libssh2_channel_send_eof(self.ptr) };
-        drop(_g);
-        self.rc(rc)
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe { raw::libssh2_channel_send_eof(ch) })
     }
 
     /// Read from stream 0 (stdout) or 1 (stderr). `Ok(0)` is end of stream only when
     /// [`ExecChannel::eof`] agrees.
     pub fn read(&self, stream_id: c_int, buf: &mut [u8]) -> io::Result<usize> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock; buf is valid for buf.len() bytes.
-        let rc = unsafe {
-            raw::libssh2_channel_read_ex(
-                self.ptr,
-                stream_id,
-                buf.as_mut_ptr() as *mut c_char,
-                buf.len(),
-            )
-        };
-        drop(_g);
-        if rc >= 0 {
-            return Ok(rc as usize);
-        }
-        if rc as c_int == EAGAIN {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Err(io::Error::other(self.err(rc as c_int)))
+        // SAFETY: see `call`.
+        self.call(|ch| unsafe {
+            raw::libssh2_channel_read_ex(ch, stream_id, buf.as_mut_ptr() as *mut c_char, buf.len())
+        })
+        .map_err(Self::io_err)
     }
 
     /// The server sent EOF and no data is left to read.
     pub fn eof(&self) -> bool {
         let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock.
+        // SAFETY: this live channel, under the session lock.
         unsafe { raw::libssh2_channel_eof(self.ptr) == 1 }
     }
 
     /// Send a "signal" request (`TERM`, `KILL`, … without the SIG prefix).
     pub fn signal(&self, name: &str) -> Result<(), Error> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock; name outlives the call.
-        let rc = unsafe {
-            libssh2_channel_signal_ex(self.ptr, name.as_ptr() as *const c_char, name.len())
-        };
-        drop(_g);
-        self.rc(rc)
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe {
+            libssh2_channel_signal_ex(ch, name.as_ptr() as *const c_char, name.len())
+        })
     }
 
     /// Send our CLOSE.
     pub fn close(&self) -> Result<(), Error> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock.
-        let rc = unsafe { raw::libssh2_channel_close(self.ptr) };
-        drop(_g);
-        self.rc(rc)
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe { raw::libssh2_channel_close(ch) })
     }
 
     /// Wait for the server's CLOSE.
     pub fn wait_close(&self) -> Result<(), Error> {
-        let _g = self.sess.raw();
-        // SAFETY: live channel under the session lock.
-        let rc = unsafe { raw::libssh2_channel_wait_closed(self.ptr) };
-        drop(_g);
-        self.rc(rc)
+        // SAFETY: see `call`.
+        self.status(|ch| unsafe { raw::libssh2_channel_wait_closed(ch) })
     }
 
     /// The exit status the server reported (0 when it reported none).

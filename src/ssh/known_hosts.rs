@@ -68,6 +68,64 @@ pub struct KnownHosts {
     pub skipped: Vec<String>,
 }
 
+/// The known_hosts entries that match one host.
+pub struct HostKeys<'a> {
+    kh: &'a KnownHosts,
+    lookup: &'a str,
+    entries: Vec<&'a KhEntry>,
+}
+
+impl HostKeys<'_> {
+    /// Key algorithms known for the host, in file order, without duplicates.
+    pub fn algorithms(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in self.entries.iter().filter(|e| !e.revoked) {
+            if !out.contains(&e.alg) {
+                out.push(e.alg.clone());
+            }
+        }
+        if let Some(blob) = self.kh.added.lock().unwrap().get(self.lookup)
+            && let Some(a) = blob_algorithm(blob)
+            && !out.iter().any(|o| o == a)
+        {
+            out.push(a.to_string());
+        }
+        out
+    }
+
+    /// Check a presented key (wire-format `blob`).
+    pub fn check(&self, blob: &[u8]) -> Verdict {
+        let alg = blob_algorithm(blob).unwrap_or("");
+        let mut changed = None;
+        for e in &self.entries {
+            if e.revoked {
+                if e.blob == blob {
+                    return Verdict::Revoked {
+                        where_: e.source.clone(),
+                    };
+                }
+                continue;
+            }
+            if e.blob == blob {
+                return Verdict::Known;
+            }
+            if e.alg == alg && changed.is_none() {
+                changed = Some(e.source.clone());
+            }
+        }
+        if let Some(where_) = changed {
+            return Verdict::Changed { where_ };
+        }
+        match self.kh.added.lock().unwrap().get(self.lookup) {
+            Some(b) if b == blob => Verdict::Known,
+            Some(b) if blob_algorithm(b) == Some(alg) => Verdict::Changed {
+                where_: format!("{} (added by this run)", self.kh.write_path.display()),
+            },
+            _ => Verdict::Unknown,
+        }
+    }
+}
+
 /// OpenSSH's lookup name for an address and port.
 pub fn lookup_name(address: &str, port: u16) -> String {
     let a = address.to_ascii_lowercase();
@@ -219,53 +277,24 @@ impl KnownHosts {
         )
     }
 
-    /// Key algorithms known for `lookup`, in file order, without duplicates.
-    pub fn known_algorithms(&self, lookup: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for e in self.matching(lookup).filter(|e| !e.revoked) {
-            if !out.contains(&e.alg) {
-                out.push(e.alg.clone());
-            }
+    /// The entries for `lookup`, found once (hashed names cost an HMAC each) and used both to
+    /// order the host key algorithms before the handshake and to check the key after it.
+    pub fn for_host<'a>(&'a self, lookup: &'a str) -> HostKeys<'a> {
+        HostKeys {
+            kh: self,
+            lookup,
+            entries: self.matching(lookup).collect(),
         }
-        if let Some(blob) = self.added.lock().unwrap().get(lookup)
-            && let Some(a) = blob_algorithm(blob)
-            && !out.iter().any(|o| o == a)
-        {
-            out.push(a.to_string());
-        }
-        out
     }
 
-    /// Check a presented key (wire-format `blob`) for `lookup`.
+    /// Key algorithms known for `lookup` (see [`HostKeys::algorithms`]).
+    pub fn known_algorithms(&self, lookup: &str) -> Vec<String> {
+        self.for_host(lookup).algorithms()
+    }
+
+    /// Check a presented key for `lookup` (see [`HostKeys::check`]).
     pub fn check(&self, lookup: &str, blob: &[u8]) -> Verdict {
-        let alg = blob_algorithm(blob).unwrap_or("");
-        let mut changed = None;
-        for e in self.matching(lookup) {
-            if e.revoked {
-                if e.blob == blob {
-                    return Verdict::Revoked {
-                        where_: e.source.clone(),
-                    };
-                }
-                continue;
-            }
-            if e.blob == blob {
-                return Verdict::Known;
-            }
-            if e.alg == alg && changed.is_none() {
-                changed = Some(e.source.clone());
-            }
-        }
-        if let Some(where_) = changed {
-            return Verdict::Changed { where_ };
-        }
-        match self.added.lock().unwrap().get(lookup) {
-            Some(b) if b == blob => Verdict::Known,
-            Some(b) if blob_algorithm(b) == Some(alg) => Verdict::Changed {
-                where_: format!("{} (added by this run)", self.write_path.display()),
-            },
-            _ => Verdict::Unknown,
-        }
+        self.for_host(lookup).check(blob)
     }
 
     /// Record a new key for `lookup` (accept-new): appends one plain line to the user's

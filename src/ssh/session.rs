@@ -410,7 +410,8 @@ fn session(
     let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
     sess.set_tcp_stream(tcp);
     let lookup = known_hosts::lookup_name(&target.address, target.port);
-    let prefs = hostkey_prefs(&shared.known_hosts.known_algorithms(&lookup));
+    let host_keys = shared.known_hosts.for_host(&lookup);
+    let prefs = hostkey_prefs(&host_keys.algorithms());
     sess.method_pref(MethodType::HostKey, &prefs)
         .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
     // Bounded drop on every early return: a failed blocking session must not hang in free().
@@ -431,7 +432,7 @@ fn session(
     clock.mark(Phase::Handshake);
 
     // host key, before any credential is offered
-    check_host_key(&sess, &lookup, shared, result)?;
+    check_host_key(&sess, &lookup, &host_keys, shared, result)?;
     clock.mark(Phase::Hostkey);
 
     // auth
@@ -913,6 +914,7 @@ fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fai
 fn check_host_key(
     sess: &Session,
     lookup: &str,
+    host_keys: &known_hosts::HostKeys<'_>,
     shared: &Shared<'_>,
     result: &mut HostResult,
 ) -> Result<(), Fail> {
@@ -927,7 +929,7 @@ fn check_host_key(
     let kh = shared.known_hosts;
     let alg = known_hosts::blob_algorithm(blob).unwrap_or("unknown");
     let fp = known_hosts::fingerprint(blob);
-    let mut verdict = kh.check(lookup, blob);
+    let mut verdict = host_keys.check(blob);
     if verdict == Verdict::Unknown && policy == Policy::AcceptNew {
         verdict = kh.accept(lookup, blob).map_err(|e| {
             fail(
