@@ -60,7 +60,7 @@ never\t''"
 complete -c prun -n "__fish_prun_needs_command" -l list-hosts -d 'Print the selected hosts (name, address, port, user; tab-separated) and connect to nothing'
 complete -c prun -n "__fish_prun_needs_command" -l pty -d 'Request a terminal: stdout and stderr arrive merged, and the command dies with the connection (so --timeout and Ctrl-C stop it even where signals are ignored)'
 complete -c prun -n "__fish_prun_needs_command" -l sudo -d 'Run the command as root through sudo (sudo -n, or with the password from --ask-pass or PRUN_SUDO_PASSWORD fed to sudo\'s prompt once per host)'
-complete -c prun -n "__fish_prun_needs_command" -l ask-pass -d 'Prompt once, before the run, for the password sudo asks for (never echoed, logged or put on a command line)'
+complete -c prun -n "__fish_prun_needs_command" -l ask-pass -d 'Prompt once, before the run, for a password: used for password and keyboard-interactive logins and for sudo\'s prompt (never echoed, logged or put on a command line)'
 complete -c prun -n "__fish_prun_needs_command" -l stdin -d 'Read local stdin once and send it to every host\'s command (otherwise commands get an empty stdin, like ssh -n)'
 complete -c prun -n "__fish_prun_needs_command" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
 complete -c prun -n "__fish_prun_needs_command" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'

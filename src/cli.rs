@@ -146,17 +146,28 @@ with \\r\\n line ends, and the command is hung up when the connection closes.
 --sudo runs the command as root through sudo, --sudo-user USER as USER: sudo -n when no \
 password is given (it fails at once instead of waiting), else sudo -S with a prompt prun \
 recognises and answers once per host with the password from --ask-pass (one prompt before \
-the run) or PRUN_SUDO_PASSWORD; the prompt is removed from the output, a second prompt (a \
+the run, the same password as for logins) or PRUN_SUDO_PASSWORD; the prompt is removed from the output, a second prompt (a \
 wrong password) closes stdin so sudo fails. The password never appears in output, reports, \
 logs or command lines. --env variables are exported inside the sudo'd shell.",
     ),
     (
         "AUTHENTICATION",
         "\
-Keys are tried in this order: --identity files, the inventory's identity_file, every \
-identity of the ssh-agent at SSH_AUTH_SOCK, then ~/.ssh/id_ed25519, id_ecdsa and id_rsa. \
-Each key file is read once per run. Passphrase-protected key files are skipped with a \
-warning; load them into ssh-agent instead.",
+Methods are tried in this order: the --identity files, the inventory's identity_file, \
+every identity of the ssh-agent at SSH_AUTH_SOCK, ~/.ssh/id_ed25519, id_ecdsa and id_rsa, \
+then, when a password was given, password and keyboard-interactive (every prompt answered \
+with the password). Each key file is read once per run.
+
+Passphrase-protected keys are unlocked once, before the run, never per host: a key the \
+agent holds is left to the agent; otherwise the passphrase comes from PRUN_KEY_PASSPHRASE \
+or is asked on the terminal (three tries). An OpenSSH-format key is decrypted then, so its \
+bcrypt cost is paid once per run, not once per host; a wrong passphrase is a usage error \
+(exit 2). Without a passphrase and without a terminal the key is skipped with a warning.
+
+--ask-pass asks once, on the terminal, for a password used for password and \
+keyboard-interactive logins (and for sudo's prompt with --sudo); PRUN_PASSWORD is the \
+non-interactive alternative. Passwords and passphrases are never put on a command line, in \
+output, reports or error messages.",
     ),
     (
         "HOST KEYS",
@@ -186,6 +197,8 @@ nothing and warns on every run.",
         "  HOME           where ~ points (keys, known_hosts)
   SSH_AUTH_SOCK  ssh-agent socket whose identities are tried
   NO_COLOR       disables colour with --color auto
+  PRUN_PASSWORD  the password for password/keyboard-interactive logins
+  PRUN_KEY_PASSPHRASE  the passphrase of protected key files (else asked once)
   PRUN_SUDO_PASSWORD  the password for sudo's prompt (with --sudo)
   USER           the default remote user",
     ),
@@ -373,8 +386,8 @@ pub struct Cli {
     #[arg(long, value_name = "USER", help_heading = "Execution")]
     pub sudo_user: Option<String>,
 
-    /// Prompt once, before the run, for the password sudo asks for (never echoed, logged or
-    /// put on a command line)
+    /// Prompt once, before the run, for a password: used for password and keyboard-interactive
+    /// logins and for sudo's prompt (never echoed, logged or put on a command line)
     #[arg(long, help_heading = "Execution")]
     pub ask_pass: bool,
 

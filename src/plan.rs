@@ -92,17 +92,16 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         ));
     }
 
+    let use_agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let mut keys = KeyStore::default();
+    keys.unlocker.use_agent = use_agent;
+    keys.unlocker.prompt = !cli.list_hosts;
+    keys.unlocker.env = std::env::var("PRUN_KEY_PASSPHRASE").ok().map(Secret);
     let mut cli_keys = Vec::new();
     for k in cli.identity.iter().filter(|_| !cli.list_hosts) {
         let key = keys
             .named(k)
             .map_err(|e| UsageError(format!("--identity: {e}")))?;
-        if key.encrypted {
-            warnings.push(format!(
-                "--identity {k} is passphrase-protected: prun uses such keys through ssh-agent only"
-            ));
-        }
         cli_keys.push(key);
     }
     let default_user = cli.user.clone().unwrap_or_else(local_user);
@@ -120,11 +119,6 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             let key = keys
                 .named(f)
                 .map_err(|e| UsageError(format!("identity_file of host '{}': {e}", h.name)))?;
-            if key.encrypted && !identities.iter().any(|k| Arc::ptr_eq(k, &key)) {
-                warnings.push(format!(
-                    "identity_file {f} is passphrase-protected: prun uses such keys through ssh-agent only"
-                ));
-            }
             if !identities.iter().any(|k| Arc::ptr_eq(k, &key)) {
                 identities.push(key);
             }
@@ -143,6 +137,12 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     }
     if !cli.list_hosts {
         warnings.extend(keys.load_defaults());
+    }
+    for k in &keys.locked {
+        warnings.push(format!(
+            "skipping passphrase-protected key {k}: no passphrase (give PRUN_KEY_PASSPHRASE, \
+             run on a terminal, or add it to ssh-agent)"
+        ));
     }
     warnings.sort();
     warnings.dedup();
@@ -188,30 +188,34 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             Policy::Off
         }
     };
-    let use_agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let sudo_user = cli
         .sudo_user
         .clone()
         .or_else(|| cli.sudo.then(|| "root".to_string()));
-    if cli.ask_pass && sudo_user.is_none() {
-        return Err(UsageError(
-            "--ask-pass is used for sudo's password (with --sudo or --sudo-user); password \
-             logins are not supported yet"
-                .into(),
-        ));
-    }
-    let sudo_password = if sudo_user.is_none() || cli.list_hosts {
-        None
-    } else if cli.ask_pass {
-        // One prompt, on the terminal, before any host is contacted.
-        let p = rpassword::prompt_password("prun: sudo password: ").map_err(|e| {
+    // --ask-pass: one prompt, on the terminal, before any host is contacted; the password
+    // serves password/keyboard-interactive logins and, with --sudo, sudo's prompt.
+    let asked = if cli.ask_pass && !cli.list_hosts {
+        let p = rpassword::prompt_password("prun: password: ").map_err(|e| {
             UsageError(format!(
-                "--ask-pass: cannot read a password from the terminal: {e}"
+                "--ask-pass: cannot read a password from the terminal: {e} \
+                 (without a terminal, set PRUN_PASSWORD / PRUN_SUDO_PASSWORD)"
             ))
         })?;
         Some(Secret(p))
     } else {
-        std::env::var("PRUN_SUDO_PASSWORD").ok().map(Secret)
+        None
+    };
+    let env_secret = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Secret)
+    };
+    let password = asked.clone().or_else(|| env_secret("PRUN_PASSWORD"));
+    let sudo_password = if sudo_user.is_none() || cli.list_hosts {
+        None
+    } else {
+        asked.or_else(|| env_secret("PRUN_SUDO_PASSWORD"))
     };
     let stdin = if cli.stdin && !cli.list_hosts {
         let data = StdinData::read_from(&mut std::io::stdin().lock())
@@ -236,6 +240,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             stdin,
             sudo_user,
             sudo_password,
+            password,
         },
         known_hosts,
         default_keys: keys.defaults.clone(),

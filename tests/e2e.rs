@@ -561,9 +561,6 @@ fn output_targets_that_cannot_be_written_are_errors() {
     let r = run_with(&["--out-dir", under]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("cannot create --out-dir"), "{r:?}");
-    let r = run_with(&["--ask-pass"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("--ask-pass is used for sudo"), "{r:?}");
     let r = run_with(&["--env", "1BAD=x"]);
     assert_eq!(r.code, 2, "{r:?}");
     // after the run: prun itself failed, exit 1, and it says which file

@@ -1,10 +1,15 @@
 //! Private key files, read once per run and handed to libssh2 from memory for every host
-//! (so 1000 hosts cost one file read per key, not 1000 `fopen`s).
+//! (so 1000 hosts cost one file read per key, not 1000 `fopen`s). Passphrase-protected keys
+//! are unlocked once, before the run: an OpenSSH-format key is decrypted here (one bcrypt for
+//! the run instead of one per host, ssh2-notes §2); a key the agent already holds is left to
+//! the agent and never prompts.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use super::session::Secret;
 
 /// A private key file loaded into memory. Its contents never appear in Debug output.
 pub struct KeyFile {
@@ -12,8 +17,12 @@ pub struct KeyFile {
     /// The path as the user wrote it (for messages).
     pub display: String,
     pub(crate) private: String,
-    /// Passphrase-protected: prun cannot use it without a passphrase (use an agent).
+    /// Passphrase-protected and not unlocked: prun cannot use the file (the agent may).
     pub encrypted: bool,
+    /// For a PEM/PKCS#8 key that libssh2 decrypts itself (cheaply, through OpenSSL).
+    pub(crate) passphrase: Option<Secret>,
+    /// The public key blob, when known (to tell whether the agent holds this key).
+    public: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for KeyFile {
@@ -62,21 +71,90 @@ impl KeyFile {
                 path.display()
             ));
         }
-        let encrypted = is_encrypted(&private);
+        let (encrypted, mut public) = if private.contains("BEGIN OPENSSH PRIVATE KEY") {
+            match ssh_key::PrivateKey::from_openssh(&private) {
+                Ok(k) => (k.is_encrypted(), k.public_key().to_bytes().ok()),
+                Err(_) => (false, None),
+            }
+        } else {
+            (private.contains("ENCRYPTED"), None)
+        };
+        if public.is_none() {
+            // A PEM key's public half is only in the file next to it.
+            let mut pub_path = path.clone().into_os_string();
+            pub_path.push(".pub");
+            public = std::fs::read_to_string(&pub_path)
+                .ok()
+                .and_then(|t| ssh_key::PublicKey::from_openssh(t.trim()).ok())
+                .and_then(|k| k.to_bytes().ok());
+        }
         Ok(KeyFile {
             path,
             display: display.to_string(),
             private,
             encrypted,
+            passphrase: None,
+            public,
         })
+    }
+
+    /// Unlock a passphrase-protected key. An OpenSSH-format key is decrypted now, once; other
+    /// formats keep the passphrase for libssh2. A wrong passphrase is an error for OpenSSH keys
+    /// (for PEM keys it shows as a refused key file at auth time).
+    pub fn unlock(&mut self, passphrase: &Secret) -> Result<(), String> {
+        if self.private.contains("BEGIN OPENSSH PRIVATE KEY") {
+            let key = ssh_key::PrivateKey::from_openssh(&self.private)
+                .map_err(|e| format!("key file {}: {e}", self.path.display()))?;
+            let plain = key
+                .decrypt(passphrase.0.as_bytes())
+                .map_err(|_| format!("wrong passphrase for key file {}", self.path.display()))?;
+            let text = plain
+                .to_openssh(ssh_key::LineEnding::LF)
+                .map_err(|e| format!("key file {}: {e}", self.path.display()))?;
+            self.private = text.to_string();
+        } else {
+            self.passphrase = Some(passphrase.clone());
+        }
+        self.encrypted = false;
+        Ok(())
     }
 }
 
-fn is_encrypted(text: &str) -> bool {
-    if text.contains("BEGIN OPENSSH PRIVATE KEY") {
-        return ssh_key::PrivateKey::from_openssh(text).is_ok_and(|k| k.is_encrypted());
+/// How passphrase-protected keys are unlocked, decided once per run.
+#[derive(Debug, Default)]
+pub struct Unlocker {
+    /// `PRUN_KEY_PASSPHRASE`: the passphrase for every protected key (non-interactive).
+    pub env: Option<Secret>,
+    /// Prompt on the terminal (false for `--list-hosts` and when told not to).
+    pub prompt: bool,
+    /// Public key blobs the ssh-agent holds (its keys need no passphrase); `None`: not asked yet.
+    agent: Option<Vec<Vec<u8>>>,
+    /// Ask the agent at all (`SSH_AUTH_SOCK` set).
+    pub use_agent: bool,
+}
+
+impl Unlocker {
+    fn agent_has(&mut self, blob: &[u8]) -> bool {
+        if !self.use_agent {
+            return false;
+        }
+        let blobs = self.agent.get_or_insert_with(agent_blobs);
+        blobs.iter().any(|b| b == blob)
     }
-    text.contains("ENCRYPTED")
+}
+
+/// The public key blobs of the agent's identities (empty when it cannot be asked).
+fn agent_blobs() -> Vec<Vec<u8>> {
+    let list = || -> Result<Vec<Vec<u8>>, ssh2::Error> {
+        let sess = ssh2::Session::new()?;
+        let mut agent = sess.agent()?;
+        agent.connect()?;
+        agent.list_identities()?;
+        let ids = agent.identities()?;
+        let _ = agent.disconnect();
+        Ok(ids.iter().map(|i| i.blob().to_vec()).collect())
+    };
+    list().unwrap_or_default()
 }
 
 /// Every key file of the run, loaded once and shared by all hosts.
@@ -85,6 +163,9 @@ pub struct KeyStore {
     by_path: HashMap<PathBuf, Arc<KeyFile>>,
     /// `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` that exist and are usable.
     pub defaults: Vec<Arc<KeyFile>>,
+    pub unlocker: Unlocker,
+    /// Protected keys left locked (no passphrase available), for one warning each.
+    pub locked: Vec<String>,
 }
 
 impl KeyStore {
@@ -94,9 +175,48 @@ impl KeyStore {
         if let Some(k) = self.by_path.get(&path) {
             return Ok(k.clone());
         }
-        let k = Arc::new(KeyFile::load(display)?);
+        let mut k = KeyFile::load(display)?;
+        if k.encrypted {
+            self.unlock(&mut k)?;
+        }
+        let k = Arc::new(k);
         self.by_path.insert(path, k.clone());
         Ok(k)
+    }
+
+    /// Unlock a protected key once for the run: not at all when the agent holds it, else with
+    /// `PRUN_KEY_PASSPHRASE`, else by asking on the terminal (three tries, like ssh).
+    fn unlock(&mut self, k: &mut KeyFile) -> Result<(), String> {
+        if let Some(blob) = k.public.clone()
+            && self.unlocker.agent_has(&blob)
+        {
+            return Ok(()); // the agent signs with it; the file stays locked
+        }
+        if let Some(p) = self.unlocker.env.clone() {
+            return k
+                .unlock(&p)
+                .map_err(|e| format!("{e} (from PRUN_KEY_PASSPHRASE)"));
+        }
+        if self.unlocker.prompt {
+            let mut prompt = format!("prun: passphrase for key {}: ", k.display);
+            for attempt in 1..=3 {
+                let Ok(p) = rpassword::prompt_password(&prompt) else {
+                    break; // no terminal: leave it locked
+                };
+                if p.is_empty() {
+                    break;
+                }
+                match k.unlock(&Secret(p)) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if attempt == 3 => return Err(e),
+                    Err(_) => {
+                        prompt = format!("prun: wrong passphrase, try again: {}: ", k.display)
+                    }
+                }
+            }
+        }
+        self.locked.push(k.display.clone());
+        Ok(())
     }
 
     /// Load the default keys that exist; returns warnings for ones that cannot be used.
@@ -109,9 +229,7 @@ impl KeyStore {
                 continue;
             }
             match self.named(&display) {
-                Ok(k) if k.encrypted => warnings.push(format!(
-                    "skipping passphrase-protected key {display}: add it to ssh-agent to use it"
-                )),
+                Ok(k) if k.encrypted => {}
                 Ok(k) => self.defaults.push(k),
                 Err(e) => warnings.push(format!("skipping default key: {e}")),
             }

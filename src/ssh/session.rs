@@ -49,6 +49,8 @@ pub struct Settings {
     pub sudo_user: Option<String>,
     /// The password for sudo's prompt, if one was given.
     pub sudo_password: Option<Secret>,
+    /// `--ask-pass` / `PRUN_PASSWORD`: for password and keyboard-interactive logins.
+    pub password: Option<Secret>,
 }
 
 /// A secret string: never shown by Debug.
@@ -1018,7 +1020,12 @@ fn authenticate(
     // Offer one key file; Ok(true) when it authenticated.
     let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
         match nonblocking(fd, sess, deadline, shared.cancel, || {
-            sess.userauth_pubkey_memory(user, None, &key.private, None)
+            sess.userauth_pubkey_memory(
+                user,
+                None,
+                &key.private,
+                key.passphrase.as_ref().map(|p| p.0.as_str()),
+            )
         }) {
             Ok(()) => Ok(sess.authenticated()),
             Err(StepError::Ssh(e)) => on_err(&e, &key.display, errors).map(|()| false),
@@ -1059,6 +1066,29 @@ fn authenticate(
             return Ok(format!("publickey {}", key.display));
         }
     }
+    if let Some(pw) = &shared.settings.password {
+        // Password, then keyboard-interactive answered with the same password (what
+        // PAM-backed servers offer instead); OpenSSH's order after public keys.
+        tried.push("password".into());
+        match nonblocking(fd, sess, deadline, shared.cancel, || {
+            sess.userauth_password(user, &pw.0)
+        }) {
+            Ok(()) if sess.authenticated() => return Ok("password".into()),
+            Ok(()) => {}
+            Err(StepError::Ssh(e)) => on_err(&e, "password", &mut errors)?,
+            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, shared.cancel)),
+        }
+        tried.push("keyboard-interactive".into());
+        let mut answer = PasswordPrompt(&pw.0);
+        match nonblocking(fd, sess, deadline, shared.cancel, || {
+            sess.userauth_keyboard_interactive(user, &mut answer)
+        }) {
+            Ok(()) if sess.authenticated() => return Ok("keyboard-interactive".into()),
+            Ok(()) => {}
+            Err(StepError::Ssh(e)) => on_err(&e, "keyboard-interactive", &mut errors)?,
+            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, shared.cancel)),
+        }
+    }
     let mut msg = if tried.is_empty() {
         format!(
             "no keys to offer for {user}: give --identity FILE, set identity_file in the \
@@ -1074,6 +1104,20 @@ fn authenticate(
         msg.push_str(&format!("; {}", errors.join("; ")));
     }
     Err(fail(Phase::Auth, FailureKind::Auth, msg))
+}
+
+/// Answers every keyboard-interactive prompt with the password.
+struct PasswordPrompt<'a>(&'a str);
+
+impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
+    fn prompt<'b>(
+        &mut self,
+        _username: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'b>],
+    ) -> Vec<String> {
+        prompts.iter().map(|_| self.0.to_string()).collect()
+    }
 }
 
 /// Try every agent identity in turn (libssh2's `userauth_agent` tries only the first).

@@ -174,15 +174,18 @@ impl Fleet {
                 format!(
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\n\
                      AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\n\
-                     PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                     {maxstartups}MaxSessions 100\nSetEnv SHLVL=1\n{extra}\n",
+                     KbdInteractiveAuthentication no\nUsePAM no\n{defaults}SetEnv SHLVL=1\n{extra}\n",
                     d = d.display(),
                     // sshd takes the first value of a keyword: leave it to `extra` if given
-                    maxstartups = if extra.contains("MaxStartups") {
-                        ""
-                    } else {
-                        "MaxStartups 1000:30:1000\n"
-                    }
+                    defaults = [
+                        ("PasswordAuthentication", "no"),
+                        ("MaxStartups", "1000:30:1000"),
+                        ("MaxSessions", "100"),
+                    ]
+                    .iter()
+                    .filter(|(k, _)| !extra.contains(k))
+                    .map(|(k, v)| format!("{k} {v}\n"))
+                    .collect::<String>(),
                 ),
             )
             .unwrap();
@@ -387,6 +390,19 @@ pub fn run(mut c: Command) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Start `c` in a new session, with no controlling terminal: prompts fail instead of
+/// waiting for someone to type.
+pub fn without_terminal(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
     }
 }
 
