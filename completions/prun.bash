@@ -41,7 +41,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --known-hosts --parallel --connect-timeout --timeout --keepalive --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench completions help"
+            opts="-i -H -l -u -F -J -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -89,6 +89,22 @@ _prun() {
                     ;;
                 --host-key-check)
                     COMPREPLY=($(compgen -W "strict accept-new off" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --known-hosts)
@@ -171,7 +187,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__bench)
-            opts="-i -H -l -u -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --known-hosts --connect-timeout --timeout --keepalive --retries --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --connect-timeout --timeout --keepalive --retries --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +253,22 @@ _prun() {
                     COMPREPLY=($(compgen -W "strict accept-new off" -- "${cur}"))
                     return 0
                     ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --known-hosts)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -277,7 +309,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__completions)
-            opts="-i -H -l -u -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --known-hosts --connect-timeout --timeout --keepalive --retries --progress --color --quiet --help bash zsh fish"
+            opts="-i -H -l -u -F -J -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --connect-timeout --timeout --keepalive --retries --progress --color --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -325,6 +357,22 @@ _prun() {
                     ;;
                 --host-key-check)
                     COMPREPLY=($(compgen -W "strict accept-new off" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --known-hosts)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= env= cwd= pty sudo sudo-user= ask-pass stdin retries= fail-fast output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= env= cwd= pty sudo sudo-user= ask-pass stdin retries= fail-fast output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -30,12 +30,14 @@ complete -c prun -n "__fish_prun_needs_command" -s l -l limit -d 'Select hosts b
 complete -c prun -n "__fish_prun_needs_command" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
 complete -c prun -n "__fish_prun_needs_command" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
 complete -c prun -n "__fish_prun_needs_command" -l identity -d 'Private key file to try first (repeatable)' -r
-complete -c prun -n "__fish_prun_needs_command" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing' -r -f -a "strict\t''
+complete -c prun -n "__fish_prun_needs_command" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing [default: ssh_config\'s StrictHostKeyChecking, else strict]' -r -f -a "strict\t''
 accept-new\t''
 off\t''"
+complete -c prun -n "__fish_prun_needs_command" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
+complete -c prun -n "__fish_prun_needs_command" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_needs_command" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_needs_command" -s p -l parallel -d 'How many hosts run at once' -r
-complete -c prun -n "__fish_prun_needs_command" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
+complete -c prun -n "__fish_prun_needs_command" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m) [default: ssh_config\'s ConnectTimeout, else 10s]' -r
 complete -c prun -n "__fish_prun_needs_command" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
 complete -c prun -n "__fish_prun_needs_command" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment variable for the command (repeatable); sent as an SSH env request, or exported by a command prefix when the server refuses it (sshd\'s AcceptEnv)' -r
@@ -57,7 +59,7 @@ never\t''"
 complete -c prun -n "__fish_prun_needs_command" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c prun -n "__fish_prun_needs_command" -l list-hosts -d 'Print the selected hosts (name, address, port, user; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_needs_command" -l list-hosts -d 'Print the selected hosts (name, address, port, user, jump host, where each value came from; tab-separated) and connect to nothing'
 complete -c prun -n "__fish_prun_needs_command" -l pty -d 'Request a terminal: stdout and stderr arrive merged, and the command dies with the connection (so --timeout and Ctrl-C stop it even where signals are ignored)'
 complete -c prun -n "__fish_prun_needs_command" -l sudo -d 'Run the command as root through sudo (sudo -n, or with the password from --ask-pass or PRUN_SUDO_PASSWORD fed to sudo\'s prompt once per host)'
 complete -c prun -n "__fish_prun_needs_command" -l ask-pass -d 'Prompt once, before the run, for a password: used for password and keyboard-interactive logins and for sudo\'s prompt (never echoed, logged or put on a command line)'
@@ -79,11 +81,13 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -s l -l limit -d 'Selec
 complete -c prun -n "__fish_prun_using_subcommand bench" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l identity -d 'Private key file to try first (repeatable)' -r
-complete -c prun -n "__fish_prun_using_subcommand bench" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing' -r -f -a "strict\t''
+complete -c prun -n "__fish_prun_using_subcommand bench" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing [default: ssh_config\'s StrictHostKeyChecking, else strict]' -r -f -a "strict\t''
 accept-new\t''
 off\t''"
+complete -c prun -n "__fish_prun_using_subcommand bench" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
-complete -c prun -n "__fish_prun_using_subcommand bench" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m) [default: ssh_config\'s ConnectTimeout, else 10s]' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
@@ -101,11 +105,13 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -s l -l limit -d 
 complete -c prun -n "__fish_prun_using_subcommand completions" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l identity -d 'Private key file to try first (repeatable)' -r
-complete -c prun -n "__fish_prun_using_subcommand completions" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing' -r -f -a "strict\t''
+complete -c prun -n "__fish_prun_using_subcommand completions" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing [default: ssh_config\'s StrictHostKeyChecking, else strict]' -r -f -a "strict\t''
 accept-new\t''
 off\t''"
+complete -c prun -n "__fish_prun_using_subcommand completions" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
-complete -c prun -n "__fish_prun_using_subcommand completions" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m) [default: ssh_config\'s ConnectTimeout, else 10s]' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r

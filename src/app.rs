@@ -262,7 +262,6 @@ fn cancel_on_ctrlc() -> Option<Arc<Cancel>> {
 fn shared<'a>(plan: &'a plan::Plan, cancel: &'a Cancel, gate: &'a StartGate) -> Shared<'a> {
     Shared {
         settings: &plan.settings,
-        known_hosts: &plan.known_hosts,
         default_keys: &plan.default_keys,
         cancel,
         gate,
@@ -287,7 +286,23 @@ fn install_ctrlc(cancel: &Arc<Cancel>) {
 fn list_hosts(plan: &plan::Plan) -> u8 {
     let mut out = io::stdout().lock();
     for t in &plan.targets {
-        if writeln!(out, "{}\t{}\t{}\t{}", t.name, t.address, t.port, t.user).is_err() {
+        let jump = t.jump.as_ref().map_or_else(
+            || "-".to_string(),
+            |b| format!("{}@{}:{}", b.user, b.address, b.port),
+        );
+        let sources: Vec<String> = t.sources.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            t.name,
+            t.address,
+            t.port,
+            t.user,
+            jump,
+            sources.join(" ")
+        )
+        .is_err()
+        {
             break;
         }
     }

@@ -151,6 +151,25 @@ wrong password) closes stdin so sudo fails. The password never appears in output
 logs or command lines. --env variables are exported inside the sudo'd shell.",
     ),
     (
+        "SSH CONFIG",
+        "\
+prun reads the OpenSSH client configuration like ssh does: ~/.ssh/config, then \
+/etc/ssh/ssh_config (the first value found wins), or only the file given with -F FILE; \
+-F none reads none. Each host is looked up by its inventory name (or its -H entry). prun \
+honours Host patterns (with !negation), Match host / originalhost / all (other Match \
+criteria such as user or exec cannot be evaluated: the block is skipped with a warning \
+naming file and line), Include (globs; relative paths from ~/.ssh or /etc/ssh), HostName \
+(with %h), User, Port, IdentityFile (all matching ones, tried after --identity and the \
+inventory's keys), IdentitiesOnly (no agent or default keys), ProxyJump, ConnectTimeout, \
+UserKnownHostsFile, StrictHostKeyChecking (yes and ask: strict; accept-new; no and off: \
+off) and HostKeyAlias (the name looked up in known_hosts). Other keywords are ignored.
+
+Precedence, for every setting: command line > inventory > ssh_config > defaults. \
+--list-hosts prints, after name, address, port and user, the jump host (or -) and where \
+each value came from (command-line, inventory, ssh_config:FILE, name, local-user, \
+default).",
+    ),
+    (
         "AUTHENTICATION",
         "\
 Methods are tried in this order: the --identity files, the inventory's identity_file, \
@@ -300,8 +319,8 @@ pub struct Cli {
     )]
     pub limit: Option<String>,
 
-    /// Print the selected hosts (name, address, port, user; tab-separated) and connect to
-    /// nothing
+    /// Print the selected hosts (name, address, port, user, jump host, where each value came
+    /// from; tab-separated) and connect to nothing
     #[arg(long, help_heading = "Host selection")]
     pub list_hosts: bool,
 
@@ -330,10 +349,37 @@ pub struct Cli {
     pub identity: Vec<String>,
 
     /// Host key policy: strict refuses unknown hosts, accept-new records them, off checks
-    /// nothing
-    #[arg(global = true, long, value_enum, value_name = "MODE", default_value_t = HostKeyCheck::Strict,
-          help_heading = "Connection")]
-    pub host_key_check: HostKeyCheck,
+    /// nothing [default: ssh_config's StrictHostKeyChecking, else strict]
+    #[arg(
+        global = true,
+        long,
+        value_enum,
+        value_name = "MODE",
+        help_heading = "Connection"
+    )]
+    pub host_key_check: Option<HostKeyCheck>,
+
+    /// OpenSSH client configuration to read instead of ~/.ssh/config and
+    /// /etc/ssh/ssh_config; `none` reads none
+    #[arg(
+        global = true,
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
+    pub ssh_config: Option<String>,
+
+    /// Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none`
+    /// disables the inventory's and ssh_config's jump hosts)
+    #[arg(
+        global = true,
+        short = 'J',
+        long,
+        value_name = "HOST",
+        help_heading = "Connection"
+    )]
+    pub jump: Option<String>,
 
     /// known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
     /// (repeatable; accept-new writes to the first)
@@ -346,10 +392,10 @@ pub struct Cli {
     pub parallel: u32,
 
     /// Deadline for everything before the command starts: DNS, TCP connect, handshake, host
-    /// key and auth (e.g. 10s, 500ms, 1m)
-    #[arg(global = true, long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
+    /// key and auth (e.g. 10s, 500ms, 1m) [default: ssh_config's ConnectTimeout, else 10s]
+    #[arg(global = true, long, value_name = "DURATION", value_parser = parse_duration,
           help_heading = "Execution")]
-    pub connect_timeout: Duration,
+    pub connect_timeout: Option<Duration>,
 
     /// Deadline for the command on each host, from the exec request (default: none)
     #[arg(global = true, short = 't', long, value_name = "DURATION", value_parser = parse_duration,
@@ -726,7 +772,7 @@ mod tests {
         let c = Cli::try_parse_from(["prun", "-i", "h.yaml", "ls", "-la", "/"]).unwrap();
         assert_eq!(c.command, ["ls", "-la", "/"]);
         assert_eq!(c.parallel, 64);
-        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.connect_timeout, None);
         assert!(Cli::try_parse_from(["prun", "-p", "0", "x"]).is_err());
         assert!(Cli::try_parse_from(["prun", "--connect-timeout", "soon", "x"]).is_err());
     }

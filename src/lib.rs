@@ -15,3 +15,4 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod ssh;
+pub mod sshconfig;

@@ -4,12 +4,18 @@
 
 use crate::cli::{Cli, HostKeyCheck};
 use crate::inventory::{Inventory, pattern};
-use crate::ssh::keys::{KeyFile, KeyStore, expand_tilde, home};
+use crate::ssh::keys::{KeyFile, KeyStore, expand_tilde};
 use crate::ssh::session::{Secret, StdinData};
 use crate::ssh::{KnownHosts, Policy, Settings, Target};
+use crate::sshconfig::SshConfig;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// `--connect-timeout` when neither the command line nor ssh_config sets one.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A problem with what the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +34,6 @@ pub struct Plan {
     pub targets: Vec<Target>,
     pub command: String,
     pub settings: Settings,
-    pub known_hosts: KnownHosts,
     pub default_keys: Vec<Arc<KeyFile>>,
     pub parallel: usize,
     pub warnings: Vec<String>,
@@ -104,37 +109,28 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             .map_err(|e| UsageError(format!("--identity: {e}")))?;
         cli_keys.push(key);
     }
-    let default_user = cli.user.clone().unwrap_or_else(local_user);
+    let ssh_config = SshConfig::load(cli.ssh_config.as_deref()).map_err(UsageError)?;
+    warnings.extend(ssh_config.warnings.iter().cloned());
+    let mut r = Resolver {
+        cli,
+        ssh_config,
+        keys,
+        cli_keys,
+        local_user: local_user(),
+        known_hosts: HashMap::new(),
+        bastions: HashMap::new(),
+        warnings: Vec::new(),
+    };
     let mut targets = Vec::with_capacity(selected.len());
     for i in selected {
-        let h = &inv.hosts[i];
-        let mut identities = cli_keys.clone();
-        // --list-hosts connects to nothing, so it reads no key files.
-        let files: &[String] = if cli.list_hosts {
-            &[]
-        } else {
-            &h.identity_files
-        };
-        for f in files {
-            let key = keys
-                .named(f)
-                .map_err(|e| UsageError(format!("identity_file of host '{}': {e}", h.name)))?;
-            if !identities.iter().any(|k| Arc::ptr_eq(k, &key)) {
-                identities.push(key);
-            }
-        }
-        targets.push(Target {
-            name: h.name.clone(),
-            address: h.address.clone().unwrap_or_else(|| h.name.clone()),
-            port: cli.port.or(h.port).unwrap_or(22),
-            user: cli
-                .user
-                .clone()
-                .or_else(|| h.user.clone())
-                .unwrap_or_else(|| default_user.clone()),
-            identities,
-        });
+        targets.push(r.target(&inv.hosts[i], false)?);
     }
+    let Resolver {
+        mut keys,
+        warnings: mut more,
+        ..
+    } = r;
+    warnings.append(&mut more);
     if !cli.list_hosts {
         warnings.extend(keys.load_defaults());
     }
@@ -146,48 +142,15 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     }
     warnings.sort();
     warnings.dedup();
-
-    let (files, write_path): (Vec<PathBuf>, PathBuf) = if cli.known_hosts.is_empty() {
-        (
-            vec![
-                expand_tilde("~/.ssh/known_hosts"),
-                PathBuf::from("/etc/ssh/ssh_known_hosts"),
-            ],
-            home().join(".ssh/known_hosts"),
-        )
-    } else {
-        let files: Vec<PathBuf> = cli
-            .known_hosts
-            .iter()
-            .map(|p| expand_tilde(&p.to_string_lossy()))
-            .collect();
-        let first = files[0].clone();
-        (files, first)
-    };
-    let known_hosts = if cli.list_hosts {
-        KnownHosts::load(&[], write_path).map_err(|e| UsageError(e.to_string()))?
-    } else {
-        KnownHosts::load(&files, write_path).map_err(|e| UsageError(e.to_string()))?
-    };
-    if !known_hosts.skipped.is_empty() {
-        warnings.push(format!(
-            "ignored {} known_hosts line(s) prun cannot parse (first: {})",
-            known_hosts.skipped.len(),
-            known_hosts.skipped[0]
-        ));
+    if cli.host_key_check == Some(HostKeyCheck::Off)
+        || targets.iter().any(|t| t.host_key_policy == Policy::Off)
+    {
+        warnings.push(
+            "host key checking is off (--host-key-check off or StrictHostKeyChecking no): host \
+             keys are NOT verified; anyone on the path can impersonate these hosts"
+                .into(),
+        );
     }
-    let host_key_policy = match cli.host_key_check {
-        HostKeyCheck::Strict => Policy::Strict,
-        HostKeyCheck::AcceptNew => Policy::AcceptNew,
-        HostKeyCheck::Off => {
-            warnings.push(
-                "--host-key-check off: host keys are NOT verified; anyone on the path can \
-                 impersonate these hosts"
-                    .into(),
-            );
-            Policy::Off
-        }
-    };
     let sudo_user = cli
         .sudo_user
         .clone()
@@ -228,9 +191,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         targets,
         command,
         settings: Settings {
-            connect_timeout: cli.connect_timeout,
             command_timeout: cli.timeout,
-            host_key_policy,
             use_agent,
             retries: cli.retries,
             keepalive: cli.keepalive,
@@ -242,9 +203,298 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             sudo_password,
             password,
         },
-        known_hosts,
         default_keys: keys.defaults.clone(),
         parallel: cli.parallel as usize,
         warnings,
     })
+}
+
+/// Resolves each host's settings: command line > inventory > ssh_config > defaults.
+struct Resolver<'a> {
+    cli: &'a Cli,
+    ssh_config: SshConfig,
+    keys: KeyStore,
+    cli_keys: Vec<Arc<KeyFile>>,
+    local_user: String,
+    /// known_hosts files → loaded once, shared by every host that uses them.
+    known_hosts: HashMap<Vec<PathBuf>, Arc<KnownHosts>>,
+    /// Jump host spec → its resolved target, shared by every host behind it.
+    bastions: HashMap<String, Arc<Target>>,
+    warnings: Vec<String>,
+}
+
+/// A `[user@]host[:port]` jump host spec.
+fn parse_jump(spec: &str) -> Result<(Option<String>, String, Option<u16>), String> {
+    let (user, rest) = match spec.rsplit_once('@') {
+        Some((u, r)) if !u.is_empty() => (Some(u.to_string()), r),
+        _ => (None, spec),
+    };
+    let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+        // [v6]:port
+        let (h, after) = inner
+            .split_once(']')
+            .ok_or_else(|| format!("jump host '{spec}': missing ']'"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (rest, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("jump host '{spec}': '{p}' is not a port"))?,
+        ),
+        None => None,
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("jump host '{spec}': expected [user@]host[:port]"));
+    }
+    Ok((user, host.to_string(), port))
+}
+
+impl Resolver<'_> {
+    /// One selected inventory host → its target.
+    /// `bastion`: resolving a jump host, to which the command line's -u, --port and -J (meant
+    /// for the targets, as with ssh -J) do not apply.
+    fn target(&mut self, h: &crate::inventory::Host, bastion: bool) -> Result<Target, UsageError> {
+        let cli = self.cli;
+        let (cli_user, cli_port, cli_jump) = if bastion {
+            (None, None, None)
+        } else {
+            (cli.user.as_ref(), cli.port, cli.jump.as_ref())
+        };
+        let sc = self.ssh_config.query(&h.name, &self.local_user);
+        let listing = cli.list_hosts;
+        let mut sources: Vec<(&'static str, String)> = Vec::new();
+        let mut note = |what: &'static str, src: &str| {
+            if listing {
+                sources.push((what, src.to_string()));
+            }
+        };
+        let cfg = |file: &str| format!("ssh_config:{file}");
+
+        let address = if let Some(a) = &h.address {
+            note("address", "inventory");
+            a.clone()
+        } else if let Some(hn) = &sc.host_name {
+            note("address", &cfg(&hn.file));
+            hn.value.clone()
+        } else {
+            note("address", "name");
+            h.name.clone()
+        };
+        let port = if let Some(p) = cli_port {
+            note("port", "command-line");
+            p
+        } else if let Some(p) = h.port {
+            note("port", "inventory");
+            p
+        } else if let Some(p) = &sc.port {
+            note("port", &cfg(&p.file));
+            p.value
+        } else {
+            note("port", "default");
+            22
+        };
+        let user = if let Some(u) = cli_user {
+            note("user", "command-line");
+            u.clone()
+        } else if let Some(u) = &h.user {
+            note("user", "inventory");
+            u.clone()
+        } else if let Some(u) = &sc.user {
+            note("user", &cfg(&u.file));
+            u.value.clone()
+        } else {
+            note("user", "local-user");
+            self.local_user.clone()
+        };
+
+        // keys: --identity, then the inventory's, then ssh_config's (all are tried)
+        let mut identities = self.cli_keys.clone();
+        if !listing {
+            for f in &h.identity_files {
+                let key = self
+                    .keys
+                    .named(f)
+                    .map_err(|e| UsageError(format!("identity_file of host '{}': {e}", h.name)))?;
+                if !identities.iter().any(|k| Arc::ptr_eq(k, &key)) {
+                    identities.push(key);
+                }
+            }
+            for f in &sc.identity_files {
+                let path =
+                    crate::sshconfig::expand_tokens(&f.value, &h.name, &user, &self.local_user);
+                if !expand_tilde(&path).exists() {
+                    // like ssh: a configured key that does not exist is skipped
+                    self.warnings.push(format!(
+                        "IdentityFile {path} ({}) does not exist; skipped",
+                        f.file
+                    ));
+                    continue;
+                }
+                let key = self
+                    .keys
+                    .named(&path)
+                    .map_err(|e| UsageError(format!("IdentityFile in {}: {e}", f.file)))?;
+                if !identities.iter().any(|k| Arc::ptr_eq(k, &key)) {
+                    identities.push(key);
+                }
+            }
+        }
+        if let Some(io) = &sc.identities_only {
+            note("identities_only", &cfg(&io.file));
+        }
+        let identities_only = sc.identities_only.as_ref().is_some_and(|v| v.value);
+
+        let connect_timeout = if let Some(t) = cli.connect_timeout {
+            note("connect_timeout", "command-line");
+            t
+        } else if let Some(t) = &sc.connect_timeout {
+            note("connect_timeout", &cfg(&t.file));
+            t.value
+        } else {
+            DEFAULT_CONNECT_TIMEOUT
+        };
+        let host_key_policy = if let Some(c) = cli.host_key_check {
+            note("host_key_check", "command-line");
+            match c {
+                HostKeyCheck::Strict => Policy::Strict,
+                HostKeyCheck::AcceptNew => Policy::AcceptNew,
+                HostKeyCheck::Off => Policy::Off,
+            }
+        } else if let Some(v) = &sc.strict_host_key_checking {
+            note("host_key_check", &cfg(&v.file));
+            match v.value.as_str() {
+                "accept-new" => Policy::AcceptNew,
+                "no" | "off" => Policy::Off,
+                // yes, ask (prun never asks: strict)
+                _ => Policy::Strict,
+            }
+        } else {
+            Policy::Strict
+        };
+        let known_hosts = if !cli.known_hosts.is_empty() {
+            note("known_hosts", "command-line");
+            let files: Vec<PathBuf> = cli
+                .known_hosts
+                .iter()
+                .map(|p| expand_tilde(&p.to_string_lossy()))
+                .collect();
+            self.known_hosts_of(files)?
+        } else if let Some(v) = &sc.user_known_hosts_files {
+            note("known_hosts", &cfg(&v.file));
+            let mut files: Vec<PathBuf> = v
+                .value
+                .iter()
+                .filter(|f| !f.eq_ignore_ascii_case("none"))
+                .map(|f| {
+                    expand_tilde(&crate::sshconfig::expand_tokens(
+                        f,
+                        &h.name,
+                        &user,
+                        &self.local_user,
+                    ))
+                })
+                .collect();
+            if files.is_empty() {
+                files.push(PathBuf::from("/dev/null"));
+            }
+            files.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
+            self.known_hosts_of(files)?
+        } else {
+            self.known_hosts_of(vec![
+                expand_tilde("~/.ssh/known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            ])?
+        };
+        let host_key_name = match &sc.host_key_alias {
+            Some(a) => {
+                note("host_key_alias", &cfg(&a.file));
+                a.value.clone()
+            }
+            None => crate::ssh::known_hosts::lookup_name(&address, port),
+        };
+
+        let jump_spec = if let Some(j) = cli_jump {
+            note("jump", "command-line");
+            Some(j.clone())
+        } else if let Some(j) = &h.jump {
+            note("jump", "inventory");
+            Some(j.clone())
+        } else if let Some(j) = &sc.proxy_jump {
+            note("jump", &cfg(&j.file));
+            Some(j.value.join(","))
+        } else {
+            None
+        };
+        let jump = match jump_spec.filter(|j| !j.is_empty() && !j.eq_ignore_ascii_case("none")) {
+            Some(spec) => Some(self.bastion(&spec, &h.name)?),
+            None => None,
+        };
+        Ok(Target {
+            name: h.name.clone(),
+            address,
+            port,
+            user,
+            identities,
+            identities_only,
+            connect_timeout,
+            host_key_policy,
+            known_hosts,
+            host_key_name,
+            jump,
+            sources,
+        })
+    }
+
+    /// The bastion for `spec`, resolved once (through ssh_config like any host; the command
+    /// line's -u/--port are for the targets, as with ssh -J).
+    fn bastion(&mut self, spec: &str, for_host: &str) -> Result<Arc<Target>, UsageError> {
+        if let Some(b) = self.bastions.get(spec) {
+            return Ok(b.clone());
+        }
+        if spec.contains(',') {
+            return Err(UsageError(format!(
+                "jump host '{spec}' of host '{for_host}': chains of jump hosts are not supported \
+                 yet (one bastion per host)"
+            )));
+        }
+        let (user, host, port) = parse_jump(spec).map_err(UsageError)?;
+        let inv_host = crate::inventory::Host {
+            name: host.clone(),
+            port,
+            user,
+            // a bastion's own ProxyJump (e.g. from `Host *`) would be a chain
+            jump: Some("none".into()),
+            ..Default::default()
+        };
+        let t = Arc::new(self.target(&inv_host, true)?);
+        self.bastions.insert(spec.to_string(), t.clone());
+        Ok(t)
+    }
+
+    fn known_hosts_of(&mut self, files: Vec<PathBuf>) -> Result<Arc<KnownHosts>, UsageError> {
+        if let Some(k) = self.known_hosts.get(&files) {
+            return Ok(k.clone());
+        }
+        // accept-new records keys in the first file (~/.ssh/known_hosts by default)
+        let write_path = files[0].clone();
+        let load: &[PathBuf] = if self.cli.list_hosts { &[] } else { &files };
+        let kh = KnownHosts::load(load, write_path).map_err(|e| UsageError(e.to_string()))?;
+        if !kh.skipped.is_empty() {
+            self.warnings.push(format!(
+                "ignored {} known_hosts line(s) prun cannot parse (first: {})",
+                kh.skipped.len(),
+                kh.skipped[0]
+            ));
+        }
+        let kh = Arc::new(kh);
+        self.known_hosts.insert(files, kh.clone());
+        Ok(kh)
+    }
 }

@@ -426,7 +426,11 @@ fn list(args: &[&str]) -> String {
     c.env("USER", "tester").arg("--list-hosts").args(args);
     let r = run(c);
     assert_eq!(r.code, 0, "{args:?}: {r:?}");
+    // name, address, port, user (the jump and sources columns are tested with ssh_config)
     r.stdout_text()
+        .lines()
+        .map(|l| l.split('\t').take(4).collect::<Vec<_>>().join("\t") + "\n")
+        .collect()
 }
 
 #[test]

@@ -167,3 +167,130 @@ fn passphrase_key_is_decrypted_once_for_twenty_hosts() {
         "{r:?}"
     );
 }
+
+#[test]
+fn ssh_config_hosts_work_with_no_other_flags() {
+    let f = Fleet::new(2);
+    let ssh = f.home.join(".ssh");
+    std::fs::create_dir_all(ssh.join("conf.d")).unwrap();
+    let me = common::whoami();
+    std::fs::write(
+        ssh.join("config"),
+        format!(
+            "Include conf.d/*.conf\n\
+             Host web* aliased\n  HostName 127.0.0.1\n  User {me}\n  IdentityFile {key}\n  \
+             IdentitiesOnly yes\n  UserKnownHostsFile ~/.ssh/fleet_known_hosts\n\
+             Host aliased\n  Port {p0}\n  HostKeyAlias fleet-alias\n\
+             Host newhost\n  HostName 127.0.0.1\n  Port {p1}\n  User {me}\n  \
+             IdentityFile {key}\n  StrictHostKeyChecking accept-new\n",
+            key = f.key.display(),
+            p0 = f.port(0),
+            p1 = f.port(1),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ssh.join("conf.d/ports.conf"),
+        format!(
+            "Match host web01\n  Port {}\nMatch originalhost web02\n  Port {}\n\
+             Match user nobody\n  Port 1\n",
+            f.port(0),
+            f.port(1)
+        ),
+    )
+    .unwrap();
+    // the keys are only in the file UserKnownHostsFile names, plus one under the alias
+    std::fs::write(
+        ssh.join("fleet_known_hosts"),
+        format!(
+            "{}{}fleet-alias {}\n",
+            f.known_hosts_line(0),
+            f.known_hosts_line(1),
+            f.host_key
+        ),
+    )
+    .unwrap();
+
+    let mut c = f.prun();
+    c.args(["-H", "web01,web02,aliased", "echo hi"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut lines: Vec<String> = r
+        .stdout_text()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["aliased | hi", "web01 | hi", "web02 | hi"], "{r:?}");
+    // the unsupported Match block is named, with its file and line
+    assert!(
+        r.stderr.contains("ports.conf:5: 'Match user nobody'"),
+        "{r:?}"
+    );
+
+    // where each value came from
+    let mut c = f.prun();
+    c.args(["-H", "web02", "--list-hosts"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let cols: Vec<String> = r
+        .stdout_text()
+        .trim_end()
+        .split('\t')
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        cols[..5],
+        ["web02", "127.0.0.1", &f.port(1).to_string(), &me, "-"],
+        "{r:?}"
+    );
+    for s in [
+        "address=ssh_config:~/.ssh/config",
+        "port=ssh_config:~/.ssh/config",
+        "user=ssh_config:~/.ssh/config",
+        "known_hosts=ssh_config:~/.ssh/config",
+    ] {
+        assert!(cols[5].contains(s), "{s} in {cols:?}");
+    }
+    // the command line beats ssh_config
+    let mut c = f.prun();
+    c.args(["-H", "web02", "--list-hosts", "-u", "other", "--port", "2"]);
+    let r = run(c);
+    assert!(
+        r.stdout_text().starts_with("web02\t127.0.0.1\t2\tother\t"),
+        "{r:?}"
+    );
+
+    // StrictHostKeyChecking accept-new from ssh_config records the new key
+    let mut c = f.prun();
+    c.args(["-H", "newhost", "echo new"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        std::fs::read_to_string(f.known_hosts_path())
+            .unwrap()
+            .contains(&format!("[127.0.0.1]:{}", f.port(1)))
+    );
+
+    // -F none: the names mean nothing any more
+    let mut c = f.prun();
+    c.args(["-F", "none", "-H", "web01", "--retries", "0", "echo hi"]);
+    let r = run(c);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stdout_text().is_empty(), "{r:?}");
+    // -F FILE reads that file instead
+    let other = f.file(
+        "other.conf",
+        &format!(
+            "Host web01\n  HostName 127.0.0.1\n  Port {}\n  User {me}\n  IdentityFile {}\n",
+            f.port(0),
+            f.key.display()
+        ),
+    );
+    f.trust_all();
+    let mut c = f.prun();
+    c.arg("-F").arg(&other).args(["-H", "web01", "echo via-F"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text(), "web01 | via-F\n");
+}

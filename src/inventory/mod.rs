@@ -24,6 +24,8 @@ pub struct Host {
     pub user: Option<String>,
     /// `identity_file` / `ansible_ssh_private_key_file`, `~` not yet expanded.
     pub identity_files: Vec<String>,
+    /// `jump`: the bastion to reach this host through, `[user@]host[:port]`, or `none`.
+    pub jump: Option<String>,
 }
 
 /// Hosts plus group membership, in the order hosts were first seen.
@@ -106,6 +108,9 @@ impl Inventory {
             }
             if !host.identity_files.is_empty() {
                 h.identity_files = host.identity_files;
+            }
+            if host.jump.is_some() {
+                h.jump = host.jump;
             }
             i
         } else {
@@ -298,6 +303,7 @@ pub fn parse_host_spec(spec: &str) -> Result<Vec<Host>, String> {
             port,
             user: user.clone(),
             identity_files: Vec::new(),
+            jump: None,
         })
         .collect())
 }

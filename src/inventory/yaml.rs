@@ -33,6 +33,7 @@ const KEYS: &[(&str, &[&str])] = &[
     ("address", &["ansible_host", "ansible_ssh_host"]),
     ("port", &["ansible_port", "ansible_ssh_port"]),
     ("identity_file", &["ansible_ssh_private_key_file"]),
+    ("jump", &[]),
 ];
 
 fn canonical(key: &str) -> Option<&'static str> {
@@ -404,6 +405,7 @@ impl Builder<'_> {
             port,
             user: text("user")?,
             identity_files,
+            jump: text("jump")?,
         })
     }
 }

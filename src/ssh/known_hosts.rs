@@ -55,6 +55,15 @@ struct KhEntry {
     source: String,
 }
 
+impl std::fmt::Debug for KnownHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownHosts")
+            .field("entries", &self.entries.len())
+            .field("write_path", &self.write_path)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Parsed known_hosts files plus the keys accepted during this run.
 pub struct KnownHosts {
     entries: Vec<KhEntry>,

@@ -26,9 +26,7 @@ use std::time::{Duration, Instant};
 /// Settings shared by every host of a run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub connect_timeout: Duration,
     pub command_timeout: Option<Duration>,
-    pub host_key_policy: Policy,
     /// Try the identities of the agent at `SSH_AUTH_SOCK`.
     pub use_agent: bool,
     /// Extra attempts for failures before the command could have started.
@@ -172,14 +170,27 @@ pub struct Target {
     pub address: String,
     pub port: u16,
     pub user: String,
-    /// Keys to try before the agent: `--identity` files, then the inventory's `identity_file`.
+    /// Keys to try before the agent: `--identity` files, the inventory's `identity_file`, then
+    /// ssh_config's `IdentityFile`s.
     pub identities: Vec<Arc<KeyFile>>,
+    /// ssh_config `IdentitiesOnly yes`: offer only `identities` (no agent, no default keys).
+    pub identities_only: bool,
+    /// Deadline for everything before the command starts.
+    pub connect_timeout: Duration,
+    pub host_key_policy: Policy,
+    /// The known_hosts files for this host (shared by every host that uses the same files).
+    pub known_hosts: Arc<KnownHosts>,
+    /// The name looked up in known_hosts: `HostKeyAlias`, else `[address]:port`.
+    pub host_key_name: String,
+    /// The bastion to reach this host through (`-J`, inventory `jump`, `ProxyJump`).
+    pub jump: Option<Arc<Target>>,
+    /// Where each resolved value came from (filled for `--list-hosts` only).
+    pub sources: Vec<(&'static str, String)>,
 }
 
 /// Read-only state shared by all sessions of a run.
 pub struct Shared<'a> {
     pub settings: &'a Settings,
-    pub known_hosts: &'a KnownHosts,
     /// Default keys, tried after the agent.
     pub default_keys: &'a [Arc<KeyFile>],
     pub cancel: &'a Cancel,
@@ -400,9 +411,16 @@ fn session(
 ) -> Result<(), Fail> {
     let settings = shared.settings;
     let cancel = shared.cancel;
-    let deadline = clock.start + settings.connect_timeout;
+    let deadline = clock.start + target.connect_timeout;
 
     // connect (includes DNS)
+    if let Some(b) = &target.jump {
+        return Err(fail(
+            Phase::Connect,
+            FailureKind::Unreachable,
+            format!("jump host {} given, but jump hosts are not supported yet", b.name),
+        ));
+    }
     let tcp = connect(&target.address, target.port, deadline)?;
     let fd = tcp.as_raw_fd();
     let _ = tcp.set_nodelay(true);
@@ -411,8 +429,8 @@ fn session(
     // handshake
     let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
     sess.set_tcp_stream(tcp);
-    let lookup = known_hosts::lookup_name(&target.address, target.port);
-    let host_keys = shared.known_hosts.for_host(&lookup);
+    let lookup = target.host_key_name.as_str();
+    let host_keys = target.known_hosts.for_host(lookup);
     let prefs = hostkey_prefs(&host_keys.algorithms());
     sess.method_pref(MethodType::HostKey, &prefs)
         .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
@@ -434,7 +452,7 @@ fn session(
     clock.mark(Phase::Handshake);
 
     // host key, before any credential is offered
-    check_host_key(&sess, &lookup, &host_keys, shared, result)?;
+    check_host_key(&sess, target, &host_keys, result)?;
     clock.mark(Phase::Hostkey);
 
     // auth
@@ -449,7 +467,7 @@ fn session(
     // that stops answering here must not hang us), and with TCP_QUICKACK re-armed after each
     // request is sent, so the server's reply is not held back by a delayed ACK (Nagle on the
     // server side + delayed ACK on ours cost ~40 ms per channel open; ssh2-notes §7).
-    let step_deadline = Instant::now() + settings.connect_timeout;
+    let step_deadline = Instant::now() + target.connect_timeout;
     let ch = nonblocking(fd, &sess, step_deadline, cancel, || {
         ExecChannel::open(&sess)
     })
@@ -571,7 +589,7 @@ fn session(
                             };
                             if let Some(a) = answer {
                                 let mut sent = 0;
-                                let end = Instant::now() + settings.connect_timeout;
+                                let end = Instant::now() + target.connect_timeout;
                                 while sent < a.len() && Instant::now() < end {
                                     match ch.write(&a.as_bytes()[sent..]) {
                                         Ok(w) => sent += w,
@@ -690,7 +708,7 @@ fn session(
     clock.mark(Phase::Read);
 
     // close and exit status
-    let close_deadline = Instant::now() + settings.connect_timeout;
+    let close_deadline = Instant::now() + target.connect_timeout;
     nonblocking(fd, &sess, close_deadline, cancel, || ch.close())
         .map_err(|e| step_fail(Phase::Close, e, FailureKind::Io, cancel))?;
     nonblocking(fd, &sess, close_deadline, cancel, || ch.wait_close())
@@ -915,12 +933,12 @@ fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fai
 
 fn check_host_key(
     sess: &Session,
-    lookup: &str,
+    target: &Target,
     host_keys: &known_hosts::HostKeys<'_>,
-    shared: &Shared<'_>,
     result: &mut HostResult,
 ) -> Result<(), Fail> {
-    let policy = shared.settings.host_key_policy;
+    let policy = target.host_key_policy;
+    let lookup = target.host_key_name.as_str();
     let Some((blob, _)) = sess.host_key() else {
         return Err(fail(
             Phase::Hostkey,
@@ -928,7 +946,7 @@ fn check_host_key(
             "server presented no host key",
         ));
     };
-    let kh = shared.known_hosts;
+    let kh = &*target.known_hosts;
     let alg = known_hosts::blob_algorithm(blob).unwrap_or("unknown");
     let fp = known_hosts::fingerprint(blob);
     let mut verdict = host_keys.check(blob);
@@ -1039,7 +1057,7 @@ fn authenticate(
             return Ok(format!("publickey {}", key.display));
         }
     }
-    if shared.settings.use_agent {
+    if shared.settings.use_agent && !target.identities_only {
         // The agent exchange runs blocking (libssh2's agent code talks to a second socket),
         // bounded by the remaining connect deadline.
         sess.set_blocking(true);
@@ -1057,7 +1075,11 @@ fn authenticate(
             }
         }
     }
-    for key in shared.default_keys {
+    for key in shared
+        .default_keys
+        .iter()
+        .filter(|_| !target.identities_only)
+    {
         if target.identities.iter().any(|k| k.path == key.path) {
             continue;
         }

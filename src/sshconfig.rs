@@ -1,0 +1,480 @@
+//! The user's OpenSSH client configuration (`~/.ssh/config`, `/etc/ssh/ssh_config`, or
+//! `-F FILE`): parsed by the ssh2-config crate, queried once per selected host, with the file
+//! each value came from kept for `--list-hosts`.
+//!
+//! Before the crate sees a file, prun inlines its `Include`s and turns `Match host` /
+//! `Match originalhost` / `Match all` blocks into the equivalent `Host` lines (the crate knows
+//! neither `Match` nor block scoping of included files). `Match` blocks with other criteria
+//! (`user`, `exec`, …) cannot be evaluated here: they are skipped with a warning.
+
+use crate::ssh::keys::{expand_tilde, home};
+use ssh2_config::{ParseRule, SshConfig as Parsed};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A host pattern that no host name can match (for `Match` blocks prun cannot evaluate).
+const NEVER: &str = "prun.unsupported-match.invalid";
+/// Include nesting limit (OpenSSH's).
+const MAX_DEPTH: usize = 16;
+
+/// The parsed configuration files, first file first (its values win).
+#[derive(Debug, Default)]
+pub struct SshConfig {
+    files: Vec<(String, Parsed)>,
+    /// Non-fatal problems, with file and line.
+    pub warnings: Vec<String>,
+}
+
+/// A value and the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct From<T> {
+    pub value: T,
+    pub file: String,
+}
+
+/// What the configuration says about one host (only what prun uses).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostConfig {
+    pub host_name: Option<From<String>>,
+    pub user: Option<From<String>>,
+    pub port: Option<From<u16>>,
+    /// Every `IdentityFile` of every matching block, in order (they accumulate).
+    pub identity_files: Vec<From<String>>,
+    pub identities_only: Option<From<bool>>,
+    /// `ProxyJump` hops; `none` gives an empty list.
+    pub proxy_jump: Option<From<Vec<String>>>,
+    pub connect_timeout: Option<From<Duration>>,
+    pub user_known_hosts_files: Option<From<Vec<String>>>,
+    pub strict_host_key_checking: Option<From<String>>,
+    pub host_key_alias: Option<From<String>>,
+}
+
+impl SshConfig {
+    /// Load the configuration: `-F FILE` (`none`: nothing), else `~/.ssh/config` and
+    /// `/etc/ssh/ssh_config` when they exist. A file that cannot be read or parsed is an
+    /// error naming it.
+    pub fn load(choice: Option<&str>) -> Result<SshConfig, String> {
+        let mut cfg = SshConfig::default();
+        match choice {
+            Some("none") => {}
+            Some(f) => {
+                let path = expand_tilde(f);
+                if !path.is_file() {
+                    return Err(format!("-F {f}: no such ssh_config file"));
+                }
+                cfg.add_file(&path, f, home().join(".ssh"))?;
+            }
+            None => {
+                let user = home().join(".ssh/config");
+                if user.is_file() {
+                    cfg.add_file(&user, "~/.ssh/config", home().join(".ssh"))?;
+                }
+                let system = Path::new("/etc/ssh/ssh_config");
+                if system.is_file() {
+                    cfg.add_file(system, "/etc/ssh/ssh_config", PathBuf::from("/etc/ssh"))?;
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parse configuration text as if read from `display` (for tests and `-F`).
+    pub fn add_text(&mut self, text: &str, display: &str, base: PathBuf) -> Result<(), String> {
+        let mut flat = String::new();
+        let mut state = Flatten {
+            base,
+            depth: 0,
+            warnings: Vec::new(),
+        };
+        state.flatten(text, display, &mut flat)?;
+        self.warnings.append(&mut state.warnings);
+        let parsed = Parsed::default()
+            .home_dir(home())
+            .parse(
+                &mut BufReader::new(flat.as_bytes()),
+                ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+            )
+            .map_err(|e| format!("ssh_config {display}: {e} (use -F none to ignore it)"))?;
+        self.files.push((display.to_string(), parsed));
+        Ok(())
+    }
+
+    fn add_file(&mut self, path: &Path, display: &str, base: PathBuf) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read ssh_config {}: {e}", path.display()))?;
+        self.add_text(&text, display, base)
+    }
+
+    /// Is any configuration loaded?
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The settings for host `name` (the name as given: the inventory name or `-H` entry).
+    /// Tokens `%h` (the name), `%r` (remote user), `%u` (local user), `%d` (home) and `%%` are
+    /// expanded in HostName and IdentityFile.
+    pub fn query(&self, name: &str, local_user: &str) -> HostConfig {
+        let mut out = HostConfig::default();
+        let lower = name.to_ascii_lowercase();
+        for (file, parsed) in &self.files {
+            let p = parsed.query(&lower);
+            let from = |value| {
+                Some(From {
+                    value,
+                    file: file.clone(),
+                })
+            };
+            let extra = |key: &str| p.unsupported_fields.get(key).filter(|v| !v.is_empty());
+            if out.host_name.is_none()
+                && let Some(h) = &p.host_name
+            {
+                out.host_name = from(expand_tokens(h, name, "", local_user));
+            }
+            if out.user.is_none()
+                && let Some(u) = &p.user
+            {
+                out.user = from(u.clone());
+            }
+            if out.port.is_none()
+                && let Some(v) = p.port
+            {
+                out.port = Some(From {
+                    value: v,
+                    file: file.clone(),
+                });
+            }
+            for f in p.identity_file.iter().flatten() {
+                out.identity_files.push(From {
+                    value: f.to_string_lossy().into_owned(),
+                    file: file.clone(),
+                });
+            }
+            if out.identities_only.is_none()
+                && let Some(v) = extra("identitiesonly")
+            {
+                out.identities_only = Some(From {
+                    value: v[0].eq_ignore_ascii_case("yes"),
+                    file: file.clone(),
+                });
+            }
+            if out.proxy_jump.is_none()
+                && let Some(j) = &p.proxy_jump
+            {
+                let hops: Vec<String> = if j.len() == 1 && j[0].eq_ignore_ascii_case("none") {
+                    Vec::new()
+                } else {
+                    j.clone()
+                };
+                out.proxy_jump = Some(From {
+                    value: hops,
+                    file: file.clone(),
+                });
+            }
+            if out.connect_timeout.is_none()
+                && let Some(t) = p.connect_timeout
+            {
+                out.connect_timeout = Some(From {
+                    value: t,
+                    file: file.clone(),
+                });
+            }
+            if out.user_known_hosts_files.is_none()
+                && let Some(v) = extra("userknownhostsfile")
+            {
+                out.user_known_hosts_files = Some(From {
+                    value: v.clone(),
+                    file: file.clone(),
+                });
+            }
+            if out.strict_host_key_checking.is_none()
+                && let Some(v) = extra("stricthostkeychecking")
+            {
+                out.strict_host_key_checking = from(v[0].to_ascii_lowercase());
+            }
+            if out.host_key_alias.is_none()
+                && let Some(v) = extra("hostkeyalias")
+            {
+                out.host_key_alias = from(v[0].clone());
+            }
+        }
+        out
+    }
+}
+
+/// Expand ssh_config `%` tokens prun knows; others are left as written.
+pub fn expand_tokens(s: &str, host: &str, remote_user: &str, local_user: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('h') | Some('n') => out.push_str(host),
+            Some('r') => out.push_str(remote_user),
+            Some('u') => out.push_str(local_user),
+            Some('d') => out.push_str(&home().to_string_lossy()),
+            Some(o) => {
+                out.push('%');
+                out.push(o);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// Inlines `Include`s and rewrites `Match` lines into `Host` lines.
+struct Flatten {
+    /// Where relative Include paths are looked up (`~/.ssh` or `/etc/ssh`).
+    base: PathBuf,
+    depth: usize,
+    warnings: Vec<String>,
+}
+
+impl Flatten {
+    fn flatten(&mut self, text: &str, display: &str, out: &mut String) -> Result<(), String> {
+        // The current block's header, re-emitted after an Include so the lines after it stay
+        // in this block (an included file may open blocks of its own).
+        let mut header: Option<String> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            let (keyword, rest) = split_keyword(line);
+            match keyword.to_ascii_lowercase().as_str() {
+                "host" => {
+                    let h = format!("Host {}", rest.to_ascii_lowercase());
+                    out.push_str(&h);
+                    out.push('\n');
+                    header = Some(h);
+                }
+                "match" => {
+                    let h = match match_to_host(rest) {
+                        Ok(patterns) => format!("Host {patterns}"),
+                        Err(why) => {
+                            self.warnings.push(format!(
+                                "ssh_config {display}:{}: 'Match {rest}': {why}; prun skips this block",
+                                i + 1
+                            ));
+                            format!("Host {NEVER}")
+                        }
+                    };
+                    out.push_str(&h);
+                    out.push('\n');
+                    header = Some(h);
+                }
+                "include" => {
+                    if self.depth >= MAX_DEPTH {
+                        return Err(format!(
+                            "ssh_config {display}:{}: Include nested more than {MAX_DEPTH} deep",
+                            i + 1
+                        ));
+                    }
+                    for arg in rest.split_whitespace() {
+                        for path in self.include_paths(arg.trim_matches('"')) {
+                            let Ok(inc) = std::fs::read_to_string(&path) else {
+                                continue; // like OpenSSH: unreadable includes are skipped
+                            };
+                            self.depth += 1;
+                            self.flatten(&inc, &path.display().to_string(), out)?;
+                            self.depth -= 1;
+                        }
+                    }
+                    if let Some(h) = &header {
+                        out.push_str(h);
+                        out.push('\n');
+                    } else {
+                        // back to the options before the first block: they apply to every host
+                        out.push_str("Host *\n");
+                    }
+                }
+                _ => {
+                    out.push_str(raw);
+                    out.push('\n');
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The files an Include argument names (globs expanded, sorted like OpenSSH).
+    fn include_paths(&self, arg: &str) -> Vec<PathBuf> {
+        let p = if arg.starts_with('~') {
+            expand_tilde(arg)
+        } else if Path::new(arg).is_absolute() {
+            PathBuf::from(arg)
+        } else {
+            self.base.join(arg)
+        };
+        let Ok(paths) = glob::glob(&p.to_string_lossy()) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// `Keyword rest` or `Keyword=rest`.
+fn split_keyword(line: &str) -> (&str, &str) {
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
+    let rest = line[end..].trim_start();
+    let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
+    (&line[..end], rest)
+}
+
+/// The Host patterns equivalent to a `Match` line, when prun can evaluate it: `all`, one
+/// `host` or `originalhost` list (prun matches both against the name as given), optionally
+/// negated, and `final` (prun resolves in one pass, which is the final one).
+fn match_to_host(criteria: &str) -> Result<String, String> {
+    let words: Vec<&str> = criteria.split_whitespace().collect();
+    let mut patterns: Option<String> = None;
+    let mut all = false;
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].to_ascii_lowercase();
+        let (neg, w) = match w.strip_prefix('!') {
+            Some(r) => (true, r.to_string()),
+            None => (false, w),
+        };
+        match w.as_str() {
+            "all" if !neg => all = true,
+            "final" if !neg => {}
+            "host" | "originalhost" => {
+                let Some(list) = words.get(i + 1) else {
+                    return Err(format!("'{w}' needs a pattern list"));
+                };
+                if patterns.is_some() {
+                    return Err("more than one host criterion".into());
+                }
+                let list = list.to_ascii_lowercase();
+                let pats: Vec<&str> = list.split(',').filter(|p| !p.is_empty()).collect();
+                patterns = Some(if neg {
+                    let mut s = String::from("*");
+                    for p in pats {
+                        // `!host a,!b` would be a double negation: keep it simple and refuse
+                        if p.starts_with('!') {
+                            return Err("negated pattern inside a negated criterion".into());
+                        }
+                        s.push_str(&format!(" !{p}"));
+                    }
+                    s
+                } else {
+                    pats.join(" ")
+                });
+                i += 1;
+            }
+            other => {
+                return Err(format!(
+                    "the '{other}' criterion is not supported (prun evaluates only host, \
+                     originalhost and all)"
+                ));
+            }
+        }
+        i += 1;
+    }
+    match (patterns, all) {
+        (Some(p), _) => Ok(p),
+        (None, true) => Ok("*".into()),
+        (None, false) => Err("no criterion prun can evaluate".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> SshConfig {
+        let mut c = SshConfig::default();
+        c.add_text(text, "test.conf", PathBuf::from("/nonexistent"))
+            .unwrap();
+        c
+    }
+
+    #[test]
+    fn host_patterns_first_value_wins_and_sources() {
+        let c = cfg(
+            "Host web*\n  HostName %h.example.com\n  Port 2201\n  User deploy\n  \
+             IdentityFile /k/web\n  IdentitiesOnly yes\nHost *\n  Port 22\n  User other\n  \
+             IdentityFile /k/all\n  ConnectTimeout 7\n  StrictHostKeyChecking accept-new\n",
+        );
+        let h = c.query("WEB01", "me");
+        assert_eq!(h.host_name.unwrap().value, "WEB01.example.com");
+        assert_eq!(h.port.as_ref().unwrap().value, 2201);
+        assert_eq!(h.port.unwrap().file, "test.conf");
+        assert_eq!(h.user.unwrap().value, "deploy");
+        let ids: Vec<_> = h.identity_files.iter().map(|f| f.value.as_str()).collect();
+        assert_eq!(ids, ["/k/web", "/k/all"]);
+        assert!(h.identities_only.unwrap().value);
+        assert_eq!(h.connect_timeout.unwrap().value, Duration::from_secs(7));
+        assert_eq!(h.strict_host_key_checking.unwrap().value, "accept-new");
+        let db = c.query("db1", "me");
+        assert_eq!(db.port.unwrap().value, 22);
+        assert!(db.host_name.is_none());
+    }
+
+    #[test]
+    fn match_host_and_unsupported_match() {
+        let c = cfg("Match host db*,cache*\n  User dba\n\
+             Match user root\n  Port 1\n\
+             Match !host web*\n  HostKeyAlias other\n\
+             Match all\n  ProxyJump bastion:2222\n");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("test.conf:3"), "{:?}", c.warnings);
+        let db = c.query("db7", "me");
+        assert_eq!(db.user.unwrap().value, "dba");
+        assert!(db.port.is_none());
+        assert_eq!(db.host_key_alias.unwrap().value, "other");
+        assert_eq!(db.proxy_jump.unwrap().value, ["bastion:2222"]);
+        let web = c.query("web1", "me");
+        assert!(web.user.is_none() && web.host_key_alias.is_none());
+        let c = cfg("Host x\n  ProxyJump none\n");
+        assert_eq!(
+            c.query("x", "me").proxy_jump.unwrap().value,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn include_inlines_files_and_keeps_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/a.conf"),
+            "Host app*\n  User appuser\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("conf.d/b.conf"), "Port 2022\n").unwrap();
+        let mut c = SshConfig::default();
+        c.add_text(
+            "Host app1\n  Include conf.d/*.conf\n  HostName after-include\n",
+            "main",
+            dir.path().to_path_buf(),
+        )
+        .unwrap();
+        let h = c.query("app1", "me");
+        assert_eq!(h.user.unwrap().value, "appuser");
+        assert_eq!(h.port.unwrap().value, 2022);
+        assert_eq!(h.host_name.unwrap().value, "after-include");
+        // a self-include stops at the depth limit with an error naming the file
+        std::fs::write(dir.path().join("loop.conf"), "Include loop.conf\n").unwrap();
+        let mut c = SshConfig::default();
+        let e = c
+            .add_text("Include loop.conf\n", "main", dir.path().to_path_buf())
+            .unwrap_err();
+        assert!(e.contains("loop.conf"), "{e}");
+    }
+
+    #[test]
+    fn tokens() {
+        assert_eq!(expand_tokens("%h-%r-%u-%%", "h", "r", "u"), "h-r-u-%");
+        assert_eq!(expand_tokens("plain", "h", "r", "u"), "plain");
+    }
+}
