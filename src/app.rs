@@ -16,6 +16,7 @@ use crate::report::timing;
 use crate::runner::{self, Job};
 use crate::ssh::Shared;
 use crate::ssh::gate::StartGate;
+use crate::ssh::jump::JumpPool;
 use crate::{exit, plan};
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> u8 {
         return exit::INTERNAL;
     };
     let gate = StartGate::new(parallel);
+    let jumps = JumpPool::default();
     let mut out_dir = match &cli.out_dir {
         None => None,
         Some(d) => match OutDir::new(d) {
@@ -94,7 +96,7 @@ pub fn run(cli: Cli) -> u8 {
         targets: &plan.targets,
         command: &plan.command,
         parallel,
-        shared: shared(&plan, &cancel, &gate),
+        shared: shared(&plan, &cancel, &gate, &jumps),
     };
     let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
     let mut summary = Summary::default();
@@ -259,12 +261,18 @@ fn cancel_on_ctrlc() -> Option<Arc<Cancel>> {
 }
 
 /// What every session of a run shares.
-fn shared<'a>(plan: &'a plan::Plan, cancel: &'a Cancel, gate: &'a StartGate) -> Shared<'a> {
+fn shared<'a>(
+    plan: &'a plan::Plan,
+    cancel: &'a Cancel,
+    gate: &'a StartGate,
+    jumps: &'a JumpPool,
+) -> Shared<'a> {
     Shared {
         settings: &plan.settings,
         default_keys: &plan.default_keys,
         cancel,
         gate,
+        jumps,
     }
 }
 
@@ -374,11 +382,12 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             .map(|i| plan.targets[i % plan.targets.len()].clone())
             .collect();
         let gate = StartGate::new(parallel);
+        let jumps = JumpPool::default();
         let job = Job {
             targets: &targets,
             command: &plan.command,
             parallel,
-            shared: shared(&plan, &cancel, &gate),
+            shared: shared(&plan, &cancel, &gate, &jumps),
         };
         let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
         let start = std::time::Instant::now();

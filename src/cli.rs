@@ -170,6 +170,22 @@ each value came from (command-line, inventory, ssh_config:FILE, name, local-user
 default).",
     ),
     (
+        "JUMP HOSTS",
+        "\
+-J [user@]host[:port] (like ssh -J), the inventory's jump var, or ssh_config's ProxyJump \
+reach a host through a bastion; -J none turns them off. The bastion is resolved through \
+ssh_config like any host (its HostName, User, Port, IdentityFile), its host key is verified \
+like any host's, and it is authenticated with --identity, its ssh_config keys, the agent and \
+the default keys (-u and --port are for the targets). prun logs in to each bastion once per \
+run and opens one direct-tcpip channel per target over that connection (up to 100 per \
+connection; OpenSSH's MaxSessions does not count such channels, and a bastion that refuses \
+one gets a second connection). The target's own handshake, host key check and \
+authentication run end to end through the channel. A target's connect phase is the time \
+until its channel is open (the bastion login included for the first hosts). When the login \
+to a bastion fails, every host behind it fails with that message, without further attempts. \
+Chains of several jump hosts (ProxyJump a,b) are not supported yet.",
+    ),
+    (
         "AUTHENTICATION",
         "\
 Methods are tried in this order: the --identity files, the inventory's identity_file, \

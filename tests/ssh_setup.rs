@@ -294,3 +294,136 @@ fn ssh_config_hosts_work_with_no_other_flags() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout_text(), "web01 | via-F\n");
 }
+
+/// A bastion sshd (default MaxSessions 10, DEBUG1 log to see forwarded channels) that
+/// accepts the fleet's user key, and known_hosts trusting both.
+fn bastion_for(f: &Fleet, extra: &str) -> Fleet {
+    let b = Fleet::with_config(1, &format!("MaxSessions 10\nLogLevel DEBUG1\n{extra}"));
+    std::fs::copy(
+        f.key.with_extension("pub"),
+        b.dir.path().join("authorized_keys"),
+    )
+    .unwrap();
+    let mut kh: String = (0..f.servers.len())
+        .map(|i| f.known_hosts_line(i))
+        .collect();
+    kh.push_str(&b.known_hosts_line(0));
+    f.write_known_hosts(&kh);
+    b
+}
+
+fn count(log: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches(needle)
+        .count()
+}
+
+#[test]
+fn fifty_targets_behind_one_bastion_login() {
+    let f = Fleet::new(2);
+    let b = bastion_for(&f, "");
+    let inv = f.inventory(50);
+    let jump = format!("{}@127.0.0.1:{}", common::whoami(), b.port(0));
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args([
+        "-J",
+        &jump,
+        "--identity",
+        f.key.to_str().unwrap(),
+        "-p",
+        "50",
+        "--report",
+    ]);
+    c.arg(f.dir.path().join("r.json")).arg("echo through");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().lines().count(), 50, "{r:?}");
+    assert!(r.stderr.contains("50 ok"), "{r:?}");
+    let log = &b.servers[0].log;
+    // one login to the bastion, fifty channels through it
+    assert_eq!(count(log, "Accepted publickey"), 1, "bastion log");
+    assert_eq!(count(log, "server_request_direct_tcpip"), 50, "bastion log");
+    // per-target timings are still there, connect included
+    let report = std::fs::read_to_string(f.dir.path().join("r.json")).unwrap();
+    assert!(report.contains("\"connect\""), "{report}");
+
+    // the same through the inventory's `jump` and through ssh_config's ProxyJump
+    let inv2 = f.file(
+        "jump.yaml",
+        &format!(
+            "all:\n  vars:\n    address: 127.0.0.1\n    user: {}\n    identity_file: {}\n    jump: bastion\n  hosts:\n    t1:\n      port: {}\n",
+            common::whoami(),
+            f.key.display(),
+            f.port(0)
+        ),
+    );
+    let cfg = f.file(
+        "ssh.conf",
+        &format!(
+            "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n\
+             Host via-config\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
+             ProxyJump bastion\n",
+            b.port(0),
+            common::whoami(),
+            f.key.display(),
+            f.port(1),
+            common::whoami(),
+            f.key.display()
+        ),
+    );
+    let mut c = f.prun();
+    c.arg("-F")
+        .arg(&cfg)
+        .arg("-i")
+        .arg(&inv2)
+        .args(["-H", "via-config", "echo ok"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        count(log, "Accepted publickey"),
+        2,
+        "one more run, one more login"
+    );
+    assert_eq!(count(log, "server_request_direct_tcpip"), 52, "bastion log");
+    let mut c = f.prun();
+    c.arg("-F")
+        .arg(&cfg)
+        .args(["-H", "via-config", "--list-hosts"]);
+    let r = run(c);
+    let jump_col = format!("{}@127.0.0.1:{}", common::whoami(), b.port(0));
+    assert!(r.stdout_text().contains(&jump_col), "{r:?}");
+    assert!(r.stdout_text().contains("jump=ssh_config:"), "{r:?}");
+}
+
+#[test]
+fn bastion_failures_are_named_and_paid_once() {
+    let f = Fleet::new(1);
+    let b = bastion_for(&f, "AllowTcpForwarding no");
+    let inv = f.inventory(5);
+    let jump = format!("{}@127.0.0.1:{}", common::whoami(), b.port(0));
+    let key = f.key.to_str().unwrap().to_string();
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-J", &jump, "--identity", &key, "--retries", "0", "true"]);
+    let r = run(c);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("jump host 127.0.0.1"), "{r:?}");
+    assert!(r.stderr.contains("refused the channel"), "{r:?}");
+
+    // an unknown bastion host key: refused before any credential, one attempt for all hosts
+    f.write_known_hosts(&f.known_hosts_line(0));
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-J", &jump, "--identity", &key, "true"]);
+    let r = run(c);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("host key for"), "{r:?}");
+    assert_eq!(
+        count(&b.servers[0].log, "Accepted publickey"),
+        1,
+        "only the first run logged in"
+    );
+}

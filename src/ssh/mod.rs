@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod gate;
+pub mod jump;
 pub mod keys;
 pub mod known_hosts;
 pub mod session;

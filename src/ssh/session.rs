@@ -12,6 +12,7 @@
 
 use super::channel::ExecChannel;
 use super::gate::{Permit, StartGate};
+use super::jump::JumpPool;
 use super::keys::KeyFile;
 use super::known_hosts::{self, KnownHosts, Policy, Verdict};
 use crate::cancel::Cancel;
@@ -20,6 +21,7 @@ use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -195,6 +197,8 @@ pub struct Shared<'a> {
     pub default_keys: &'a [Arc<KeyFile>],
     pub cancel: &'a Cancel,
     pub gate: &'a StartGate,
+    /// Connections to bastions, shared by every host behind them.
+    pub jumps: &'a JumpPool,
 }
 
 /// Host key algorithms prun negotiates (no certificates: see ssh2-notes §4), best first.
@@ -210,14 +214,14 @@ const HOSTKEY_ALGS: [&str; 6] = [
 const EAGAIN: i32 = -37;
 const LIBSSH2_TIMEOUT: i32 = -9;
 
-struct Clock {
+pub(crate) struct Clock {
     start: Instant,
     last: Instant,
     timings: Timings,
 }
 
 impl Clock {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let now = Instant::now();
         Clock {
             start: now,
@@ -234,9 +238,9 @@ impl Clock {
 }
 
 /// A failed step, still open for the partial timing of the phase it failed in.
-struct Fail(Failure);
+pub(crate) struct Fail(pub(crate) Failure);
 
-fn fail(phase: Phase, kind: FailureKind, message: impl Into<String>) -> Fail {
+pub(crate) fn fail(phase: Phase, kind: FailureKind, message: impl Into<String>) -> Fail {
     Fail(Failure {
         phase,
         kind,
@@ -340,6 +344,71 @@ pub fn run(
     }
 }
 
+/// The connected byte stream a session runs over.
+pub(crate) enum Transport {
+    Tcp(TcpStream),
+    /// One end of a socket pair whose other end a bastion's connection pumps to and from a
+    /// `direct-tcpip` channel (see [`super::jump`]).
+    Forwarded(UnixStream),
+}
+
+/// Handshake, host key check and authentication over `transport`, each phase marked on
+/// `clock`; the session is non-blocking from the handshake on. Also logs in to bastions.
+pub(crate) fn secure(
+    transport: Transport,
+    target: &Target,
+    shared: &Shared<'_>,
+    deadline: Instant,
+    clock: &mut Clock,
+    result: &mut HostResult,
+) -> Result<(Session, RawFd, NonBlockingOnDrop), Fail> {
+    let cancel = shared.cancel;
+    let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
+    let fd = match transport {
+        Transport::Tcp(tcp) => {
+            let _ = tcp.set_nodelay(true);
+            let fd = tcp.as_raw_fd();
+            sess.set_tcp_stream(tcp);
+            fd
+        }
+        Transport::Forwarded(sock) => {
+            let fd = sock.as_raw_fd();
+            sess.set_tcp_stream(sock);
+            fd
+        }
+    };
+    let lookup = target.host_key_name.as_str();
+    let host_keys = target.known_hosts.for_host(lookup);
+    let prefs = hostkey_prefs(&host_keys.algorithms());
+    sess.method_pref(MethodType::HostKey, &prefs)
+        .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
+    // Bounded drop on every early return: a failed blocking session must not hang in free().
+    let guard = NonBlockingOnDrop(sess.clone());
+    // Non-blocking from here on, each step driven by `nonblocking` against its deadline (the
+    // agent exchange excepted, see `authenticate`).
+    sess.set_blocking(false);
+    let mut hs = sess.clone();
+    nonblocking(fd, &sess, deadline, cancel, || hs.handshake()).map_err(|e| {
+        let f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
+        if matches!(f.0.kind, FailureKind::Banner | FailureKind::Io) {
+            shared.gate.dropped(); // sshd MaxStartups: slow down new connections
+        }
+        f
+    })?;
+    result.kex = sess.methods(MethodType::Kex).map(str::to_string);
+    result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
+    clock.mark(Phase::Handshake);
+
+    // host key, before any credential is offered
+    check_host_key(&sess, target, &host_keys, result)?;
+    clock.mark(Phase::Hostkey);
+
+    // auth
+    result.auth_method = Some(authenticate(&sess, fd, target, shared, deadline)?);
+    clock.mark(Phase::Auth);
+    Ok((sess, fd, guard))
+}
+
 /// May this failure be retried? Only when the command cannot have started: connection
 /// refused or timed out, no banner (sshd MaxStartups), reset during the handshake, a timeout
 /// before auth completed, or a channel that could not be opened. Not: unknown or changed host
@@ -413,51 +482,15 @@ fn session(
     let cancel = shared.cancel;
     let deadline = clock.start + target.connect_timeout;
 
-    // connect (includes DNS)
-    if let Some(b) = &target.jump {
-        return Err(fail(
-            Phase::Connect,
-            FailureKind::Unreachable,
-            format!("jump host {} given, but jump hosts are not supported yet", b.name),
-        ));
-    }
-    let tcp = connect(&target.address, target.port, deadline)?;
-    let fd = tcp.as_raw_fd();
-    let _ = tcp.set_nodelay(true);
-    clock.mark(Phase::Connect);
-
-    // handshake
-    let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
-    sess.set_tcp_stream(tcp);
-    let lookup = target.host_key_name.as_str();
-    let host_keys = target.known_hosts.for_host(lookup);
-    let prefs = hostkey_prefs(&host_keys.algorithms());
-    sess.method_pref(MethodType::HostKey, &prefs)
-        .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
-    // Bounded drop on every early return: a failed blocking session must not hang in free().
-    let guard = NonBlockingOnDrop(sess.clone());
-    // Non-blocking from here on, each step driven by `nonblocking` against its deadline (the
-    // agent exchange excepted, see `authenticate`).
-    sess.set_blocking(false);
-    let mut hs = sess.clone();
-    nonblocking(fd, &sess, deadline, cancel, || hs.handshake()).map_err(|e| {
-        let f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
-        if matches!(f.0.kind, FailureKind::Banner | FailureKind::Io) {
-            shared.gate.dropped(); // sshd MaxStartups: slow down new connections
+    // connect (includes DNS), directly or through a channel of the bastion's connection
+    let transport = match &target.jump {
+        Some(bastion) => {
+            Transport::Forwarded(shared.jumps.open(bastion, target, deadline, shared)?)
         }
-        f
-    })?;
-    result.kex = sess.methods(MethodType::Kex).map(str::to_string);
-    result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
-    clock.mark(Phase::Handshake);
-
-    // host key, before any credential is offered
-    check_host_key(&sess, target, &host_keys, result)?;
-    clock.mark(Phase::Hostkey);
-
-    // auth
-    result.auth_method = Some(authenticate(&sess, fd, target, shared, deadline)?);
-    clock.mark(Phase::Auth);
+        None => Transport::Tcp(connect(&target.address, target.port, deadline)?),
+    };
+    clock.mark(Phase::Connect);
+    let (sess, fd, guard) = secure(transport, target, shared, deadline, clock, result)?;
     shared.gate.succeeded();
     permit.take();
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
@@ -823,7 +856,7 @@ fn stop_remote(
 }
 
 /// Sets the session non-blocking when dropped, so freeing it never waits on the network.
-struct NonBlockingOnDrop(Session);
+pub(crate) struct NonBlockingOnDrop(Session);
 
 impl Drop for NonBlockingOnDrop {
     fn drop(&mut self) {
@@ -891,7 +924,7 @@ fn resolve(address: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr
     })
 }
 
-fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fail> {
+pub(crate) fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fail> {
     let addrs = resolve(address, port, deadline)?;
     if addrs.is_empty() {
         return Err(fail(
