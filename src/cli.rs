@@ -214,7 +214,11 @@ hashed names, wildcards, negation and @revoked are understood. strict (the defau
 an unknown host and says how to trust it. accept-new appends an unknown host's key to \
 ~/.ssh/known_hosts (or the first --known-hosts file) as one plain line, once per \
 address:port, and never rewrites the file; a changed key is refused even then. off checks \
-nothing and warns on every run.",
+nothing and warns on every run. The policy can also come from ssh_config's \
+StrictHostKeyChecking, the files from UserKnownHostsFile and the lookup name from \
+HostKeyAlias (see SSH CONFIG). Host certificates are not supported (libssh2 cannot verify \
+them): a host covered only by an @cert-authority line is refused as unknown, with a message \
+naming that line.",
     ),
     (
         "EXIT STATUS",

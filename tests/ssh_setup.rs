@@ -427,3 +427,16 @@ fn bastion_failures_are_named_and_paid_once() {
         "only the first run logged in"
     );
 }
+
+#[test]
+fn host_certificate_authorities_are_refused_with_a_clear_message() {
+    let f = Fleet::new(1);
+    // only a CA line covers the host (its key stands in for a CA key here)
+    f.write_known_hosts(&format!("@cert-authority [127.0.0.1]:* {}\n", f.host_key));
+    let inv = f.inventory(1);
+    let r = f.run_inv(&inv, &["true"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("certificate authority"), "{r:?}");
+    assert!(r.stderr.contains("known_hosts:1"), "{r:?}");
+    assert!(!r.stderr.contains("CHANGED"), "{r:?}");
+}

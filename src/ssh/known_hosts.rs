@@ -49,6 +49,9 @@ enum Hosts {
 
 struct KhEntry {
     revoked: bool,
+    /// `@cert-authority`: trusts host certificates signed by this key (prun cannot verify
+    /// host certificates; such lines only improve the message for an unknown key).
+    ca: bool,
     hosts: Hosts,
     alg: String,
     blob: Vec<u8>,
@@ -88,7 +91,7 @@ impl HostKeys<'_> {
     /// Key algorithms known for the host, in file order, without duplicates.
     pub fn algorithms(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for e in self.entries.iter().filter(|e| !e.revoked) {
+        for e in self.entries.iter().filter(|e| !e.revoked && !e.ca) {
             if !out.contains(&e.alg) {
                 out.push(e.alg.clone());
             }
@@ -102,11 +105,19 @@ impl HostKeys<'_> {
         out
     }
 
+    /// The `@cert-authority` line (file:line) that covers this host, if any.
+    pub fn cert_authority(&self) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.ca)
+            .map(|e| e.source.as_str())
+    }
+
     /// Check a presented key (wire-format `blob`).
     pub fn check(&self, blob: &[u8]) -> Verdict {
         let alg = blob_algorithm(blob).unwrap_or("");
         let mut changed = None;
-        for e in &self.entries {
+        for e in self.entries.iter().filter(|e| !e.ca) {
             if e.revoked {
                 if e.blob == blob {
                     return Verdict::Revoked {
@@ -232,10 +243,6 @@ impl KnownHosts {
                     continue;
                 }
             };
-            if entry.marker() == Some(&Marker::CertAuthority) {
-                // Host certificates are not negotiated (see session.rs); CA lines don't apply.
-                continue;
-            }
             let Ok(blob) = entry.public_key().to_bytes() else {
                 self.skipped.push(source);
                 continue;
@@ -268,6 +275,7 @@ impl KnownHosts {
             }
             self.entries.push(KhEntry {
                 revoked: entry.marker() == Some(&Marker::Revoked),
+                ca: entry.marker() == Some(&Marker::CertAuthority),
                 hosts,
                 alg,
                 blob,
@@ -424,6 +432,20 @@ mod tests {
             k.check("a.example.com", &blob(K2)),
             Verdict::Revoked { .. }
         ));
+    }
+
+    #[test]
+    fn cert_authority_lines_are_found_but_never_match_a_plain_key() {
+        let k = kh(&format!(
+            "# CA\n@cert-authority *.example.com ssh-ed25519 {K1}\n"
+        ));
+        let hk = k.for_host("a.example.com");
+        // the CA's own key presented as a host key is not "known", and nothing is "changed"
+        assert_eq!(hk.check(&blob(K1)), Verdict::Unknown);
+        assert_eq!(hk.check(&blob(K2)), Verdict::Unknown);
+        assert_eq!(hk.cert_authority(), Some("kh:2"));
+        assert!(hk.algorithms().is_empty());
+        assert_eq!(k.for_host("other.org").cert_authority(), None);
     }
 
     #[test]

@@ -1021,10 +1021,18 @@ fn check_host_key(
         Verdict::Unknown => Err(fail(
             Phase::Hostkey,
             FailureKind::HostkeyUnknown,
-            format!(
-                "host key for {lookup} is not known ({alg} {fp}); to trust it, \
-                 run with --host-key-check accept-new or add it to known_hosts"
-            ),
+            match host_keys.cert_authority() {
+                Some(ca) => format!(
+                    "host key for {lookup} is not known ({alg} {fp}): known_hosts trusts a \
+                     certificate authority for it ({ca}), but prun cannot verify host \
+                     certificates (libssh2 does not support them); add the host's plain key \
+                     to known_hosts (ssh-keyscan) or run with --host-key-check accept-new"
+                ),
+                None => format!(
+                    "host key for {lookup} is not known ({alg} {fp}); to trust it, \
+                     run with --host-key-check accept-new or add it to known_hosts"
+                ),
+            },
         )),
     }
 }
