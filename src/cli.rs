@@ -24,7 +24,8 @@ vars: and children:. Host names may be ranges: web[01:04], web[01-10], db-[a:c],
 A host listed in several groups is one host.
 
 Vars prun reads, with the Ansible spelling also accepted: user (ansible_user), address \
-(ansible_host), port (ansible_port), identity_file (ansible_ssh_private_key_file). Other vars \
+(ansible_host), port (ansible_port), identity_file (ansible_ssh_private_key_file), and jump \
+(a bastion, [user@]host[:port], or none; see JUMP HOSTS). Other vars \
 are kept and ignored; a likely typo of a prun key gets a warning. Precedence: command line > \
 host vars > nearest group > parent groups > all. Errors name the file, line and column.
 
@@ -173,7 +174,8 @@ default).",
         "JUMP HOSTS",
         "\
 -J [user@]host[:port] (like ssh -J), the inventory's jump var, or ssh_config's ProxyJump \
-reach a host through a bastion; -J none turns them off. The bastion is resolved through \
+reach a host through a bastion; -J none turns them off. A bastion that is an inventory host \
+starts from its inventory settings. The bastion is resolved through \
 ssh_config like any host (its HostName, User, Port, IdentityFile), its host key is verified \
 like any host's, and it is authenticated with --identity, its ssh_config keys, the agent and \
 the default keys (-u and --port are for the targets). prun logs in to each bastion once per \

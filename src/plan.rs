@@ -113,6 +113,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     warnings.extend(ssh_config.warnings.iter().cloned());
     let mut r = Resolver {
         cli,
+        inventory: &inv,
         ssh_config,
         keys,
         cli_keys,
@@ -212,6 +213,8 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
 /// Resolves each host's settings: command line > inventory > ssh_config > defaults.
 struct Resolver<'a> {
     cli: &'a Cli,
+    /// A bastion that is also an inventory host starts from its inventory settings.
+    inventory: &'a Inventory,
     ssh_config: SshConfig,
     keys: KeyStore,
     cli_keys: Vec<Arc<KeyFile>>,
@@ -250,7 +253,10 @@ fn parse_jump(spec: &str) -> Result<(Option<String>, String, Option<u16>), Strin
         ),
         None => None,
     };
-    if host.is_empty() || host.contains(char::is_whitespace) {
+    if host.is_empty()
+        || host.contains(char::is_whitespace)
+        || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err())
+    {
         return Err(format!("jump host '{spec}': expected [user@]host[:port]"));
     }
     Ok((user, host.to_string(), port))
@@ -465,14 +471,18 @@ impl Resolver<'_> {
             )));
         }
         let (user, host, port) = parse_jump(spec).map_err(UsageError)?;
-        let inv_host = crate::inventory::Host {
-            name: host.clone(),
-            port,
-            user,
-            // a bastion's own ProxyJump (e.g. from `Host *`) would be a chain
-            jump: Some("none".into()),
-            ..Default::default()
-        };
+        let mut inv_host =
+            self.inventory
+                .get(&host)
+                .cloned()
+                .unwrap_or_else(|| crate::inventory::Host {
+                    name: host.clone(),
+                    ..Default::default()
+                });
+        inv_host.user = user.or(inv_host.user);
+        inv_host.port = port.or(inv_host.port);
+        // a bastion's own ProxyJump (e.g. from `Host *`) would be a chain
+        inv_host.jump = Some("none".into());
         let t = Arc::new(self.target(&inv_host, true)?);
         self.bastions.insert(spec.to_string(), t.clone());
         Ok(t)

@@ -440,3 +440,51 @@ fn host_certificate_authorities_are_refused_with_a_clear_message() {
     assert!(r.stderr.contains("known_hosts:1"), "{r:?}");
     assert!(!r.stderr.contains("CHANGED"), "{r:?}");
 }
+
+#[test]
+fn a_bastion_in_the_inventory_keeps_its_inventory_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.yaml");
+    std::fs::write(
+        &inv,
+        "all:\n  hosts:\n    gw:\n      address: 10.9.9.9\n      port: 2200\n      user: jumper\n  \
+         children:\n    db:\n      vars:\n        jump: gw\n      hosts:\n        db1:\n        db2:\n          jump: none\n",
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.env("HOME", dir.path())
+        .args(["-F", "none", "--list-hosts", "-l", "db", "-i"])
+        .arg(&inv);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<Vec<String>> = r
+        .stdout_text()
+        .lines()
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    assert_eq!(lines[0][4], "jumper@10.9.9.9:2200", "{r:?}");
+    assert_eq!(lines[1][4], "-", "{r:?}");
+    // -J on the command line beats the inventory; a bad spec is a usage error
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.env("HOME", dir.path())
+        .args([
+            "-F",
+            "none",
+            "--list-hosts",
+            "-l",
+            "db1",
+            "-J",
+            "ops@other:2022",
+            "-i",
+        ])
+        .arg(&inv);
+    let r = run(c);
+    assert!(r.stdout_text().contains("\tops@other:2022\t"), "{r:?}");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+    c.env("HOME", dir.path())
+        .args(["-F", "none", "--list-hosts", "-J", "a:b:c:x", "-i"])
+        .arg(&inv);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("jump host 'a:b:c:x'"), "{r:?}");
+}
