@@ -8,7 +8,7 @@
 //! (`user`, `exec`, …) cannot be evaluated here: they are skipped with a warning.
 
 use crate::ssh::keys::{expand_tilde, home};
-use ssh2_config::{ParseRule, SshConfig as Parsed};
+use ssh2_config::{HostParams, ParseRule, SshConfig as Parsed};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,10 +18,17 @@ const NEVER: &str = "prun.unsupported-match.invalid";
 /// Include nesting limit (OpenSSH's).
 const MAX_DEPTH: usize = 16;
 
+/// Merged params by (file index, addresses of the matching blocks).
+type QueryCache = std::collections::HashMap<(usize, Vec<usize>), std::rc::Rc<HostParams>>;
+
 /// The parsed configuration files, first file first (its values win).
 #[derive(Debug, Default)]
 pub struct SshConfig {
     files: Vec<(String, Parsed)>,
+    /// (file index, the blocks that match a name) → the merged params. Hosts matched by the
+    /// same blocks share one merge: building a `HostParams` copies the crate's default
+    /// algorithm lists, which for 10,000 hosts cost more than the rest of the query.
+    cache: std::cell::RefCell<QueryCache>,
     /// Non-fatal problems, with file and line.
     pub warnings: Vec<String>,
 }
@@ -117,8 +124,17 @@ impl SshConfig {
     pub fn query(&self, name: &str, local_user: &str) -> HostConfig {
         let mut out = HostConfig::default();
         let lower = name.to_ascii_lowercase();
-        for (file, parsed) in &self.files {
-            let p = parsed.query(&lower);
+        for (index, (file, parsed)) in self.files.iter().enumerate() {
+            let blocks: Vec<usize> = parsed
+                .intersecting_hosts(&lower)
+                .map(|h| h as *const _ as usize)
+                .collect();
+            let p = self
+                .cache
+                .borrow_mut()
+                .entry((index, blocks))
+                .or_insert_with(|| std::rc::Rc::new(parsed.query(&lower)))
+                .clone();
             let from = |value| {
                 Some(From {
                     value,
