@@ -43,6 +43,7 @@ UsePAM no
 MaxStartups 1000:30:1000
 MaxSessions 100
 SetEnv SHLVL=1
+Subsystem sftp internal-sftp
 CONF
         "$SSHD" -D -f "$DIR/sshd-$p.conf" -E "$DIR/sshd-$p.log" </dev/null >/dev/null 2>&1 &
         echo $! > "$DIR/sshd-$p.pid"

@@ -29,7 +29,8 @@ pub fn run(cli: Cli) -> u8 {
             let _ = io::stdout().write_all(&crate::cli::completion_script(shell));
             return exit::OK;
         }
-        None => {}
+        // push / pull run the normal pipeline; the plan turns them into the hosts' work
+        Some(Sub::Push(_)) | Some(Sub::Pull(_)) | None => {}
     }
     let Some(plan) = plan_or_say(&cli) else {
         return exit::USAGE;
@@ -95,6 +96,7 @@ pub fn run(cli: Cli) -> u8 {
     let job = Job {
         targets: &plan.targets,
         command: &plan.command,
+        work: &plan.work,
         parallel,
         shared: shared(&plan, &cancel, &gate, &jumps),
     };
@@ -386,6 +388,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         let job = Job {
             targets: &targets,
             command: &plan.command,
+            work: &plan.work,
             parallel,
             shared: shared(&plan, &cancel, &gate, &jumps),
         };

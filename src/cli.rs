@@ -14,7 +14,10 @@ pub const SECTIONS: &[(&str, &str)] = &[
   prun -H 'root@web[01-10]:2222,db1' --host-key-check accept-new 'df -h /'
   prun -i hosts.yaml -l db --list-hosts
   prun -i hosts.yaml -q --report timings.csv 'systemctl is-active nginx'
-  prun bench -i hosts.yaml --levels 1,10,50 'cat LICENSE'",
+  prun bench -i hosts.yaml --levels 1,10,50 'cat LICENSE'
+  prun -i hosts.yaml push -r --mkdir ./conf /etc/app
+  prun -i hosts.yaml pull /var/log/syslog ./logs
+  prun -J bastion.example.com -H 'web[01-20]' uptime",
     ),
     (
         "INVENTORY",
@@ -68,7 +71,8 @@ kind and a one-line reason.
 Phases: connect (start to TCP connected, includes DNS), handshake (SSH banner and key \
 exchange), hostkey (check against known_hosts), auth, channel_open, exec (exec request \
 accepted), first_byte (exec to the first byte of output), read (exec to end of both streams), \
-close (channel closed and exit status known), total. Failure kinds: refused, unreachable, \
+close (channel closed and exit status known), total; push and pull use open and transfer \
+instead of exec, first_byte and read (see FILE TRANSFER). Failure kinds: refused, unreachable, \
 timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io, cancelled.",
     ),
     (
@@ -77,7 +81,8 @@ timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io
 --report FILE writes one record per host, as JSON (FILE.json) or CSV (FILE.csv, or \
 --report-format): name, address, port, user, status, exit_code, signal, failure_phase, \
 failure_kind, failure_message, attempts, auth_method, kex, cipher, stdout_bytes, \
-stderr_bytes, the duration of every phase, retry_wait and total. Durations are milliseconds \
+stderr_bytes, files, transfer_bytes and transfer_bytes_per_s (push/pull), the duration of \
+every phase, retry_wait and total. Durations are milliseconds \
 as decimal numbers with microsecond precision; a phase a host did not reach is absent (JSON) \
 or empty (CSV). The phases of the final attempt plus retry_wait (earlier attempts, backoff, \
 waiting for the connection-rate limit) add up to total (first_byte lies inside read).
@@ -150,6 +155,28 @@ recognises and answers once per host with the password from --ask-pass (one prom
 the run, the same password as for logins) or PRUN_SUDO_PASSWORD; the prompt is removed from the output, a second prompt (a \
 wrong password) closes stdin so sudo fails. The password never appears in output, reports, \
 logs or command lines. --env variables are exported inside the sudo'd shell.",
+    ),
+    (
+        "FILE TRANSFER",
+        "\
+prun push [-r] [--mkdir] [--preserve] [--checksum] LOCAL... REMOTE_DIR copies files to \
+REMOTE_DIR/<name> on every host; prun pull [-r] [--preserve] [--checksum] REMOTE_PATH \
+LOCAL_DIR copies REMOTE_PATH from every host into LOCAL_DIR/<host>/<name>. Both use SFTP on \
+the same sessions (the server needs its sftp subsystem) and the same selection, \
+connection options, --parallel, --timeout (the whole transfer of a host), --report and \
+summary as a command. Files are streamed in 256 KiB chunks (never whole in memory), written \
+under a temporary name (.NAME.prun-PID-N.tmp) beside the target, checked by size, given the \
+source's mode (and with --preserve its access and modification times, in whole seconds) \
+and renamed into place, so an interrupted or failed transfer never leaves a truncated \
+target; the temporary file is removed when the connection still works. SFTP version 3 \
+cannot rename over an existing file: the old target is removed just before the rename (it \
+is briefly absent, never partial). --checksum compares every file's SHA-256 with the \
+remote sha256sum after the copy. Relative remote paths are relative to the login \
+directory. Timings: channel_open is the SFTP start, open the directories and file opens, \
+transfer the data, close the closing, attributes, renames and checksums; the report adds \
+files, transfer_bytes and transfer_bytes_per_s, and the progress bar the bytes moved. A \
+host that connected but whose transfer failed has status failed (exit 5). A remote \
+command named push or pull needs -- before it.",
     ),
     (
         "SSH CONFIG",
@@ -409,7 +436,7 @@ pub struct Cli {
     pub known_hosts: Vec<PathBuf>,
 
     /// How many hosts run at once
-    #[arg(short = 'p', long, value_name = "N", default_value_t = 64,
+    #[arg(global = true, short = 'p', long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Execution")]
     pub parallel: u32,
 
@@ -477,7 +504,7 @@ pub struct Cli {
 
     /// Stop the run at the first host that does not succeed: start no more hosts, stop the
     /// running ones (they are reported as cancelled)
-    #[arg(long, help_heading = "Execution")]
+    #[arg(global = true, long, help_heading = "Execution")]
     pub fail_fast: bool,
 
     /// How remote output is shown
@@ -492,16 +519,17 @@ pub struct Cli {
 
     /// Write the names of the hosts that did not succeed to FILE, one per line, to re-run
     /// them with -l @FILE
-    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    #[arg(global = true, long, value_name = "FILE", help_heading = "Output")]
     pub failed_hosts: Option<PathBuf>,
 
     /// Write the per-host timing report to FILE: JSON or CSV by the file's extension (.json,
     /// .csv) or --report-format; written at the end, also after Ctrl-C
-    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    #[arg(global = true, long, value_name = "FILE", help_heading = "Output")]
     pub report: Option<PathBuf>,
 
     /// Format of --report when its extension does not say
     #[arg(
+        global = true,
         long,
         value_enum,
         value_name = "FORMAT",
@@ -537,6 +565,19 @@ pub enum Sub {
     /// table, writes it as CSV and draws an SVG chart of the median ms per operation against
     /// concurrency. Host selection and connection options are those of a normal run.
     Bench(BenchArgs),
+    /// Copy local files to every selected host over SFTP
+    ///
+    /// Each LOCAL file goes to REMOTE_DIR/<its name> on every host, streamed in bounded
+    /// chunks, written under a temporary name and renamed into place, with its mode (and with
+    /// --preserve its times). Directories need -r. Host selection, connection options,
+    /// --parallel, --timeout, --report and the summary are those of a normal run.
+    Push(PushArgs),
+    /// Copy a file or directory from every selected host into LOCAL_DIR/<host>/ over SFTP
+    ///
+    /// REMOTE_PATH lands in LOCAL_DIR/<host>/<its name> (the pslurp / clush --rcopy
+    /// convention), written under a temporary name and renamed into place, with its mode (and
+    /// with --preserve its times). Directories need -r.
+    Pull(PullArgs),
     /// Print a shell completion script (bash, zsh or fish) to stdout
     ///
     /// For example: prun completions bash > /etc/bash_completion.d/prun. The same scripts are
@@ -597,6 +638,52 @@ pub struct BenchArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct PushArgs {
+    /// Copy directories and their contents
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+
+    /// Create REMOTE_DIR (and its parents) when it does not exist
+    #[arg(long)]
+    pub mkdir: bool,
+
+    /// Also keep access and modification times (the mode is always kept)
+    #[arg(long)]
+    pub preserve: bool,
+
+    /// After the copy, compare SHA-256 of every file with the remote `sha256sum`
+    #[arg(long)]
+    pub checksum: bool,
+
+    /// Local files or directories, then the remote directory
+    #[arg(value_name = "LOCAL... REMOTE_DIR", required = true, num_args = 2..)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct PullArgs {
+    /// Copy a directory and its contents
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+
+    /// Also keep access and modification times (the mode is always kept)
+    #[arg(long)]
+    pub preserve: bool,
+
+    /// After the copy, compare SHA-256 of every file with the remote `sha256sum`
+    #[arg(long)]
+    pub checksum: bool,
+
+    /// The remote file or directory
+    #[arg(value_name = "REMOTE_PATH")]
+    pub remote: String,
+
+    /// Where to put it: LOCAL_DIR/<host>/<name>
+    #[arg(value_name = "LOCAL_DIR")]
+    pub local_dir: PathBuf,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,10 @@ pub enum Stream {
     Stderr,
 }
 
-/// One step of a host's session, in order. `FirstByte` lies inside `Read`.
+/// One step of a host's session, in order. `FirstByte` lies inside `Read`. A command uses
+/// `ChannelOpen`..`Read`; a file transfer (`prun push`/`pull`) uses `ChannelOpen` (the SFTP
+/// subsystem), `Open` (directories and remote files), `Transfer` (the data) instead; both end
+/// with `Close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
     Connect,
@@ -31,12 +34,14 @@ pub enum Phase {
     Exec,
     FirstByte,
     Read,
+    Open,
+    Transfer,
     Close,
 }
 
 impl Phase {
     /// The phases, in report order.
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 11] = [
         Phase::Connect,
         Phase::Handshake,
         Phase::Hostkey,
@@ -45,6 +50,8 @@ impl Phase {
         Phase::Exec,
         Phase::FirstByte,
         Phase::Read,
+        Phase::Open,
+        Phase::Transfer,
         Phase::Close,
     ];
 
@@ -58,6 +65,8 @@ impl Phase {
             Phase::Exec => "exec",
             Phase::FirstByte => "first_byte",
             Phase::Read => "read",
+            Phase::Open => "open",
+            Phase::Transfer => "transfer",
             Phase::Close => "close",
         }
     }
@@ -73,7 +82,7 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timings {
     /// Indexed like [`Phase::ALL`]; `None` when the phase was not reached.
-    pub phases: [Option<Duration>; 9],
+    pub phases: [Option<Duration>; 11],
     /// Start of the host to its end.
     pub total: Duration,
 }
@@ -200,6 +209,9 @@ pub struct HostResult {
     pub cipher: Option<String>,
     pub bytes_stdout: u64,
     pub bytes_stderr: u64,
+    /// File transfers: files and bytes moved (0 for commands).
+    pub files: u64,
+    pub bytes_transferred: u64,
     /// Notes for the user about this host that are not failures (e.g. remote command may
     /// still be running after a timeout).
     pub notes: Vec<String>,
@@ -221,6 +233,8 @@ impl HostResult {
             cipher: None,
             bytes_stdout: 0,
             bytes_stderr: 0,
+            files: 0,
+            bytes_transferred: 0,
             notes: Vec::new(),
         }
     }
@@ -243,6 +257,11 @@ pub enum Event {
         host: usize,
         stream: Stream,
         data: Vec<u8>,
+    },
+    /// File transfer progress: `bytes` more moved for `host`.
+    Transferred {
+        host: usize,
+        bytes: u64,
     },
     HostFinished {
         host: usize,

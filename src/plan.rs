@@ -2,11 +2,13 @@
 //! address, port, user and keys, and the run-wide settings. Every problem here is a usage
 //! error (exit 2) with a message that names what and where; nothing has been run yet.
 
+use crate::cli::Sub;
 use crate::cli::{Cli, HostKeyCheck};
 use crate::inventory::{Inventory, pattern};
 use crate::ssh::keys::{KeyFile, KeyStore, expand_tilde};
 use crate::ssh::session::{Secret, StdinData};
-use crate::ssh::{KnownHosts, Policy, Settings, Target};
+use crate::ssh::transfer::{PullSpec, PushSpec, plan_push};
+use crate::ssh::{KnownHosts, Policy, Settings, Target, Work};
 use crate::sshconfig::SshConfig;
 use std::collections::HashMap;
 use std::fmt;
@@ -32,7 +34,9 @@ impl std::error::Error for UsageError {}
 /// Everything a run needs.
 pub struct Plan {
     pub targets: Vec<Target>,
+    /// The command, or a description of the transfer (for the run header and reports).
     pub command: String,
+    pub work: Work,
     pub settings: Settings,
     pub default_keys: Vec<Arc<KeyFile>>,
     pub parallel: usize,
@@ -90,12 +94,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             None => "the inventory has no hosts".into(),
         }));
     }
-    let command = cli.command.join(" ");
-    if !cli.list_hosts && command.trim().is_empty() {
-        return Err(UsageError(
-            "no command given: prun [OPTIONS] COMMAND (see prun --help)".into(),
-        ));
-    }
+    let (command, work) = work(cli, &mut warnings)?;
 
     let use_agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let mut keys = KeyStore::default();
@@ -191,6 +190,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     Ok(Plan {
         targets,
         command,
+        work,
         settings: Settings {
             command_timeout: cli.timeout,
             use_agent,
@@ -208,6 +208,63 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         parallel: cli.parallel as usize,
         warnings,
     })
+}
+
+/// What every host does: the command, or a push / pull (whose local side is checked now).
+fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageError> {
+    match &cli.sub {
+        Some(Sub::Push(a)) => {
+            let (dir, sources) = a.paths.split_last().expect("clap requires two paths");
+            let remote_dir = dir.to_string_lossy().into_owned();
+            let items = plan_push(sources, a.recursive, warnings)
+                .map_err(|e| UsageError(format!("push: {e}")))?;
+            let files = items.iter().filter(|i| !i.dir).count();
+            let bytes: u64 = items.iter().map(|i| i.size).sum();
+            let desc = format!("push {} file(s), {bytes} bytes, to {remote_dir}", files);
+            Ok((
+                desc,
+                Work::Push(Arc::new(PushSpec {
+                    items,
+                    remote_dir,
+                    mkdir: a.mkdir,
+                    preserve: a.preserve,
+                    checksum: a.checksum,
+                })),
+            ))
+        }
+        Some(Sub::Pull(a)) => {
+            if a.remote.is_empty() {
+                return Err(UsageError("pull: REMOTE_PATH is empty".into()));
+            }
+            if !cli.list_hosts {
+                std::fs::create_dir_all(&a.local_dir).map_err(|e| {
+                    UsageError(format!(
+                        "pull: cannot create {}: {e}",
+                        a.local_dir.display()
+                    ))
+                })?;
+            }
+            Ok((
+                format!("pull {} into {}/<host>/", a.remote, a.local_dir.display()),
+                Work::Pull(Arc::new(PullSpec {
+                    remote: a.remote.clone(),
+                    local_dir: a.local_dir.clone(),
+                    recursive: a.recursive,
+                    preserve: a.preserve,
+                    checksum: a.checksum,
+                })),
+            ))
+        }
+        _ => {
+            let command = cli.command.join(" ");
+            if !cli.list_hosts && command.trim().is_empty() {
+                return Err(UsageError(
+                    "no command given: prun [OPTIONS] COMMAND (see prun --help)".into(),
+                ));
+            }
+            Ok((command.clone(), Work::Command(command)))
+        }
+    }
 }
 
 /// Resolves each host's settings: command line > inventory > ssh_config > defaults.

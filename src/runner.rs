@@ -3,14 +3,16 @@
 //! started are reported as cancelled without connecting. Knows ssh and events; never prints.
 
 use crate::event::{Event, Failure, FailureKind, HostInfo, HostResult, Phase, Status, Stream};
-use crate::ssh::{self, Shared, Target};
+use crate::ssh::{self, Shared, Target, Work};
 use crossbeam_channel::Sender;
 use std::time::Instant;
 
 /// What to run where.
 pub struct Job<'a> {
     pub targets: &'a [Target],
+    /// What the run does, for the run header (the command, or a push/pull description).
     pub command: &'a str,
+    pub work: &'a Work,
     pub parallel: usize,
     pub shared: Shared<'a>,
 }
@@ -56,7 +58,7 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
         for (i, target) in job.targets.iter().enumerate() {
             let tx = tx.clone();
             let shared = &job.shared;
-            let command = job.command;
+            let work = job.work;
             s.spawn_fifo(move |_| {
                 if shared.cancel.is_cancelled() {
                     let mut result = HostResult::new(Status::Cancelled);
@@ -79,7 +81,11 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
                         data: data.to_vec(),
                     });
                 };
-                let result = ssh::session::run(target, command, shared, &mut emit);
+                let tx2 = tx.clone();
+                let mut bytes = |n: u64| {
+                    let _ = tx2.send(Event::Transferred { host: i, bytes: n });
+                };
+                let result = ssh::session::run(target, work, shared, &mut emit, &mut bytes);
                 let _ = tx.send(Event::HostFinished {
                     host: i,
                     result: Box::new(result),

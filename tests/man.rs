@@ -87,17 +87,23 @@ fn man_page_is_up_to_date() {
 }
 
 #[test]
-fn bench_man_page_is_up_to_date() {
+fn subcommand_man_pages_are_up_to_date() {
     let cmd = prun::cli::command();
-    let bench = cmd
-        .find_subcommand("bench")
-        .expect("bench subcommand")
-        .clone()
-        .name("prun-bench");
-    let mut fresh = Vec::new();
-    clap_mangen::Man::new(bench)
-        .date("2026-11-27")
-        .render(&mut fresh)
-        .unwrap();
-    check("prun-bench.1", &fresh);
+    for (name, page) in [
+        ("bench", "prun-bench"),
+        ("push", "prun-push"),
+        ("pull", "prun-pull"),
+    ] {
+        let sub = cmd
+            .find_subcommand(name)
+            .unwrap_or_else(|| panic!("{name} subcommand"))
+            .clone()
+            .name(page);
+        let mut fresh = Vec::new();
+        clap_mangen::Man::new(sub)
+            .date("2026-11-27")
+            .render(&mut fresh)
+            .unwrap();
+        check(&format!("prun-{name}.1"), &fresh);
+    }
 }

@@ -95,6 +95,8 @@ fn json_report_has_every_phase_adding_up_and_the_failure() {
         "exec",
         "first_byte",
         "read",
+        "open",
+        "transfer",
         "close",
         "total",
     ];

@@ -89,7 +89,8 @@ impl<W: Write> JsonPrinter<W> {
                 }
                 self.line(v)
             }
-            Event::RunFinished { .. } | Event::Warning { .. } => Ok(()),
+            // progress only: the byte counts are in host_end
+            Event::RunFinished { .. } | Event::Warning { .. } | Event::Transferred { .. } => Ok(()),
         }
     }
 

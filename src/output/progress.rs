@@ -1,4 +1,5 @@
-//! The progress bar on stderr (indicatif): hosts done/total, running, failed, elapsed.
+//! The progress bar on stderr (indicatif): hosts done/total, running, failed, elapsed, and
+//! for file transfers the bytes moved and the rate.
 //! Hidden unless enabled (stderr is a terminal, or `--progress always`); it appears when
 //! the run starts.
 
@@ -11,6 +12,8 @@ pub struct Progress {
     target: Option<Target>,
     running: usize,
     failed: usize,
+    /// Bytes moved by file transfers so far.
+    bytes: u64,
 }
 
 /// Where the bar is drawn.
@@ -47,6 +50,7 @@ impl Progress {
             target,
             running: 0,
             failed: 0,
+            bytes: 0,
         }
     }
 
@@ -67,10 +71,23 @@ impl Progress {
                 }
                 self.bar.inc(1);
             }
+            Event::Transferred { bytes, .. } => self.bytes += bytes,
             _ => return,
         }
-        self.bar
-            .set_message(format!("{} running, {} failed", self.running, self.failed));
+        let moved = if self.bytes > 0 {
+            let secs = self.bar.elapsed().as_secs_f64().max(0.001);
+            format!(
+                ", {} moved ({}/s)",
+                indicatif::HumanBytes(self.bytes),
+                indicatif::HumanBytes((self.bytes as f64 / secs) as u64)
+            )
+        } else {
+            String::new()
+        };
+        self.bar.set_message(format!(
+            "{} running, {} failed{moved}",
+            self.running, self.failed
+        ));
     }
 
     /// Run `f` with the bar cleared, so other output on the terminal does not garble it.

@@ -36,7 +36,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Columns of the per-phase durations, in order: the phases, then `retry_wait` and `total`.
-pub const TIME_COLUMNS: [&str; 11] = [
+pub const TIME_COLUMNS: [&str; 13] = [
     "connect_ms",
     "handshake_ms",
     "hostkey_ms",
@@ -45,6 +45,8 @@ pub const TIME_COLUMNS: [&str; 11] = [
     "exec_ms",
     "first_byte_ms",
     "read_ms",
+    "open_ms",
+    "transfer_ms",
     "close_ms",
     "retry_wait_ms",
     "total_ms",
@@ -68,6 +70,11 @@ struct HostRecord<'a> {
     cipher: Option<&'a str>,
     stdout_bytes: u64,
     stderr_bytes: u64,
+    /// File transfers (`prun push`/`pull`): files and bytes moved, and bytes per second of
+    /// the transfer phase.
+    files: u64,
+    transfer_bytes: u64,
+    transfer_bytes_per_s: Option<f64>,
     /// Phase name → milliseconds; absent when the phase was not reached.
     timings_ms: indexmap::IndexMap<&'static str, f64>,
     retry_wait_ms: f64,
@@ -95,6 +102,9 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
             cipher: None,
             stdout_bytes: 0,
             stderr_bytes: 0,
+            files: 0,
+            transfer_bytes: 0,
+            transfer_bytes_per_s: None,
             timings_ms: Default::default(),
             retry_wait_ms: 0.0,
             total_ms: 0.0,
@@ -118,6 +128,13 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
         cipher: r.cipher.as_deref(),
         stdout_bytes: r.bytes_stdout,
         stderr_bytes: r.bytes_stderr,
+        files: r.files,
+        transfer_bytes: r.bytes_transferred,
+        transfer_bytes_per_s: r
+            .timings
+            .get(Phase::Transfer)
+            .filter(|d| !d.is_zero() && r.bytes_transferred > 0)
+            .map(|d| (r.bytes_transferred as f64 / d.as_secs_f64()).round()),
         timings_ms: Phase::ALL
             .iter()
             .filter_map(|p| r.timings.get(*p).map(|d| (p.name(), ms(d))))
@@ -244,6 +261,9 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         "cipher",
         "stdout_bytes",
         "stderr_bytes",
+        "files",
+        "transfer_bytes",
+        "transfer_bytes_per_s",
     ];
     header.extend(TIME_COLUMNS);
     out.write_record(&header).map_err(io::Error::other)?;
@@ -267,6 +287,9 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
             opt(rec.cipher.map(str::to_string)),
             rec.stdout_bytes.to_string(),
             rec.stderr_bytes.to_string(),
+            rec.files.to_string(),
+            rec.transfer_bytes.to_string(),
+            opt(rec.transfer_bytes_per_s.map(|v| format!("{v:.0}"))),
         ];
         for p in Phase::ALL {
             row.push(opt(rec.timings_ms.get(p.name()).map(|v| format!("{v:.3}"))));

@@ -15,6 +15,7 @@ use super::gate::{Permit, StartGate};
 use super::jump::JumpPool;
 use super::keys::KeyFile;
 use super::known_hosts::{self, KnownHosts, Policy, Verdict};
+use super::transfer;
 use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
@@ -165,6 +166,17 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// What to do on every host once logged in.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// Run a shell command.
+    Command(String),
+    /// `prun push`: send files over SFTP.
+    Push(Arc<transfer::PushSpec>),
+    /// `prun pull`: fetch files over SFTP.
+    Pull(Arc<transfer::PullSpec>),
+}
+
 /// Everything one host needs to run; built by the plan.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -216,8 +228,8 @@ const LIBSSH2_TIMEOUT: i32 = -9;
 
 pub(crate) struct Clock {
     start: Instant,
-    last: Instant,
-    timings: Timings,
+    pub(crate) last: Instant,
+    pub(crate) timings: Timings,
 }
 
 impl Clock {
@@ -230,7 +242,7 @@ impl Clock {
         }
     }
     /// End the current phase as `p`.
-    fn mark(&mut self, p: Phase) {
+    pub(crate) fn mark(&mut self, p: Phase) {
         let now = Instant::now();
         self.timings.set(p, now - self.last);
         self.last = now;
@@ -283,9 +295,10 @@ fn ssh_fail(phase: Phase, e: &ssh2::Error, default: FailureKind) -> Fail {
 /// add up to `total`.
 pub fn run(
     target: &Target,
-    command: &str,
+    work: &Work,
     shared: &Shared<'_>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
+    on_bytes: &mut dyn FnMut(u64),
 ) -> HostResult {
     let host_start = Instant::now();
     let mut attempt = 0;
@@ -308,19 +321,24 @@ pub fn run(
         let mut result = HostResult::new(Status::Error);
         let outcome = session(
             target,
-            command,
+            work,
             shared,
             &mut clock,
             &mut result,
             &mut permit,
             on_output,
+            on_bytes,
         );
         drop(permit);
         result.attempts = attempt;
         if let Err(Fail(f)) = outcome {
             // The failed phase's time is what elapsed since the last completed phase.
             clock.mark(f.phase);
-            if !matches!(result.status, Status::Timeout | Status::Cancelled) {
+            // a transfer that failed after connecting has set `failed` itself
+            if !matches!(
+                result.status,
+                Status::Timeout | Status::Cancelled | Status::Failed
+            ) {
                 result.status = if f.kind == FailureKind::Cancelled {
                     Status::Cancelled
                 } else {
@@ -469,14 +487,16 @@ fn remaining_ms(deadline: Instant) -> u32 {
     (left.as_millis() as u32).max(1)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn session(
     target: &Target,
-    command: &str,
+    work: &Work,
     shared: &Shared<'_>,
     clock: &mut Clock,
     result: &mut HostResult,
     permit: &mut Option<Permit<'_>>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
+    on_bytes: &mut dyn FnMut(u64),
 ) -> Result<(), Fail> {
     let settings = shared.settings;
     let cancel = shared.cancel;
@@ -495,6 +515,19 @@ fn session(
     permit.take();
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
     sess.set_keepalive(true, keepalive_secs);
+    let command = match work {
+        Work::Command(c) => c.as_str(),
+        Work::Push(spec) => {
+            let r = transfer::push(&sess, fd, target, shared, spec, clock, result, on_bytes);
+            drop(guard);
+            return r;
+        }
+        Work::Pull(spec) => {
+            let r = transfer::pull(&sess, fd, target, shared, spec, clock, result, on_bytes);
+            drop(guard);
+            return r;
+        }
+    };
 
     // channel open and exec, non-blocking: bounded by the connect timeout again (a server
     // that stops answering here must not hang us), and with TCP_QUICKACK re-armed after each
@@ -1228,7 +1261,7 @@ fn ms_since_data_received(fd: RawFd) -> Option<u32> {
 
 /// Ask the kernel to ACK at once (avoids a 40 ms delayed-ACK stall on channel open; see
 /// ssh2-notes §7). Best effort.
-fn quickack(fd: RawFd) {
+pub(crate) fn quickack(fd: RawFd) {
     let one: libc::c_int = 1;
     // SAFETY: fd is a live TCP socket owned by the session; the option value is a c_int.
     unsafe {
@@ -1341,6 +1374,28 @@ fn step_fail(phase: Phase, e: StepError, default: FailureKind, cancel: &Cancel) 
 
 /// Drive a non-blocking libssh2 call to completion: on EAGAIN, re-arm TCP_QUICKACK (the
 /// request has been sent; its reply should be ACKed at once) and wait for the socket.
+/// Start the SFTP subsystem, non-blocking (so TCP_QUICKACK keeps the delayed-ACK stall of
+/// the request-reply exchange away), within the connect timeout.
+pub(crate) fn start_sftp(
+    sess: &Session,
+    fd: RawFd,
+    target: &Target,
+    cancel: &Cancel,
+) -> Result<ssh2::Sftp, Fail> {
+    sess.set_blocking(false);
+    let deadline = Instant::now() + target.connect_timeout;
+    nonblocking(fd, sess, deadline, cancel, || sess.sftp()).map_err(|e| {
+        let mut f = step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel);
+        if f.0.kind == FailureKind::Channel {
+            f.0.message = format!(
+                "cannot start SFTP: {} (does the server enable the sftp subsystem?)",
+                f.0.message
+            );
+        }
+        f
+    })
+}
+
 fn nonblocking<T>(
     fd: RawFd,
     sess: &Session,

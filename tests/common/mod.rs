@@ -165,6 +165,8 @@ impl Fleet {
 
     fn start_sshd(&self, i: usize, extra: &str) -> Sshd {
         let d = self.dir.path();
+        // `{i}`: the server's index, for per-server settings
+        let extra = &extra.replace("{i}", &i.to_string());
         for _attempt in 0..10 {
             let port = free_port();
             let conf = d.join(format!("sshd-{i}.conf"));
@@ -181,6 +183,7 @@ impl Fleet {
                         ("PasswordAuthentication", "no"),
                         ("MaxStartups", "1000:30:1000"),
                         ("MaxSessions", "100"),
+                        ("Subsystem", "sftp internal-sftp"),
                     ]
                     .iter()
                     .filter(|(k, _)| !extra.contains(k))

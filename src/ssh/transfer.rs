@@ -1,0 +1,883 @@
+//! File transfer over SFTP on an authenticated session (`prun push` / `prun pull`): files are
+//! streamed in bounded chunks, written under a temporary name and renamed into place (so an
+//! interrupted transfer never leaves a truncated target), with modes (and with `--preserve`
+//! times) carried over, sizes checked and, with `--checksum`, SHA-256 compared against the
+//! remote `sha256sum`.
+//!
+//! SFTP runs in blocking mode with a per-call timeout (`--connect-timeout`): each call moves
+//! at most one chunk, so a stalled server fails the host instead of hanging it, and the
+//! cancel flag and the `--timeout` deadline are checked between chunks. Timings: `open`
+//! (directories and file opens), `transfer` (the data), `close` (close, attributes, rename,
+//! checksums), each summed over the host's files.
+
+use super::session::{Clock, Fail, Shared, Target, fail, quickack, shell_quote, start_sftp};
+use crate::event::{FailureKind, HostResult, Phase, Status};
+use sha2::{Digest, Sha256};
+use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, Session, Sftp};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::io::RawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// Bytes per read or write call: bounds memory per host (libssh2 pipelines the SFTP packets
+/// of one call).
+const CHUNK: usize = 256 * 1024;
+/// Files per remote `sha256sum` call.
+const CHECKSUM_BATCH: usize = 100;
+const SFTP_NO_SUCH_FILE: i32 = 2;
+
+/// One local file or directory to push, relative to the remote directory.
+#[derive(Debug, Clone)]
+pub struct PushItem {
+    pub local: PathBuf,
+    /// `/`-separated path under the remote directory.
+    pub rel: String,
+    pub dir: bool,
+    pub mode: u32,
+    pub size: u64,
+    pub atime: u64,
+    pub mtime: u64,
+}
+
+/// What `prun push` sends (the local side walked once, before the run).
+#[derive(Debug, Clone)]
+pub struct PushSpec {
+    pub items: Vec<PushItem>,
+    pub remote_dir: String,
+    pub mkdir: bool,
+    pub preserve: bool,
+    pub checksum: bool,
+}
+
+/// What `prun pull` fetches.
+#[derive(Debug, Clone)]
+pub struct PullSpec {
+    pub remote: String,
+    pub local_dir: PathBuf,
+    pub recursive: bool,
+    pub preserve: bool,
+    pub checksum: bool,
+}
+
+/// Walk the local sources of a push. Directories need `recursive`; special files (sockets,
+/// devices, FIFOs) are skipped with a warning.
+pub fn plan_push(
+    sources: &[PathBuf],
+    recursive: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<PushItem>, String> {
+    let mut items = Vec::new();
+    for src in sources {
+        let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let name = src
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .or_else(|| {
+                fs::canonicalize(src)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            })
+            .ok_or_else(|| format!("{}: cannot tell its name", src.display()))?;
+        if meta.is_dir() && !recursive {
+            return Err(format!("{} is a directory (use -r)", src.display()));
+        }
+        walk(src, &name, &meta, &mut items, warnings)?;
+    }
+    Ok(items)
+}
+
+fn item(local: &Path, rel: &str, meta: &fs::Metadata) -> PushItem {
+    use std::os::unix::fs::MetadataExt;
+    PushItem {
+        local: local.to_path_buf(),
+        rel: rel.to_string(),
+        dir: meta.is_dir(),
+        mode: meta.mode() & 0o7777,
+        size: if meta.is_dir() { 0 } else { meta.len() },
+        atime: meta.atime().max(0) as u64,
+        mtime: meta.mtime().max(0) as u64,
+    }
+}
+
+fn walk(
+    path: &Path,
+    rel: &str,
+    meta: &fs::Metadata,
+    items: &mut Vec<PushItem>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    if meta.is_file() {
+        items.push(item(path, rel, meta));
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        warnings.push(format!(
+            "skipping {}: not a regular file or directory",
+            path.display()
+        ));
+        return Ok(());
+    }
+    items.push(item(path, rel, meta));
+    let mut entries: Vec<_> = fs::read_dir(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let m = match fs::metadata(&p) {
+            Ok(m) => m,
+            Err(err) => {
+                warnings.push(format!("skipping {}: {err}", p.display()));
+                continue;
+            }
+        };
+        let r = format!("{rel}/{}", e.file_name().to_string_lossy());
+        walk(&p, &r, &m, items, warnings)?;
+    }
+    Ok(())
+}
+
+/// Time spent per transfer phase, summed over files.
+#[derive(Default)]
+struct Acc {
+    open: Duration,
+    transfer: Duration,
+    close: Duration,
+}
+
+/// Per-host transfer state.
+struct Xfer<'a> {
+    sess: &'a Session,
+    /// The session's socket: TCP_QUICKACK is re-armed before each blocking request, or every
+    /// small SFTP request-reply waits out a ~40 ms delayed ACK (ssh2-notes §7).
+    fd: RawFd,
+    sftp: Sftp,
+    shared: &'a Shared<'a>,
+    deadline: Option<Instant>,
+    acc: Acc,
+    buf: Vec<u8>,
+}
+
+fn sftp_msg(e: &ssh2::Error) -> String {
+    match e.code() {
+        ErrorCode::SFTP(2) => "no such file or directory".into(),
+        ErrorCode::SFTP(3) => "permission denied".into(),
+        ErrorCode::SFTP(4) => "failure (exists already, or not allowed)".into(),
+        ErrorCode::Session(-9) => "stalled: no progress within --connect-timeout".into(),
+        _ => e.message().to_string(),
+    }
+}
+
+impl Xfer<'_> {
+    /// Fail in `phase` with `msg`; the host's status is `failed` (it connected; the transfer
+    /// did not succeed), `timeout` or `cancelled`.
+    fn fail(&self, result: &mut HostResult, phase: Phase, msg: String) -> Fail {
+        result.status = Status::Failed;
+        fail(phase, FailureKind::Io, msg)
+    }
+
+    /// Between chunks: stop on Ctrl-C / --fail-fast and at the --timeout deadline.
+    fn check(&self, result: &mut HostResult, phase: Phase) -> Result<(), Fail> {
+        if self.shared.cancel.is_cancelled() {
+            result.status = Status::Cancelled;
+            return Err(fail(phase, FailureKind::Cancelled, "transfer cancelled"));
+        }
+        if let Some(d) = self.deadline
+            && Instant::now() >= d
+        {
+            result.status = Status::Timeout;
+            return Err(fail(
+                phase,
+                FailureKind::Timeout,
+                "transfer did not finish within --timeout",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SFTP handle, with TCP_QUICKACK re-armed for the request about to be made.
+    fn q(&self) -> &Sftp {
+        quickack(self.fd);
+        &self.sftp
+    }
+
+    fn timed<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> T) -> T {
+        quickack(self.fd);
+        let t = Instant::now();
+        let r = f(self);
+        let d = t.elapsed();
+        match phase {
+            Phase::Open => self.acc.open += d,
+            Phase::Transfer => self.acc.transfer += d,
+            _ => self.acc.close += d,
+        }
+        r
+    }
+
+    /// `mkdir -p` of an absolute or relative remote path.
+    fn mkdir_p(&self, dir: &str, mode: i32) -> Result<(), String> {
+        let mut path = String::new();
+        for (i, part) in dir.split('/').enumerate() {
+            if part.is_empty() {
+                if i == 0 {
+                    path.push('/');
+                }
+                continue;
+            }
+            if !path.is_empty() && !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(part);
+            self.mkdir_one(&path, mode)?;
+        }
+        Ok(())
+    }
+
+    /// Create one directory; one that exists already is fine, anything else there is not.
+    fn mkdir_one(&self, path: &str, mode: i32) -> Result<(), String> {
+        match self.q().stat(Path::new(path)) {
+            Ok(st) if st.is_dir() => return Ok(()),
+            Ok(_) => return Err(format!("{path} exists and is not a directory")),
+            Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) => {}
+            Err(e) => return Err(format!("{path}: {}", sftp_msg(&e))),
+        }
+        self.q()
+            .mkdir(Path::new(path), mode)
+            .map_err(|e| format!("cannot create directory {path}: {}", sftp_msg(&e)))
+    }
+
+    /// Remote `sha256sum` of `paths`: path → hex digest.
+    fn remote_sha256(&self, paths: &[String]) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        for batch in paths.chunks(CHECKSUM_BATCH) {
+            let cmd = format!(
+                "sha256sum -- {}",
+                batch
+                    .iter()
+                    .map(|p| shell_quote(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            let mut ch = self
+                .sess
+                .channel_session()
+                .map_err(|e| format!("--checksum: cannot open a channel: {}", e.message()))?;
+            ch.exec(&cmd)
+                .map_err(|e| format!("--checksum: cannot run sha256sum: {}", e.message()))?;
+            let mut text = String::new();
+            ch.read_to_string(&mut text)
+                .map_err(|e| format!("--checksum: reading sha256sum output: {e}"))?;
+            let mut err = String::new();
+            let _ = ch.stderr().read_to_string(&mut err);
+            let _ = ch.wait_close();
+            if ch.exit_status().unwrap_or(1) != 0 {
+                return Err(format!(
+                    "--checksum: remote sha256sum failed: {}",
+                    err.lines().next().unwrap_or("(no message)")
+                ));
+            }
+            for line in text.lines() {
+                if let Some((hash, path)) = line.split_once("  ") {
+                    out.push((path.to_string(), hash.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn verify(&mut self, result: &mut HostResult, local: &[(String, String)]) -> Result<(), Fail> {
+        // Relative paths are relative to the SFTP server's start directory, which need not be
+        // the shell's (`internal-sftp -d`): give sha256sum absolute ones.
+        let cwd = if local.iter().any(|(p, _)| !p.starts_with('/')) {
+            let r = self.timed(Phase::Close, |x| x.q().realpath(Path::new(".")));
+            let cwd = r.map_err(|e| {
+                self.fail(
+                    result,
+                    Phase::Close,
+                    format!(
+                        "--checksum: cannot resolve the remote directory: {}",
+                        sftp_msg(&e)
+                    ),
+                )
+            })?;
+            cwd.to_string_lossy().trim_end_matches('/').to_string()
+        } else {
+            String::new()
+        };
+        let abs = |p: &str| {
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("{cwd}/{p}")
+            }
+        };
+        let paths: Vec<String> = local.iter().map(|(p, _)| abs(p)).collect();
+        let remote = self
+            .timed(Phase::Close, |x| x.remote_sha256(&paths))
+            .map_err(|m| self.fail(result, Phase::Close, m))?;
+        for (path, hash) in local {
+            let full = abs(path);
+            match remote.iter().find(|(p, _)| *p == full) {
+                Some((_, h)) if h == hash => {}
+                Some(_) => {
+                    return Err(self.fail(
+                        result,
+                        Phase::Close,
+                        format!("checksum mismatch for {path}"),
+                    ));
+                }
+                None => {
+                    return Err(self.fail(
+                        result,
+                        Phase::Close,
+                        format!("--checksum: no sha256sum result for {path}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self, clock: &mut Clock, failing: Option<Phase>) {
+        let now = Instant::now();
+        for (p, d) in [
+            (Phase::Open, self.acc.open),
+            (Phase::Transfer, self.acc.transfer),
+            (Phase::Close, self.acc.close),
+        ] {
+            if Some(p) == failing {
+                // the caller's final mark of the failed phase measures from here
+                clock.last = now - d;
+            } else if !d.is_zero() || p == Phase::Open {
+                clock.timings.set(p, d);
+            }
+        }
+        if failing.is_none() {
+            clock.last = now;
+        }
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn temp_name(dir: &str, name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let sep = if dir.is_empty() || dir.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    format!(
+        "{dir}{sep}.{name}.prun-{}-{nanos:08x}.tmp",
+        std::process::id()
+    )
+}
+
+fn start<'a>(
+    sess: &'a Session,
+    fd: RawFd,
+    target: &Target,
+    shared: &'a Shared<'a>,
+    clock: &mut Clock,
+) -> Result<Xfer<'a>, Fail> {
+    let sftp = start_sftp(sess, fd, target, shared.cancel)?;
+    sess.set_blocking(true);
+    sess.set_timeout(
+        target
+            .connect_timeout
+            .as_millis()
+            .clamp(1, u32::MAX as u128) as u32,
+    );
+    clock.mark(Phase::ChannelOpen);
+    Ok(Xfer {
+        sess,
+        fd,
+        sftp,
+        shared,
+        deadline: shared.settings.command_timeout.map(|t| Instant::now() + t),
+        acc: Acc::default(),
+        buf: vec![0; CHUNK],
+    })
+}
+
+/// Push `spec` to one host.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push(
+    sess: &Session,
+    fd: RawFd,
+    target: &Target,
+    shared: &Shared<'_>,
+    spec: &PushSpec,
+    clock: &mut Clock,
+    result: &mut HostResult,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<(), Fail> {
+    let mut x = start(sess, fd, target, shared, clock)?;
+    let r = push_items(&mut x, spec, result, on_bytes);
+    x.record(clock, r.as_ref().err().map(|f| f.0.phase));
+    if r.is_ok() {
+        result.status = Status::Ok;
+    }
+    r
+}
+
+fn push_items(
+    x: &mut Xfer<'_>,
+    spec: &PushSpec,
+    result: &mut HostResult,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<(), Fail> {
+    let base = spec.remote_dir.trim_end_matches('/');
+    let base = if base.is_empty() && spec.remote_dir.starts_with('/') {
+        "/"
+    } else {
+        base
+    };
+    // the remote directory
+    let ready = x.timed(Phase::Open, |x| match x.q().stat(Path::new(base)) {
+        Ok(st) if st.is_dir() => Ok(()),
+        Ok(_) => Err(format!("remote {base} is not a directory")),
+        Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) && spec.mkdir => {
+            x.mkdir_p(base, 0o755)
+        }
+        Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) => Err(format!(
+            "remote directory {base} does not exist (give --mkdir to create it)"
+        )),
+        Err(e) => Err(format!("remote {base}: {}", sftp_msg(&e))),
+    });
+    ready.map_err(|m| x.fail(result, Phase::Open, m))?;
+    let join = |rel: &str| {
+        if base == "/" {
+            format!("/{rel}")
+        } else {
+            format!("{base}/{rel}")
+        }
+    };
+    let mut sums: Vec<(String, String)> = Vec::new();
+    for it in &spec.items {
+        x.check(result, Phase::Transfer)?;
+        let dst = join(&it.rel);
+        if it.dir {
+            let made = x.timed(Phase::Open, |x| x.mkdir_one(&dst, it.mode as i32));
+            made.map_err(|m| x.fail(result, Phase::Open, m))?;
+            continue;
+        }
+        let (dir, name) = dst.rsplit_once('/').unwrap_or(("", dst.as_str()));
+        let tmp = temp_name(dir, name);
+        let r = push_file(x, it, &tmp, &dst, spec, result, on_bytes);
+        match r {
+            Ok(Some(hash)) => sums.push((dst, hash)),
+            Ok(None) => {}
+            Err(f) => {
+                // never leave the temporary file behind when the connection still works
+                let _ = x.q().unlink(Path::new(&tmp));
+                return Err(f);
+            }
+        }
+        result.files += 1;
+    }
+    if spec.checksum && !sums.is_empty() {
+        x.verify(result, &sums)?;
+    }
+    Ok(())
+}
+
+fn push_file(
+    x: &mut Xfer<'_>,
+    it: &PushItem,
+    tmp: &str,
+    dst: &str,
+    spec: &PushSpec,
+    result: &mut HostResult,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<Option<String>, Fail> {
+    let mut local = fs::File::open(&it.local)
+        .map_err(|e| x.fail(result, Phase::Open, format!("{}: {e}", it.local.display())))?;
+    let opened = x.timed(Phase::Open, |x| {
+        x.q().open_mode(
+            Path::new(tmp),
+            OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+            0o600,
+            OpenType::File,
+        )
+    });
+    let mut remote = opened.map_err(|e| {
+        x.fail(
+            result,
+            Phase::Open,
+            format!("cannot create {tmp}: {}", sftp_msg(&e)),
+        )
+    })?;
+    let mut hasher = spec.checksum.then(Sha256::new);
+    let mut sent = 0u64;
+    loop {
+        x.check(result, Phase::Transfer)?;
+        let n = local.read(&mut x.buf).map_err(|e| {
+            x.fail(
+                result,
+                Phase::Transfer,
+                format!("{}: {e}", it.local.display()),
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        if let Some(h) = hasher.as_mut() {
+            h.update(&x.buf[..n]);
+        }
+        quickack(x.fd);
+        let t = Instant::now();
+        let w = remote.write_all(&x.buf[..n]);
+        x.acc.transfer += t.elapsed();
+        w.map_err(|e| x.fail(result, Phase::Transfer, format!("writing {dst}: {e}")))?;
+        sent += n as u64;
+        result.bytes_transferred += n as u64;
+        on_bytes(n as u64);
+    }
+    let closed = x.timed(Phase::Close, |x| -> Result<(), String> {
+        let _ = remote.fsync(); // fsync@openssh.com when offered; not every server has it
+        remote
+            .close()
+            .map_err(|e| format!("closing {tmp}: {}", sftp_msg(&e)))?;
+        drop(remote);
+        let st = x
+            .q()
+            .stat(Path::new(tmp))
+            .map_err(|e| format!("{tmp}: {}", sftp_msg(&e)))?;
+        if st.size != Some(sent) {
+            return Err(format!(
+                "{dst}: size check failed: sent {sent} bytes, the server has {:?}",
+                st.size
+            ));
+        }
+        let mut attrs = FileStat {
+            size: None,
+            uid: None,
+            gid: None,
+            perm: Some(it.mode),
+            atime: None,
+            mtime: None,
+        };
+        if spec.preserve {
+            attrs.atime = Some(it.atime);
+            attrs.mtime = Some(it.mtime);
+        }
+        x.q()
+            .setstat(Path::new(tmp), attrs)
+            .map_err(|e| format!("setting the mode of {dst}: {}", sftp_msg(&e)))?;
+        // SFTP v3 rename refuses an existing target: then remove it and rename again
+        // (the target is briefly absent, never truncated)
+        if x.q().rename(Path::new(tmp), Path::new(dst), None).is_err() {
+            match x.q().stat(Path::new(dst)) {
+                Ok(st) if st.is_dir() => return Err(format!("{dst} is a directory")),
+                Ok(_) => {
+                    x.q()
+                        .unlink(Path::new(dst))
+                        .map_err(|e| format!("replacing {dst}: {}", sftp_msg(&e)))?;
+                }
+                Err(_) => {}
+            }
+            x.q()
+                .rename(Path::new(tmp), Path::new(dst), None)
+                .map_err(|e| format!("renaming into {dst}: {}", sftp_msg(&e)))?;
+        }
+        Ok(())
+    });
+    closed.map_err(|m| x.fail(result, Phase::Close, m))?;
+    Ok(hasher.map(|h| hex(&h.finalize())))
+}
+
+/// A host's directory name under the pull's local directory.
+pub fn host_dir_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// A remote file found by a pull: remote path, local relative path, size, mode, times.
+struct Found {
+    remote: String,
+    rel: PathBuf,
+    dir: bool,
+    size: u64,
+    mode: u32,
+    atime: u64,
+    mtime: u64,
+}
+
+fn found(remote: String, rel: PathBuf, st: &FileStat) -> Found {
+    Found {
+        remote,
+        rel,
+        dir: st.is_dir(),
+        size: st.size.unwrap_or(0),
+        mode: st.perm.unwrap_or(0o644) & 0o7777,
+        atime: st.atime.unwrap_or(0),
+        mtime: st.mtime.unwrap_or(0),
+    }
+}
+
+/// Pull `spec` from one host into `LOCAL_DIR/<host>/`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pull(
+    sess: &Session,
+    fd: RawFd,
+    target: &Target,
+    shared: &Shared<'_>,
+    spec: &PullSpec,
+    clock: &mut Clock,
+    result: &mut HostResult,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<(), Fail> {
+    let mut x = start(sess, fd, target, shared, clock)?;
+    let r = pull_items(&mut x, target, spec, result, on_bytes);
+    x.record(clock, r.as_ref().err().map(|f| f.0.phase));
+    if r.is_ok() {
+        result.status = Status::Ok;
+    }
+    r
+}
+
+fn pull_items(
+    x: &mut Xfer<'_>,
+    target: &Target,
+    spec: &PullSpec,
+    result: &mut HostResult,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<(), Fail> {
+    let remote = spec.remote.trim_end_matches('/');
+    let remote = if remote.is_empty() { "/" } else { remote };
+    let name = remote
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("root");
+    let host_dir = spec.local_dir.join(host_dir_name(&target.name));
+    // what to fetch
+    let listed = x.timed(Phase::Open, |x| -> Result<Vec<Found>, String> {
+        let st = x
+            .q()
+            .stat(Path::new(remote))
+            .map_err(|e| format!("remote {remote}: {}", sftp_msg(&e)))?;
+        let top = found(remote.to_string(), PathBuf::from(name), &st);
+        if !top.dir {
+            return Ok(vec![top]);
+        }
+        if !spec.recursive {
+            return Err(format!("remote {remote} is a directory (use -r)"));
+        }
+        let mut out = vec![top];
+        let mut i = 0;
+        while i < out.len() {
+            if out[i].dir {
+                let (dir, rel) = (out[i].remote.clone(), out[i].rel.clone());
+                let mut entries = x
+                    .q()
+                    .readdir(Path::new(&dir))
+                    .map_err(|e| format!("listing {dir}: {}", sftp_msg(&e)))?;
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                for (path, st) in entries {
+                    let Some(fname) = path.file_name() else {
+                        continue;
+                    };
+                    let p = path.to_string_lossy().into_owned();
+                    if st.is_dir() || st.is_file() {
+                        out.push(found(p, rel.join(fname), &st));
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(out)
+    });
+    let items = listed.map_err(|m| x.fail(result, Phase::Open, m))?;
+    fs::create_dir_all(&host_dir).map_err(|e| {
+        x.fail(
+            result,
+            Phase::Open,
+            format!("cannot create {}: {e}", host_dir.display()),
+        )
+    })?;
+    let mut sums: Vec<(String, String)> = Vec::new();
+    let mut local_of: Vec<(String, PathBuf)> = Vec::new();
+    for it in &items {
+        x.check(result, Phase::Transfer)?;
+        let dst = host_dir.join(&it.rel);
+        if it.dir {
+            fs::create_dir_all(&dst).map_err(|e| {
+                x.fail(
+                    result,
+                    Phase::Open,
+                    format!("cannot create {}: {e}", dst.display()),
+                )
+            })?;
+            continue;
+        }
+        let hash = pull_file(x, it, &dst, spec, result, on_bytes)?;
+        if let Some(h) = hash {
+            sums.push((it.remote.clone(), h));
+            local_of.push((it.remote.clone(), dst.clone()));
+        }
+        result.files += 1;
+    }
+    // directory modes last (a read-only directory would refuse its own files)
+    for it in items.iter().filter(|i| i.dir) {
+        set_local_attrs(&host_dir.join(&it.rel), it, spec.preserve);
+    }
+    if spec.checksum && !sums.is_empty() {
+        x.verify(result, &sums)?;
+    }
+    Ok(())
+}
+
+fn set_local_attrs(path: &Path, it: &Found, preserve: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(it.mode));
+    if preserve && let Ok(f) = fs::File::open(path) {
+        let times = fs::FileTimes::new()
+            .set_accessed(UNIX_EPOCH + Duration::from_secs(it.atime))
+            .set_modified(UNIX_EPOCH + Duration::from_secs(it.mtime));
+        let _ = f.set_times(times);
+    }
+}
+
+fn pull_file(
+    x: &mut Xfer<'_>,
+    it: &Found,
+    dst: &Path,
+    spec: &PullSpec,
+    result: &mut HostResult,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<Option<String>, Fail> {
+    let opened = x.timed(Phase::Open, |x| x.q().open(Path::new(&it.remote)));
+    let mut remote = opened.map_err(|e| {
+        x.fail(
+            result,
+            Phase::Open,
+            format!("cannot open remote {}: {}", it.remote, sftp_msg(&e)),
+        )
+    })?;
+    let name = dst
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dst.with_file_name(format!(".{name}.prun-{}.tmp", std::process::id()));
+    let mut local = fs::File::create(&tmp).map_err(|e| {
+        x.fail(
+            result,
+            Phase::Open,
+            format!("cannot create {}: {e}", tmp.display()),
+        )
+    })?;
+    let mut hasher = spec.checksum.then(Sha256::new);
+    let mut got = 0u64;
+    let r = (|| -> Result<(), Fail> {
+        loop {
+            x.check(result, Phase::Transfer)?;
+            quickack(x.fd);
+            let t = Instant::now();
+            let n = remote.read(&mut x.buf);
+            x.acc.transfer += t.elapsed();
+            let n = n.map_err(|e| {
+                x.fail(
+                    result,
+                    Phase::Transfer,
+                    format!("reading {}: {e}", it.remote),
+                )
+            })?;
+            if n == 0 {
+                break;
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&x.buf[..n]);
+            }
+            local.write_all(&x.buf[..n]).map_err(|e| {
+                x.fail(
+                    result,
+                    Phase::Transfer,
+                    format!("writing {}: {e}", tmp.display()),
+                )
+            })?;
+            got += n as u64;
+            result.bytes_transferred += n as u64;
+            on_bytes(n as u64);
+        }
+        let t = Instant::now();
+        let _ = remote.close();
+        let done = (|| -> Result<(), String> {
+            if got != it.size {
+                return Err(format!(
+                    "{}: size check failed: the server listed {} bytes, {got} arrived \
+                     (did it change during the pull?)",
+                    it.remote, it.size
+                ));
+            }
+            local
+                .sync_all()
+                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            set_local_attrs(&tmp, it, spec.preserve);
+            fs::rename(&tmp, dst).map_err(|e| format!("renaming into {}: {e}", dst.display()))
+        })();
+        x.acc.close += t.elapsed();
+        done.map_err(|m| x.fail(result, Phase::Close, m))
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r?;
+    Ok(hasher.map(|h| hex(&h.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_dirs_are_safe_names() {
+        assert_eq!(host_dir_name("web01"), "web01");
+        assert_eq!(host_dir_name("a/b"), "a_b");
+        assert_eq!(host_dir_name(".."), "_..");
+        assert_eq!(host_dir_name("::1"), "::1");
+    }
+
+    #[test]
+    fn push_plan_walks_directories_in_order_and_needs_r() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("tree");
+        fs::create_dir_all(root.join("b/c")).unwrap();
+        fs::write(root.join("z.txt"), "z").unwrap();
+        fs::write(root.join("b/c/deep"), "deep").unwrap();
+        let mut w = Vec::new();
+        let e = plan_push(std::slice::from_ref(&root), false, &mut w).unwrap_err();
+        assert!(e.contains("use -r"), "{e}");
+        let items = plan_push(&[root], true, &mut w).unwrap();
+        let rels: Vec<_> = items.iter().map(|i| (i.rel.as_str(), i.dir)).collect();
+        assert_eq!(
+            rels,
+            [
+                ("tree", true),
+                ("tree/b", true),
+                ("tree/b/c", true),
+                ("tree/b/c/deep", false),
+                ("tree/z.txt", false)
+            ]
+        );
+        assert_eq!(items[3].size, 4);
+        let e = plan_push(&[d.path().join("missing")], false, &mut w).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
+    }
+}

@@ -1,0 +1,273 @@
+//! `prun push` / `prun pull` over SFTP against real sshd. Each server's SFTP starts in its own
+//! directory (`internal-sftp -d`), so relative remote paths give every "host" its own files
+//! although they share this machine's filesystem.
+
+mod common;
+
+use common::{Fleet, run};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `n` servers, server `i` serving SFTP from `{dir}/srv{i}`.
+fn fleet(n: usize) -> Fleet {
+    let f = Fleet::with_config(n, "Subsystem sftp internal-sftp -d {dir}/srv{i}");
+    for i in 0..n {
+        std::fs::create_dir_all(srv(&f, i)).unwrap();
+    }
+    f.trust_all();
+    f
+}
+
+fn srv(f: &Fleet, i: usize) -> PathBuf {
+    f.dir.path().join(format!("srv{i}"))
+}
+
+fn random_file(path: &Path, len: usize) {
+    // a cheap pseudo-random pattern that no chunk boundary can hide
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Exit code, peak RSS in KiB and stderr of a command. The peak is VmHWM from
+/// /proc/PID/status, sampled until the process ends: unlike getrusage's ru_maxrss it starts
+/// afresh at exec, so the test process's own memory (forked into the child) does not count.
+fn rss_of(mut c: Command) -> (i32, u64, String) {
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+            && let Some(kb) = line.split_whitespace().nth(1).and_then(|v| v.parse().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.code().unwrap_or(-1), peak, reader.join().unwrap())
+}
+
+/// One inventory host per server.
+fn one_per_server(f: &Fleet) -> PathBuf {
+    let hosts: Vec<(String, u16)> = (0..f.servers.len())
+        .map(|i| (format!("h{:02}", i + 1), f.port(i)))
+        .collect();
+    f.inventory_of("inv.yaml", &hosts)
+}
+
+#[test]
+fn push_a_50mb_file_and_a_tree_to_20_hosts() {
+    let f = fleet(20);
+    let inv = one_per_server(&f);
+    let local = f.dir.path().join("local");
+    std::fs::create_dir_all(local.join("tree/bin")).unwrap();
+    let big = local.join("big.bin");
+    random_file(&big, 50 * 1024 * 1024);
+    std::fs::write(local.join("tree/conf.txt"), "key = value\n").unwrap();
+    std::fs::set_permissions(
+        local.join("tree/conf.txt"),
+        PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    std::fs::write(local.join("tree/bin/run.sh"), "#!/bin/sh\necho run\n").unwrap();
+    std::fs::set_permissions(
+        local.join("tree/bin/run.sh"),
+        PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    let want = std::fs::read(&big).unwrap();
+
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["push", "-r", "--mkdir", "--checksum", "--preserve"]);
+    c.arg(&big).arg(local.join("tree")).arg("deploy/v1");
+    c.arg("--report").arg(f.dir.path().join("push.json"));
+    let (code, rss_kib, err) = rss_of(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("20 ok"), "{err}");
+    for i in 0..20 {
+        let d = srv(&f, i).join("deploy/v1");
+        let got = std::fs::read(d.join("big.bin")).unwrap();
+        assert!(got == want, "server {i}: big.bin differs");
+        assert_eq!(
+            std::fs::read_to_string(d.join("tree/conf.txt")).unwrap(),
+            "key = value\n"
+        );
+        assert_eq!(mode(&d.join("tree/conf.txt")), 0o640, "server {i}");
+        assert_eq!(mode(&d.join("tree/bin/run.sh")), 0o750, "server {i}");
+        // SFTP carries whole seconds
+        let m = |p: &Path| {
+            std::fs::metadata(p)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        assert_eq!(m(&d.join("big.bin")), m(&big), "--preserve keeps mtime");
+        // no temporary files left behind
+        let leftovers: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".prun-"))
+            .collect();
+        assert!(leftovers.is_empty(), "server {i}: {leftovers:?}");
+    }
+    // 20 × 50 MB streamed, never whole files in memory
+    eprintln!("peak RSS pushing 50 MB to 20 hosts: {} MiB", rss_kib / 1024);
+    assert!(
+        rss_kib < 80 * 1024,
+        "peak RSS {} MiB pushing 50 MB to 20 hosts",
+        rss_kib / 1024
+    );
+    // the report has the transfer phases and byte counts
+    let report = std::fs::read_to_string(f.dir.path().join("push.json")).unwrap();
+    let bytes = 50 * 1024 * 1024 + "key = value\n".len() + "#!/bin/sh\necho run\n".len();
+    for k in [
+        "\"transfer\"".to_string(),
+        "\"open\"".to_string(),
+        format!("\"transfer_bytes\": {bytes}"),
+        "\"files\": 3".to_string(),
+    ] {
+        assert!(report.contains(&k), "{k} in {report}");
+    }
+
+    // without --mkdir a missing directory is a clear per-host failure (exit 5)
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args(["-l", "h01", "push"]);
+    c.arg(local.join("tree/conf.txt")).arg("not/there");
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("does not exist (give --mkdir"), "{r:?}");
+    // a directory without -r is a usage error before anything runs
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .arg("push")
+        .arg(local.join("tree"))
+        .arg("x");
+    let r = run(c);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("is a directory (use -r)"), "{r:?}");
+}
+
+#[test]
+fn an_interrupted_push_leaves_no_partial_target() {
+    let f = fleet(1);
+    let inv = one_per_server(&f);
+    let big = f.dir.path().join("big.bin");
+    random_file(&big, 200 * 1024 * 1024);
+    let target = srv(&f, 0).join("big.bin");
+    // an older version is in place: it must stay whole
+    std::fs::write(&target, "old version\n").unwrap();
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).arg("push").arg(&big).arg(".");
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    // wait for the temporary file to appear and grow, then Ctrl-C
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let growing = std::fs::read_dir(srv(&f, 0)).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().contains(".prun-")
+                && e.metadata().map(|m| m.len() > 1024 * 1024).unwrap_or(false)
+        });
+        if growing {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the push never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old version\n");
+    let left: Vec<_> = std::fs::read_dir(srv(&f, 0))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "the temporary file is removed: {left:?}");
+}
+
+#[test]
+fn pull_a_file_from_20_hosts_into_per_host_directories() {
+    let f = fleet(20);
+    let inv = one_per_server(&f);
+    for i in 0..20 {
+        std::fs::create_dir_all(srv(&f, i).join("logs")).unwrap();
+        let p = srv(&f, i).join("logs/app.log");
+        std::fs::write(&p, format!("log of server {i}\n").repeat(1000)).unwrap();
+        std::fs::set_permissions(&p, PermissionsExt::from_mode(0o604)).unwrap();
+    }
+    let out = f.dir.path().join("pulled");
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["pull", "--checksum", "logs/app.log"])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    for i in 0..20 {
+        let p = out.join(format!("h{:02}/app.log", i + 1));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text, format!("log of server {i}\n").repeat(1000), "{p:?}");
+        assert_eq!(mode(&p), 0o604);
+    }
+    // a directory with -r; without it, a clear failure
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-l", "h01", "pull", "-r", "logs"])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(out.join("h01/logs/app.log").is_file());
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-l", "h01", "pull", "logs"])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("is a directory (use -r)"), "{r:?}");
+    // a missing remote file names itself
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-l", "h02", "pull", "nope.txt"])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("nope.txt: no such file"), "{r:?}");
+}
