@@ -133,6 +133,11 @@ pub fn run(cli: Cli) -> u8 {
             OutputMode::Json => Printer::Json(JsonPrinter::new(stdout)),
         };
         let mut progress = Progress::new(progress_target);
+        if let crate::ssh::Work::Push(spec) = &plan.work {
+            // a push knows its size: the bar counts bytes of all hosts
+            let per_host: u64 = spec.items.iter().map(|i| i.size).sum();
+            progress.expect_bytes(per_host * plan.targets.len() as u64);
+        }
         let mut result = Ok(());
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];

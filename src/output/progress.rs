@@ -14,6 +14,10 @@ pub struct Progress {
     failed: usize,
     /// Bytes moved by file transfers so far.
     bytes: u64,
+    /// A push's total bytes (all hosts): the bar then counts bytes instead of hosts.
+    bytes_total: Option<u64>,
+    hosts_done: u64,
+    hosts: u64,
 }
 
 /// Where the bar is drawn.
@@ -51,13 +55,29 @@ impl Progress {
             running: 0,
             failed: 0,
             bytes: 0,
+            bytes_total: None,
+            hosts_done: 0,
+            hosts: 0,
         }
+    }
+
+    /// Count bytes: a push of `total` bytes over all hosts.
+    pub fn expect_bytes(&mut self, total: u64) {
+        self.bytes_total = Some(total.max(1));
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {bytes}/{total_bytes} ({bytes_per_sec})  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        self.bar.set_style(style);
     }
 
     pub fn handle(&mut self, ev: &Event) {
         match ev {
             Event::RunStarted { hosts, .. } => {
-                self.bar.set_length(hosts.len() as u64);
+                self.hosts = hosts.len() as u64;
+                self.bar
+                    .set_length(self.bytes_total.unwrap_or(hosts.len() as u64));
                 let Some(target) = self.target else { return };
                 self.bar.set_draw_target(target.draw_target());
                 self.bar
@@ -69,10 +89,26 @@ impl Progress {
                 if result.status != Status::Ok {
                     self.failed += 1;
                 }
-                self.bar.inc(1);
+                self.hosts_done += 1;
+                if self.bytes_total.is_none() {
+                    self.bar.inc(1);
+                }
             }
-            Event::Transferred { bytes, .. } => self.bytes += bytes,
+            Event::Transferred { bytes, .. } => {
+                self.bytes += bytes;
+                if self.bytes_total.is_some() {
+                    self.bar.inc(*bytes);
+                    return; // the bar itself shows bytes and rate
+                }
+            }
             _ => return,
+        }
+        if self.bytes_total.is_some() {
+            self.bar.set_message(format!(
+                "{}/{} hosts, {} running, {} failed",
+                self.hosts_done, self.hosts, self.running, self.failed
+            ));
+            return;
         }
         let moved = if self.bytes > 0 {
             let secs = self.bar.elapsed().as_secs_f64().max(0.001);
