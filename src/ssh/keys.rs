@@ -23,6 +23,11 @@ pub struct KeyFile {
     pub(crate) passphrase: Option<Secret>,
     /// The public key blob, when known (to tell whether the agent holds this key).
     public: Option<Vec<u8>>,
+    /// The public key as an OpenSSH line (`ssh-ed25519 AAAA…`), handed to libssh2 so it does
+    /// not derive it from the private key on every host.
+    pub(crate) public_line: Option<String>,
+    /// An unencrypted ed25519 key, parsed once: prun signs with it itself (see `sign.rs`).
+    pub(crate) signer: Option<ssh_key::PrivateKey>,
 }
 
 impl fmt::Debug for KeyFile {
@@ -30,6 +35,7 @@ impl fmt::Debug for KeyFile {
         f.debug_struct("KeyFile")
             .field("path", &self.path)
             .field("encrypted", &self.encrypted)
+            .field("signs_in_process", &self.signer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -71,9 +77,17 @@ impl KeyFile {
                 path.display()
             ));
         }
+        let mut signer = None;
         let (encrypted, mut public) = if private.contains("BEGIN OPENSSH PRIVATE KEY") {
             match ssh_key::PrivateKey::from_openssh(&private) {
-                Ok(k) => (k.is_encrypted(), k.public_key().to_bytes().ok()),
+                Ok(k) => {
+                    let enc = k.is_encrypted();
+                    let blob = k.public_key().to_bytes().ok();
+                    if !enc {
+                        signer = ed25519_signer(k);
+                    }
+                    (enc, blob)
+                }
                 Err(_) => (false, None),
             }
         } else {
@@ -88,6 +102,10 @@ impl KeyFile {
                 .and_then(|t| ssh_key::PublicKey::from_openssh(t.trim()).ok())
                 .and_then(|k| k.to_bytes().ok());
         }
+        let public_line = public
+            .as_deref()
+            .and_then(|b| ssh_key::PublicKey::from_bytes(b).ok())
+            .and_then(|k| k.to_openssh().ok());
         Ok(KeyFile {
             path,
             display: display.to_string(),
@@ -95,7 +113,14 @@ impl KeyFile {
             encrypted,
             passphrase: None,
             public,
+            public_line,
+            signer,
         })
+    }
+
+    /// The public key blob (wire format), when known.
+    pub fn public_blob(&self) -> Option<Vec<u8>> {
+        self.public.clone()
     }
 
     /// Unlock a passphrase-protected key. An OpenSSH-format key is decrypted now, once; other
@@ -112,12 +137,18 @@ impl KeyFile {
                 .to_openssh(ssh_key::LineEnding::LF)
                 .map_err(|e| format!("key file {}: {e}", self.path.display()))?;
             self.private = text.to_string();
+            self.signer = ed25519_signer(plain);
         } else {
             self.passphrase = Some(passphrase.clone());
         }
         self.encrypted = false;
         Ok(())
     }
+}
+
+/// Keep an ed25519 key for signing in-process; other types go through libssh2.
+fn ed25519_signer(k: ssh_key::PrivateKey) -> Option<ssh_key::PrivateKey> {
+    (k.algorithm() == ssh_key::Algorithm::Ed25519).then_some(k)
 }
 
 /// How passphrase-protected keys are unlocked, decided once per run.

@@ -7,6 +7,7 @@ pub mod jump;
 pub mod keys;
 pub mod known_hosts;
 pub mod session;
+pub mod sign;
 pub mod transfer;
 
 pub use known_hosts::{KnownHosts, Policy};

@@ -1112,12 +1112,7 @@ fn authenticate(
     // Offer one key file; Ok(true) when it authenticated.
     let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
         match nonblocking(fd, sess, deadline, shared.cancel, || {
-            sess.userauth_pubkey_memory(
-                user,
-                None,
-                &key.private,
-                key.passphrase.as_ref().map(|p| p.0.as_str()),
-            )
+            super::sign::userauth(sess, user, key)
         }) {
             Ok(()) => Ok(sess.authenticated()),
             Err(StepError::Ssh(e)) => on_err(&e, &key.display, errors).map(|()| false),
