@@ -21,6 +21,9 @@ use crate::{exit, plan};
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
+/// Events in flight between the runner and the printers.
+const EVENT_QUEUE: usize = 64;
+
 /// Run prun with parsed arguments; returns the exit status.
 pub fn run(cli: Cli) -> u8 {
     match cli.sub.clone() {
@@ -100,7 +103,10 @@ pub fn run(cli: Cli) -> u8 {
         parallel,
         shared: shared(&plan, &cancel, &gate, &jumps),
     };
-    let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
+    // Bounded: when the printer is slower than the hosts (a slow terminal or disk), sessions
+    // wait instead of piling up output in memory. Output events carry up to 32 KiB each, so
+    // the bound is also a memory bound (~2 MiB).
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
     let mut summary = Summary::default();
     let consumed = std::thread::scope(|s| {
         let job = &job;
@@ -141,7 +147,8 @@ pub fn run(cli: Cli) -> u8 {
         let mut result = Ok(());
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
-            batch.extend(rx.try_iter().take(255));
+            batch.extend(rx.try_iter().take(EVENT_QUEUE - 1));
+            let finished = batch.iter().any(|e| matches!(e, Event::RunFinished { .. }));
             let r = progress.suspend(|| -> io::Result<()> {
                 for ev in &batch {
                     if let Event::Warning { message } = ev {
@@ -174,6 +181,12 @@ pub fn run(cli: Cli) -> u8 {
                 {
                     cancel.trigger(Reason::FailFast);
                 }
+            }
+            // A small batch: let events gather for a moment instead of waking for each one
+            // (every wake-up is a futex wake on the session thread and a context switch here,
+            // a few per host); output is at most 2 ms later.
+            if batch.len() < 32 && !finished {
+                std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }
         progress.finish();
@@ -397,7 +410,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             parallel,
             shared: shared(&plan, &cancel, &gate, &jumps),
         };
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(256);
+        let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
         let start = std::time::Instant::now();
         let results = std::thread::scope(|s| {
             let job = &job;

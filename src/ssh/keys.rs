@@ -27,7 +27,7 @@ pub struct KeyFile {
     /// not derive it from the private key on every host.
     pub(crate) public_line: Option<String>,
     /// An unencrypted ed25519 key, parsed once: prun signs with it itself (see `sign.rs`).
-    pub(crate) signer: Option<ssh_key::PrivateKey>,
+    pub(crate) signer: Option<ed25519_dalek::SigningKey>,
 }
 
 impl fmt::Debug for KeyFile {
@@ -146,9 +146,13 @@ impl KeyFile {
     }
 }
 
-/// Keep an ed25519 key for signing in-process; other types go through libssh2.
-fn ed25519_signer(k: ssh_key::PrivateKey) -> Option<ssh_key::PrivateKey> {
-    (k.algorithm() == ssh_key::Algorithm::Ed25519).then_some(k)
+/// Keep an ed25519 key for signing in-process (its expanded signing key built once: deriving
+/// it costs as much as a signature); other types go through libssh2.
+fn ed25519_signer(k: ssh_key::PrivateKey) -> Option<ed25519_dalek::SigningKey> {
+    let kp = k.key_data().ed25519()?;
+    Some(ed25519_dalek::SigningKey::from_bytes(
+        &kp.private.to_bytes(),
+    ))
 }
 
 /// How passphrase-protected keys are unlocked, decided once per run.

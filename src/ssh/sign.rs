@@ -36,7 +36,7 @@ unsafe extern "C" {
     ) -> c_int;
 }
 
-/// libssh2's sign callback: `*abstract_` is the `ssh_key::PrivateKey` to sign with. The
+/// libssh2's sign callback: `*abstract_` is the `ed25519_dalek::SigningKey` to sign with. The
 /// signature is allocated with `malloc`, which is how the session (created with libssh2's
 /// default allocator by the ssh2 crate) frees it.
 unsafe extern "C" fn sign_cb(
@@ -49,13 +49,13 @@ unsafe extern "C" fn sign_cb(
 ) -> c_int {
     let r = std::panic::catch_unwind(|| {
         // SAFETY: libssh2 passes back the `abstract_` pointer we gave it, which points at a
-        // live `*const PrivateKey` for the duration of the call, and `data` of `data_len`.
-        let key = unsafe { &*(*abstract_ as *const ssh_key::PrivateKey) };
+        // live `SigningKey` for the duration of the call, and `data` of `data_len`.
+        let key = unsafe { &*(*abstract_ as *const ed25519_dalek::SigningKey) };
         let msg = unsafe { std::slice::from_raw_parts(data, data_len) };
         let Ok(s) = key.try_sign(msg) else {
             return -1;
         };
-        let bytes = s.as_bytes();
+        let bytes = s.to_bytes();
         // SAFETY: a fresh malloc of bytes.len(), filled before it is handed to libssh2.
         unsafe {
             let p = libc::malloc(bytes.len()) as *mut c_uchar;
@@ -77,7 +77,7 @@ pub fn userauth(sess: &Session, user: &str, key: &KeyFile) -> Result<(), Error> 
     if let Some(signer) = &key.signer {
         let blob = key.public_blob().unwrap_or_default();
         let user = CString::new(user).map_err(|_| Error::from_errno(ErrorCode::Session(-34)))?;
-        let mut abstract_ = signer as *const ssh_key::PrivateKey as *mut c_void;
+        let mut abstract_ = signer as *const ed25519_dalek::SigningKey as *mut c_void;
         let guard = sess.raw();
         let raw_sess = &*guard as *const raw::LIBSSH2_SESSION as *mut raw::LIBSSH2_SESSION;
         // SAFETY: valid session (its lock held), NUL-terminated user, blob and the signer live
