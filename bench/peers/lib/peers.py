@@ -436,7 +436,7 @@ def fmt_summary(rows, n, p, peers_desc):
         lines.append(
             f"| {name} | {okw}/{n}{to} | {med(walls):.2f} [{min(walls):.2f}-{max(walls):.2f}] "
             f"| {min(rs, key=lambda r: r['noise_cpu_s'])['wall_s']:.2f} "
-            f"| {n / med(walls):.0f} | {med([r['cpu_s'] for r in rs]):.2f} ({med([r['cpu_s'] for r in rs]) * 1000 / n:.0f}) "
+            f"| {n / med(walls):.0f} | {med([r['cpu_s'] for r in rs]):.2f} ({med([r['cpu_s'] for r in rs]) * 1000 / n:.2f}) "
             f"| {med([r['server_cpu_s'] for r in rs]):.2f} ({med([r['server_cpu_s'] for r in rs]) * 1000 / n:.0f}) "
             f"| {med([r['peak_tree_pss_mb'] for r in rs]):.0f} "
             f"| {med([r['peak_tree_rss_mb'] for r in rs]):.0f} | {max(r['maxrss_single_mb'] for r in rs):.0f} "
