@@ -386,6 +386,21 @@ fn fifty_targets_behind_one_bastion_login() {
         "one more run, one more login"
     );
     assert_eq!(count(log, "server_request_direct_tcpip"), 52, "bastion log");
+    // files go through the bastion too
+    let src = f.file("through.txt", "pushed through the bastion\n");
+    let dst = f.dir.path().join("jumped");
+    let mut c = f.prun();
+    c.arg("-F")
+        .arg(&cfg)
+        .args(["-H", "via-config", "push", "--mkdir", "--checksum"]);
+    c.arg(&src).arg(&dst);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(dst.join("through.txt")).unwrap(),
+        "pushed through the bastion\n"
+    );
+    assert_eq!(count(log, "server_request_direct_tcpip"), 53, "bastion log");
     let mut c = f.prun();
     c.arg("-F")
         .arg(&cfg)
