@@ -157,6 +157,14 @@ impl StdinData {
 }
 
 /// Position of `needle` in `hay`.
+/// The length of the longest tail of `hay` that is a proper prefix of `needle`.
+fn prompt_prefix_len(hay: &[u8], needle: &[u8]) -> usize {
+    (1..needle.len().min(hay.len() + 1))
+        .rev()
+        .find(|&k| hay.ends_with(&needle[..k]))
+        .unwrap_or(0)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -581,6 +589,8 @@ fn session(
     // until sudo's prompt was answered (or sudo clearly did not ask: output on stdout, or 3 s).
     let mut stdin_pos: Option<u64> = Some(0);
     let mut sudo_pending = settings.sudo_user.is_some() && settings.sudo_password.is_some();
+    // stderr bytes that may be the first part of sudo's prompt (see the read loop)
+    let mut sudo_carry: Vec<u8> = Vec::new();
     let mut sudo_prompts = 0u32;
     let mut stdout_seen = false;
     let mut stdin_buf = vec![0u8; 32 * 1024];
@@ -636,6 +646,17 @@ fn session(
                         stdout_seen |= stream == Stream::Stdout;
                         let mut chunk = &buf[..n];
                         let stripped;
+                        let joined;
+                        if stream == Stream::Stderr
+                            && settings.sudo_password.is_some()
+                            && !sudo_carry.is_empty()
+                        {
+                            // the start of a prompt held back from the previous chunk
+                            let mut v = std::mem::take(&mut sudo_carry);
+                            v.extend_from_slice(chunk);
+                            joined = v;
+                            chunk = &joined;
+                        }
                         if stream == Stream::Stderr
                             && settings.sudo_password.is_some()
                             && let Some(at) = find(chunk, SUDO_PROMPT.as_bytes())
@@ -671,6 +692,12 @@ fn session(
                             v.extend_from_slice(&chunk[at + SUDO_PROMPT.len()..]);
                             stripped = v;
                             chunk = &stripped;
+                        } else if stream == Stream::Stderr && settings.sudo_password.is_some() {
+                            // A prompt split across two SSH packets: hold back a tail that
+                            // could be its start until the next stderr chunk.
+                            let keep = prompt_prefix_len(chunk, SUDO_PROMPT.as_bytes());
+                            sudo_carry.extend_from_slice(&chunk[chunk.len() - keep..]);
+                            chunk = &chunk[..chunk.len() - keep];
                         }
                         if !chunk.is_empty() {
                             on_output(stream, chunk);
@@ -736,6 +763,9 @@ fn session(
                     ));
                 }
                 Err(WaitError::Cancelled) => {
+                    if !sudo_carry.is_empty() {
+                        on_output(Stream::Stderr, &std::mem::take(&mut sudo_carry));
+                    }
                     // Stop the remote command: signal it and wait briefly for the server to
                     // confirm (exit signal or close); say so when it cannot be confirmed.
                     let note =
@@ -767,6 +797,9 @@ fn session(
                 }
             }
         }
+    }
+    if !sudo_carry.is_empty() {
+        on_output(Stream::Stderr, &sudo_carry); // it was not a prompt after all
     }
     if let Some(fb) = first_byte {
         clock.timings.set(Phase::FirstByte, fb);
@@ -1445,6 +1478,17 @@ mod tests {
         assert!(is_retryable(&f(Phase::ChannelOpen, K::Channel, "")));
         assert!(!is_retryable(&f(Phase::Exec, K::Timeout, "")));
         assert!(!is_retryable(&f(Phase::Read, K::Io, "")));
+    }
+
+    #[test]
+    fn a_prompt_split_across_chunks_is_held_back() {
+        let p = b"[prun:sudo-password]";
+        assert_eq!(prompt_prefix_len(b"hello [prun:su", p), 8);
+        assert_eq!(prompt_prefix_len(b"hello [", p), 1);
+        assert_eq!(prompt_prefix_len(b"hello", p), 0);
+        assert_eq!(prompt_prefix_len(b"", p), 0);
+        // the whole prompt is found by `find`, not held back
+        assert_eq!(prompt_prefix_len(b"x[prun:sudo-password]", p), 0);
     }
 
     #[test]
