@@ -212,7 +212,8 @@ one gets a second connection). The target's own handshake, host key check and \
 authentication run end to end through the channel. A target's connect phase is the time \
 until its channel is open (the bastion login included for the first hosts). When the login \
 to a bastion fails, every host behind it fails with that message, without further attempts. \
-Chains of several jump hosts (ProxyJump a,b) are not supported yet.",
+A chain (-J a,b or ProxyJump a,b) reaches b through a channel of a's connection, once, and \
+the targets through b; a repeated hop is a usage error.",
     ),
     (
         "AUTHENTICATION",

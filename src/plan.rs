@@ -521,13 +521,22 @@ impl Resolver<'_> {
         if let Some(b) = self.bastions.get(spec) {
             return Ok(b.clone());
         }
-        if spec.contains(',') {
-            return Err(UsageError(format!(
-                "jump host '{spec}' of host '{for_host}': chains of jump hosts are not supported \
-                 yet (one bastion per host)"
-            )));
-        }
-        let (user, host, port) = parse_jump(spec).map_err(UsageError)?;
+        // A chain `a,b`: reach b through a (which is resolved, and cached, on its own).
+        let (prev, last) = match spec.rsplit_once(',') {
+            Some((prev, last)) => {
+                let hops: Vec<&str> = spec.split(',').map(str::trim).collect();
+                if hops.iter().any(|h| h.is_empty())
+                    || hops.iter().enumerate().any(|(i, h)| hops[..i].contains(h))
+                {
+                    return Err(UsageError(format!(
+                        "jump host chain '{spec}' of host '{for_host}': empty or repeated hop"
+                    )));
+                }
+                (Some(self.bastion(prev.trim(), for_host)?), last.trim())
+            }
+            None => (None, spec),
+        };
+        let (user, host, port) = parse_jump(last).map_err(UsageError)?;
         let mut inv_host =
             self.inventory
                 .get(&host)
@@ -538,9 +547,12 @@ impl Resolver<'_> {
                 });
         inv_host.user = user.or(inv_host.user);
         inv_host.port = port.or(inv_host.port);
-        // a bastion's own ProxyJump (e.g. from `Host *`) would be a chain
+        // a bastion's own ProxyJump (e.g. from `Host *`) is not followed: the chain is
+        // what the host's jump spec says
         inv_host.jump = Some("none".into());
-        let t = Arc::new(self.target(&inv_host, true)?);
+        let mut t = self.target(&inv_host, true)?;
+        t.jump = prev;
+        let t = Arc::new(t);
         self.bastions.insert(spec.to_string(), t.clone());
         Ok(t)
     }

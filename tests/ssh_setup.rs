@@ -503,3 +503,47 @@ fn a_bastion_in_the_inventory_keeps_its_inventory_settings() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("jump host 'a:b:c:x'"), "{r:?}");
 }
+
+#[test]
+fn a_chain_of_two_bastions() {
+    let f = Fleet::new(1);
+    let b1 = bastion_for(&f, "");
+    let b2 = bastion_for(&f, "");
+    f.write_known_hosts(&format!(
+        "{}{}{}",
+        f.known_hosts_line(0),
+        b1.known_hosts_line(0),
+        b2.known_hosts_line(0)
+    ));
+    let inv = f.inventory(3);
+    let me = common::whoami();
+    let chain = format!(
+        "{me}@127.0.0.1:{},{me}@127.0.0.1:{}",
+        b1.port(0),
+        b2.port(0)
+    );
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args([
+        "-J",
+        &chain,
+        "--identity",
+        f.key.to_str().unwrap(),
+        "echo far",
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().lines().count(), 3, "{r:?}");
+    // one login to each hop; the first carries one channel (to the second), the second three
+    let (l1, l2) = (&b1.servers[0].log, &b2.servers[0].log);
+    assert_eq!(count(l1, "Accepted publickey"), 1);
+    assert_eq!(count(l1, "server_request_direct_tcpip"), 1);
+    assert_eq!(count(l2, "Accepted publickey"), 1);
+    assert_eq!(count(l2, "server_request_direct_tcpip"), 3);
+    // a repeated hop is refused before anything runs
+    let mut c = f.prun();
+    let bad = format!("{me}@127.0.0.1:{p},{me}@127.0.0.1:{p}", p = b1.port(0));
+    c.arg("-i").arg(&inv).args(["-J", &bad, "true"]);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("repeated hop"), "{r:?}");
+}

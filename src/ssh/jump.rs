@@ -11,7 +11,8 @@
 //! subsystems), so one connection carries many targets; prun still caps channels per
 //! connection at [`CHANNELS_PER_CONNECTION`], and when a bastion refuses a channel on a
 //! connection that already carries some, that connection is treated as full and the next
-//! target gets a new connection (one more login).
+//! target gets a new connection (one more login). A bastion behind another (a chain `a,b`)
+//! is logged in to through a channel of the previous hop's connection, like any host.
 
 use super::session::{
     Clock, Fail, NonBlockingOnDrop, Shared, Target, Transport, connect, fail, secure,
@@ -90,7 +91,7 @@ impl JumpPool {
         deadline: Instant,
         shared: &Shared<'_>,
     ) -> Result<UnixStream, Fail> {
-        let key = format!("{}@{}:{}", bastion.user, bastion.address, bastion.port);
+        let key = pool_key(bastion);
         let b = self
             .bastions
             .lock()
@@ -185,6 +186,15 @@ impl JumpPool {
     }
 }
 
+/// `user@address:port`, preceded by the hops it is reached through.
+fn pool_key(b: &Target) -> String {
+    let own = format!("{}@{}:{}", b.user, b.address, b.port);
+    match &b.jump {
+        Some(prev) => format!("{},{own}", pool_key(prev)),
+        None => own,
+    }
+}
+
 impl Drop for JumpPool {
     fn drop(&mut self) {
         let bastions = std::mem::take(&mut *self.bastions.lock().unwrap());
@@ -211,9 +221,14 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
         f.0.message = format!("{via}: {}", f.0.message);
         f
     };
-    let tcp = connect(&bastion.address, bastion.port, deadline).map_err(named)?;
+    // a bastion behind another (ProxyJump a,b) is reached through a channel of the previous
+    // hop's connection, like any host
+    let transport = match &bastion.jump {
+        Some(prev) => Transport::Forwarded(shared.jumps.open(prev, bastion, deadline, shared)?),
+        None => Transport::Tcp(connect(&bastion.address, bastion.port, deadline).map_err(named)?),
+    };
     let (sess, fd, guard) = secure(
-        Transport::Tcp(tcp),
+        transport,
         bastion,
         shared,
         deadline,
