@@ -210,8 +210,10 @@ run and opens one direct-tcpip channel per target over that connection (up to 10
 connection; OpenSSH's MaxSessions does not count such channels, and a bastion that refuses \
 one gets a second connection). The target's own handshake, host key check and \
 authentication run end to end through the channel. A target's connect phase is the time \
-until its channel is open (the bastion login included for the first hosts). When the login \
-to a bastion fails, every host behind it fails with that message, without further attempts. \
+until its channel is open (the bastion login included for the first hosts). --keepalive works \
+through the channel (a frozen bastion fails its hosts with \"server stopped answering\"). \
+When the login to a bastion fails, every host behind it fails with that message, without \
+further attempts. \
 A chain (-J a,b or ProxyJump a,b) reaches b through a channel of a's connection, once, and \
 the targets through b; a repeated hop is a usage error.",
     ),

@@ -6,6 +6,7 @@ mod common;
 use common::{Fleet, run};
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Run a command to completion and return its exit code and CPU seconds (user + system) of
 /// that process alone (wait4), so tests running in parallel do not count.
@@ -546,4 +547,73 @@ fn a_chain_of_two_bastions() {
     let r = run(c);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("repeated hop"), "{r:?}");
+}
+
+#[test]
+fn a_bastion_that_stops_answering_fails_its_hosts_instead_of_hanging() {
+    use std::io::Read;
+    let f = Fleet::new(1);
+    let b = bastion_for(&f, "");
+    let inv = f.inventory(1);
+    let jump = format!("{}@127.0.0.1:{}", common::whoami(), b.port(0));
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args([
+        "-J",
+        &jump,
+        "--identity",
+        f.key.to_str().unwrap(),
+        "--keepalive",
+        "1s",
+        "echo start; sleep 20.7",
+    ]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut first = [0u8; 11];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"h01 | start");
+    // freeze the bastion's side of the connection
+    let frozen: Vec<i32> = common::descendants(b.servers[0].pid())
+        .into_iter()
+        .filter(|(_, comm)| comm.starts_with("sshd"))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(!frozen.is_empty());
+    for pid in &frozen {
+        // SAFETY: stopping processes of the sshd this test started.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if start.elapsed() > Duration::from_secs(25) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for pid in &frozen {
+        // SAFETY: resuming and ending processes of the sshd this test started.
+        unsafe {
+            libc::kill(*pid, libc::SIGCONT);
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    for pid in common::pids_of("sleep 20.7") {
+        // SAFETY: the remote command this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = status.expect("prun hung behind a frozen bastion");
+    assert_ne!(status.code(), Some(0), "{err}");
+    assert!(err.contains("stopped answering"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(20), "{err}");
 }

@@ -72,7 +72,31 @@ impl Conn {
 struct OpenRequest {
     host: String,
     port: u16,
-    reply: Sender<Result<UnixStream, String>>,
+    reply: Sender<Result<(UnixStream, Liveness), String>>,
+}
+
+/// When a forwarded channel last delivered bytes from the far side. A session over a socket
+/// pair cannot ask TCP when data last arrived (as direct sessions do for keepalives), so the
+/// pump records it here and the session's keepalive check reads it.
+#[derive(Clone, Debug)]
+pub struct Liveness(Arc<std::sync::atomic::AtomicU64>);
+
+fn now_ms() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+impl Liveness {
+    fn new() -> Liveness {
+        Liveness(Arc::new(std::sync::atomic::AtomicU64::new(now_ms())))
+    }
+    fn touch(&self) {
+        self.0.store(now_ms(), Ordering::Relaxed);
+    }
+    /// Milliseconds since the far side last sent anything.
+    pub fn idle_ms(&self) -> u32 {
+        now_ms().saturating_sub(self.0.load(Ordering::Relaxed)) as u32
+    }
 }
 
 impl JumpPool {
@@ -90,7 +114,7 @@ impl JumpPool {
         target: &Target,
         deadline: Instant,
         shared: &Shared<'_>,
-    ) -> Result<UnixStream, Fail> {
+    ) -> Result<(UnixStream, Liveness), Fail> {
         let key = pool_key(bastion);
         let b = self
             .bastions
@@ -164,7 +188,7 @@ impl JumpPool {
                 }
             };
             match reply {
-                Ok(sock) => return Ok(sock),
+                Ok(pair) => return Ok(pair),
                 Err(msg) if msg.starts_with("full:") => continue, // try another connection
                 Err(msg) => {
                     return Err(fail(
@@ -224,7 +248,10 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
     // a bastion behind another (ProxyJump a,b) is reached through a channel of the previous
     // hop's connection, like any host
     let transport = match &bastion.jump {
-        Some(prev) => Transport::Forwarded(shared.jumps.open(prev, bastion, deadline, shared)?),
+        Some(prev) => {
+            let (sock, alive) = shared.jumps.open(prev, bastion, deadline, shared)?;
+            Transport::Forwarded(sock, alive)
+        }
         None => Transport::Tcp(connect(&bastion.address, bastion.port, deadline).map_err(named)?),
     };
     let (sess, fd, guard) = secure(
@@ -279,6 +306,7 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
 struct Fwd {
     ch: Channel,
     local: UnixStream,
+    alive: Liveness,
     /// local → bastion bytes not yet written to the channel
     up: Vec<u8>,
     up_off: usize,
@@ -411,10 +439,12 @@ impl Pump {
                 match UnixStream::pair() {
                     Ok((mine, theirs)) => {
                         let _ = mine.set_nonblocking(true);
-                        if req.reply.send(Ok(theirs)).is_ok() {
+                        let alive = Liveness::new();
+                        if req.reply.send(Ok((theirs, alive.clone()))).is_ok() {
                             self.fwds.push(Fwd {
                                 ch,
                                 local: mine,
+                                alive,
                                 up: Vec::new(),
                                 up_off: 0,
                                 down: Vec::new(),
@@ -527,6 +557,7 @@ impl Pump {
                 }
                 Ok(n) => {
                     f.down.extend_from_slice(&self.buf[..n]);
+                    f.alive.touch();
                     progress = true;
                 }
                 Err(e) if would_block(&e) => {}

@@ -375,7 +375,7 @@ pub(crate) enum Transport {
     Tcp(TcpStream),
     /// One end of a socket pair whose other end a bastion's connection pumps to and from a
     /// `direct-tcpip` channel (see [`super::jump`]).
-    Forwarded(UnixStream),
+    Forwarded(UnixStream, super::jump::Liveness),
 }
 
 /// Handshake, host key check and authentication over `transport`, each phase marked on
@@ -397,7 +397,7 @@ pub(crate) fn secure(
             sess.set_tcp_stream(tcp);
             fd
         }
-        Transport::Forwarded(sock) => {
+        Transport::Forwarded(sock, _) => {
             let fd = sock.as_raw_fd();
             sess.set_tcp_stream(sock);
             fd
@@ -513,9 +513,14 @@ fn session(
     // connect (includes DNS), directly or through a channel of the bastion's connection
     let transport = match &target.jump {
         Some(bastion) => {
-            Transport::Forwarded(shared.jumps.open(bastion, target, deadline, shared)?)
+            let (sock, alive) = shared.jumps.open(bastion, target, deadline, shared)?;
+            Transport::Forwarded(sock, alive)
         }
         None => Transport::Tcp(connect(&target.address, target.port, deadline)?),
+    };
+    let liveness = match &transport {
+        Transport::Forwarded(_, alive) => Some(alive.clone()),
+        Transport::Tcp(_) => None,
     };
     clock.mark(Phase::Connect);
     let (sess, fd, guard) = secure(transport, target, shared, deadline, clock, result)?;
@@ -732,6 +737,7 @@ fn session(
             // a live server, so nothing received for 3 intervals means it stopped answering.
             let _ = sess.keepalive_send();
             if let Some(idle) = ms_since_data_received(fd)
+                .or_else(|| liveness.as_ref().map(|l| l.idle_ms()))
                 // libssh2 sends keepalives at least 2 s apart (it turns 1 s into 2 s)
                 && u128::from(idle) > 3 * u128::from(keepalive_secs.max(2)) * 1000 + 500
             {
