@@ -93,16 +93,27 @@ impl SshConfig {
             base,
             depth: 0,
             warnings: Vec::new(),
+            origin: Vec::new(),
         };
         state.flatten(text, display, &mut flat)?;
         self.warnings.append(&mut state.warnings);
-        let parsed = Parsed::default()
-            .home_dir(home())
-            .parse(
-                &mut BufReader::new(flat.as_bytes()),
+        let parse = |text: &str| {
+            Parsed::default().home_dir(home()).parse(
+                &mut BufReader::new(text.as_bytes()),
                 ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
             )
-            .map_err(|e| format!("ssh_config {display}: {e} (use -F none to ignore it)"))?;
+        };
+        let parsed = parse(&flat).map_err(|e| {
+            // The parser does not say where: find the first line whose prefix fails (only on
+            // this error path; configuration files are short).
+            let lines: Vec<&str> = flat.lines().collect();
+            let at = (1..=lines.len())
+                .find(|&k| parse(&(lines[..k].join("\n") + "\n")).is_err())
+                .and_then(|k| state.origin.get(k - 1))
+                .map(|(f, l)| format!("{f}:{l}"))
+                .unwrap_or_else(|| display.to_string());
+            format!("ssh_config {at}: {e} (use -F none to ignore it)")
+        })?;
         self.files.push((display.to_string(), parsed));
         Ok(())
     }
@@ -252,6 +263,8 @@ struct Flatten {
     base: PathBuf,
     depth: usize,
     warnings: Vec<String>,
+    /// For every line written out: the file and line it came from (for error messages).
+    origin: Vec<(String, usize)>,
 }
 
 impl Flatten {
@@ -267,6 +280,7 @@ impl Flatten {
                     let h = format!("Host {}", rest.to_ascii_lowercase());
                     out.push_str(&h);
                     out.push('\n');
+                    self.origin.push((display.to_string(), i + 1));
                     header = Some(h);
                 }
                 "match" => {
@@ -282,6 +296,7 @@ impl Flatten {
                     };
                     out.push_str(&h);
                     out.push('\n');
+                    self.origin.push((display.to_string(), i + 1));
                     header = Some(h);
                 }
                 "include" => {
@@ -308,10 +323,12 @@ impl Flatten {
                         // back to the options before the first block: they apply to every host
                         out.push_str("Host *\n");
                     }
+                    self.origin.push((display.to_string(), i + 1));
                 }
                 _ => {
                     out.push_str(raw);
                     out.push('\n');
+                    self.origin.push((display.to_string(), i + 1));
                 }
             }
         }
@@ -486,6 +503,19 @@ mod tests {
             .add_text("Include loop.conf\n", "main", dir.path().to_path_buf())
             .unwrap_err();
         assert!(e.contains("loop.conf"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let mut c = SshConfig::default();
+        let e = c
+            .add_text(
+                "Host a\n  User x\n\nHost b\n  Port nope\n",
+                "cfg",
+                PathBuf::from("/nonexistent"),
+            )
+            .unwrap_err();
+        assert!(e.contains("cfg:5"), "{e}");
     }
 
     #[test]
