@@ -617,3 +617,63 @@ fn a_bastion_that_stops_answering_fails_its_hosts_instead_of_hanging() {
     assert!(err.contains("stopped answering"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(20), "{err}");
 }
+
+#[test]
+fn a_protected_key_the_agent_holds_needs_no_passphrase() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fleet::new(1);
+    f.trust_all();
+    let key = protected_key(f.dir.path(), "16");
+    std::fs::copy(
+        key.with_extension("pub"),
+        f.dir.path().join("authorized_keys"),
+    )
+    .unwrap();
+    let sock = f.dir.path().join("agent.sock");
+    let agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client) is needed");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ssh-add takes the passphrase from an askpass program
+    let askpass = f.file("askpass.sh", "#!/bin/sh\necho 'correct horse'\n");
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut add = Command::new("ssh-add");
+    add.arg("-q")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(std::process::Stdio::null());
+    common::without_terminal(&mut add);
+    assert!(add.status().unwrap().success(), "ssh-add failed");
+
+    let inv = f.inventory(2);
+    let mut c = f.prun();
+    c.env("SSH_AUTH_SOCK", &sock).arg("-i").arg(&inv).args([
+        "--identity",
+        key.to_str().unwrap(),
+        "echo agent",
+    ]);
+    common::without_terminal(&mut c);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("skipping passphrase-protected"), "{r:?}");
+    assert!(!r.stderr.contains("passphrase for key"), "{r:?}");
+}
