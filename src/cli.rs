@@ -169,8 +169,9 @@ under a temporary name (.NAME.prun-PID-N.tmp) beside the target, checked by size
 source's mode (and with --preserve its access and modification times, in whole seconds) \
 and renamed into place, so an interrupted or failed transfer never leaves a truncated \
 target; the temporary file is removed when the connection still works. SFTP version 3 \
-cannot rename over an existing file: the old target is removed just before the rename (it \
-is briefly absent, never partial). --checksum compares every file's SHA-256 with the \
+cannot rename over an existing file: such files are moved into place at the end of the \
+host's push with mv -f (an atomic rename), or, for an account without a shell, the old \
+target is removed just before the rename (briefly absent, never partial). --checksum compares every file's SHA-256 with the \
 remote sha256sum after the copy. Relative remote paths are relative to the login \
 directory. Timings: channel_open is the SFTP start, open the directories and file opens, \
 transfer the data, close the closing, attributes, renames and checksums; the report adds \

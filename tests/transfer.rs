@@ -271,3 +271,51 @@ fn pull_a_file_from_20_hosts_into_per_host_directories() {
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("nope.txt: no such file"), "{r:?}");
 }
+
+#[test]
+fn push_replaces_existing_files() {
+    let f = fleet(1);
+    let inv = one_per_server(&f);
+    let remote = srv(&f, 0).join("etc");
+    std::fs::create_dir_all(remote.join("app.conf.d")).unwrap();
+    std::fs::write(remote.join("app.conf"), "old\n").unwrap();
+    let local = f.dir.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    for (round, text) in ["new\n", "newer\n"].iter().enumerate() {
+        std::fs::write(local.join("app.conf"), text).unwrap();
+        std::fs::set_permissions(local.join("app.conf"), PermissionsExt::from_mode(0o640)).unwrap();
+        let mut c = f.prun();
+        c.arg("-i").arg(&inv).args(["push", "--checksum"]);
+        c.arg(local.join("app.conf")).arg("etc");
+        let r = run(c);
+        assert_eq!(r.code, 0, "round {round}: {r:?}");
+        assert_eq!(
+            std::fs::read_to_string(remote.join("app.conf")).unwrap(),
+            *text
+        );
+        assert_eq!(mode(&remote.join("app.conf")), 0o640);
+    }
+    let names: Vec<_> = std::fs::read_dir(&remote)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".prun-")), "{names:?}");
+    // a directory in the way is a clear failure, and nothing is left behind
+    std::fs::write(local.join("app.conf.d"), "a file now\n").unwrap();
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .arg("push")
+        .arg(local.join("app.conf.d"))
+        .arg("etc");
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("is a directory"), "{r:?}");
+    let names: Vec<_> = std::fs::read_dir(&remote)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".prun-")), "{names:?}");
+}

@@ -1,6 +1,7 @@
 //! File transfer over SFTP on an authenticated session (`prun push` / `prun pull`): files are
 //! streamed in bounded chunks, written under a temporary name and renamed into place (so an
-//! interrupted transfer never leaves a truncated target), with modes (and with `--preserve`
+//! interrupted transfer never leaves a truncated target; an existing target is replaced with
+//! `mv -f`, see `Xfer::replace`), with modes (and with `--preserve`
 //! times) carried over, sizes checked and, with `--checksum`, SHA-256 compared against the
 //! remote `sha256sum`.
 //!
@@ -159,6 +160,8 @@ struct Xfer<'a> {
     deadline: Option<Instant>,
     acc: Acc,
     buf: Vec<u8>,
+    /// The SFTP server's directory, once asked (for absolute paths).
+    cwd: Option<String>,
 }
 
 fn sftp_msg(e: &ssh2::Error) -> String {
@@ -249,6 +252,73 @@ impl Xfer<'_> {
             .map_err(|e| format!("cannot create directory {path}: {}", sftp_msg(&e)))
     }
 
+    /// Run a small shell command on the host (blocking, per-call timeouts): its stdout, or
+    /// the first line of its stderr as the error.
+    fn run_remote(&self, cmd: &str) -> Result<String, String> {
+        quickack(self.fd);
+        let mut ch = self
+            .sess
+            .channel_session()
+            .map_err(|e| format!("cannot open a channel: {}", e.message()))?;
+        ch.exec(cmd)
+            .map_err(|e| format!("cannot run a command: {}", e.message()))?;
+        let mut text = String::new();
+        ch.read_to_string(&mut text)
+            .map_err(|e| format!("reading its output: {e}"))?;
+        let mut err = String::new();
+        let _ = ch.stderr().read_to_string(&mut err);
+        let _ = ch.wait_close();
+        if ch.exit_status().unwrap_or(1) != 0 {
+            return Err(err.lines().next().unwrap_or("(no message)").to_string());
+        }
+        Ok(text)
+    }
+
+    /// `p` as an absolute path: relative SFTP paths start at the SFTP server's directory,
+    /// which need not be the shell's (`internal-sftp -d`).
+    fn absolute(&mut self, p: &str) -> Result<String, String> {
+        if p.starts_with('/') {
+            return Ok(p.to_string());
+        }
+        if self.cwd.is_none() {
+            let cwd = self
+                .q()
+                .realpath(Path::new("."))
+                .map_err(|e| format!("cannot resolve the remote directory: {}", sftp_msg(&e)))?;
+            self.cwd = Some(cwd.to_string_lossy().trim_end_matches('/').to_string());
+        }
+        Ok(format!("{}/{p}", self.cwd.as_deref().unwrap_or("")))
+    }
+
+    /// Move temporary files over existing targets. SFTP v3 cannot rename over a file, so this
+    /// runs `mv -f` (one atomic rename(2) each) in batches; where that is not possible (no
+    /// shell, say) the target is removed and the file renamed over SFTP (the target is then
+    /// briefly absent, never partial).
+    fn replace(&mut self, pending: &[(String, String)]) -> Result<(), String> {
+        let mut abs = Vec::with_capacity(pending.len());
+        for (tmp, dst) in pending {
+            abs.push((self.absolute(tmp)?, self.absolute(dst)?));
+        }
+        for batch in abs.chunks(CHECKSUM_BATCH) {
+            let cmd = batch
+                .iter()
+                .map(|(t, d)| format!("mv -f -- {} {}", shell_quote(t), shell_quote(d)))
+                .collect::<Vec<_>>()
+                .join(" && ");
+            let _ = self.run_remote(&cmd);
+        }
+        for (tmp, dst) in &abs {
+            if self.q().stat(Path::new(tmp)).is_err() {
+                continue; // moved
+            }
+            let _ = self.q().unlink(Path::new(dst));
+            self.q()
+                .rename(Path::new(tmp), Path::new(dst), None)
+                .map_err(|e| format!("renaming into {dst}: {}", sftp_msg(&e)))?;
+        }
+        Ok(())
+    }
+
     /// Remote `sha256sum` of `paths`: path → hex digest.
     fn remote_sha256(&self, paths: &[String]) -> Result<Vec<(String, String)>, String> {
         let mut out = Vec::new();
@@ -261,24 +331,9 @@ impl Xfer<'_> {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            let mut ch = self
-                .sess
-                .channel_session()
-                .map_err(|e| format!("--checksum: cannot open a channel: {}", e.message()))?;
-            ch.exec(&cmd)
-                .map_err(|e| format!("--checksum: cannot run sha256sum: {}", e.message()))?;
-            let mut text = String::new();
-            ch.read_to_string(&mut text)
-                .map_err(|e| format!("--checksum: reading sha256sum output: {e}"))?;
-            let mut err = String::new();
-            let _ = ch.stderr().read_to_string(&mut err);
-            let _ = ch.wait_close();
-            if ch.exit_status().unwrap_or(1) != 0 {
-                return Err(format!(
-                    "--checksum: remote sha256sum failed: {}",
-                    err.lines().next().unwrap_or("(no message)")
-                ));
-            }
+            let text = self
+                .run_remote(&cmd)
+                .map_err(|e| format!("--checksum: remote sha256sum: {e}"))?;
             for line in text.lines() {
                 if let Some((hash, path)) = line.split_once("  ") {
                     out.push((path.to_string(), hash.to_string()));
@@ -289,39 +344,23 @@ impl Xfer<'_> {
     }
 
     fn verify(&mut self, result: &mut HostResult, local: &[(String, String)]) -> Result<(), Fail> {
-        // Relative paths are relative to the SFTP server's start directory, which need not be
-        // the shell's (`internal-sftp -d`): give sha256sum absolute ones.
-        let cwd = if local.iter().any(|(p, _)| !p.starts_with('/')) {
-            let r = self.timed(Phase::Close, |x| x.q().realpath(Path::new(".")));
-            let cwd = r.map_err(|e| {
-                self.fail(
-                    result,
-                    Phase::Close,
-                    format!(
-                        "--checksum: cannot resolve the remote directory: {}",
-                        sftp_msg(&e)
-                    ),
-                )
-            })?;
-            cwd.to_string_lossy().trim_end_matches('/').to_string()
-        } else {
-            String::new()
-        };
-        let abs = |p: &str| {
-            if p.starts_with('/') {
-                p.to_string()
-            } else {
-                format!("{cwd}/{p}")
-            }
-        };
-        let paths: Vec<String> = local.iter().map(|(p, _)| abs(p)).collect();
+        let mut full = Vec::with_capacity(local.len());
+        for (p, _) in local {
+            let a = self
+                .absolute(p)
+                .map_err(|m| self.fail(result, Phase::Close, format!("--checksum: {m}")))?;
+            full.push(a);
+        }
         let remote = self
-            .timed(Phase::Close, |x| x.remote_sha256(&paths))
+            .timed(Phase::Close, |x| x.remote_sha256(&full))
             .map_err(|m| self.fail(result, Phase::Close, m))?;
-        for (path, hash) in local {
-            let full = abs(path);
-            match remote.iter().find(|(p, _)| *p == full) {
-                Some((_, h)) if h == hash => {}
+        let remote: std::collections::HashMap<&str, &str> = remote
+            .iter()
+            .map(|(p, h)| (p.as_str(), h.as_str()))
+            .collect();
+        for ((path, hash), abs) in local.iter().zip(&full) {
+            match remote.get(abs.as_str()) {
+                Some(h) if h == hash => {}
                 Some(_) => {
                     return Err(self.fail(
                         result,
@@ -405,6 +444,7 @@ fn start<'a>(
         deadline: shared.settings.command_timeout.map(|t| Instant::now() + t),
         acc: Acc::default(),
         buf: vec![0; CHUNK],
+        cwd: None,
     })
 }
 
@@ -462,8 +502,15 @@ fn push_items(
         }
     };
     let mut sums: Vec<(String, String)> = Vec::new();
+    // (temporary file, existing target) pairs to swap once every file is written
+    let mut pending: Vec<(String, String)> = Vec::new();
     for it in &spec.items {
-        x.check(result, Phase::Transfer)?;
+        if let Err(f) = x.check(result, Phase::Transfer) {
+            for (t, _) in &pending {
+                let _ = x.q().unlink(Path::new(t));
+            }
+            return Err(f);
+        }
         let dst = join(&it.rel);
         if it.dir {
             let made = x.timed(Phase::Open, |x| x.mkdir_one(&dst, it.mode as i32));
@@ -472,17 +519,29 @@ fn push_items(
         }
         let (dir, name) = dst.rsplit_once('/').unwrap_or(("", dst.as_str()));
         let tmp = temp_name(dir, name);
-        let r = push_file(x, it, &tmp, &dst, spec, result, on_bytes);
+        let r = push_file(x, it, &tmp, &dst, spec, result, on_bytes, &mut pending);
         match r {
             Ok(Some(hash)) => sums.push((dst, hash)),
             Ok(None) => {}
             Err(f) => {
-                // never leave the temporary file behind when the connection still works
+                // never leave temporary files behind when the connection still works
                 let _ = x.q().unlink(Path::new(&tmp));
+                for (t, _) in &pending {
+                    let _ = x.q().unlink(Path::new(t));
+                }
                 return Err(f);
             }
         }
         result.files += 1;
+    }
+    if !pending.is_empty() {
+        let replaced = x.timed(Phase::Close, |x| x.replace(&pending));
+        if let Err(m) = replaced {
+            for (t, _) in &pending {
+                let _ = x.q().unlink(Path::new(t));
+            }
+            return Err(x.fail(result, Phase::Close, m));
+        }
     }
     if spec.checksum && !sums.is_empty() {
         x.verify(result, &sums)?;
@@ -490,6 +549,7 @@ fn push_items(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_file(
     x: &mut Xfer<'_>,
     it: &PushItem,
@@ -498,6 +558,7 @@ fn push_file(
     spec: &PushSpec,
     result: &mut HostResult,
     on_bytes: &mut dyn FnMut(u64),
+    pending: &mut Vec<(String, String)>,
 ) -> Result<Option<String>, Fail> {
     let mut local = fs::File::open(&it.local)
         .map_err(|e| x.fail(result, Phase::Open, format!("{}: {e}", it.local.display())))?;
@@ -573,21 +634,13 @@ fn push_file(
         x.q()
             .setstat(Path::new(tmp), attrs)
             .map_err(|e| format!("setting the mode of {dst}: {}", sftp_msg(&e)))?;
-        // SFTP v3 rename refuses an existing target: then remove it and rename again
-        // (the target is briefly absent, never truncated)
+        // SFTP v3 rename refuses an existing target: replace it at the end (`replace`)
         if x.q().rename(Path::new(tmp), Path::new(dst), None).is_err() {
             match x.q().stat(Path::new(dst)) {
                 Ok(st) if st.is_dir() => return Err(format!("{dst} is a directory")),
-                Ok(_) => {
-                    x.q()
-                        .unlink(Path::new(dst))
-                        .map_err(|e| format!("replacing {dst}: {}", sftp_msg(&e)))?;
-                }
-                Err(_) => {}
+                Ok(_) => pending.push((tmp.to_string(), dst.to_string())),
+                Err(e) => return Err(format!("renaming into {dst}: {}", sftp_msg(&e))),
             }
-            x.q()
-                .rename(Path::new(tmp), Path::new(dst), None)
-                .map_err(|e| format!("renaming into {dst}: {}", sftp_msg(&e)))?;
         }
         Ok(())
     });
