@@ -119,6 +119,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         local_user: local_user(),
         known_hosts: HashMap::new(),
         bastions: HashMap::new(),
+        missing_keys: Default::default(),
         warnings: Vec::new(),
     };
     let mut targets = Vec::with_capacity(selected.len());
@@ -280,6 +281,8 @@ struct Resolver<'a> {
     known_hosts: HashMap<Vec<PathBuf>, Arc<KnownHosts>>,
     /// Jump host spec → its resolved target, shared by every host behind it.
     bastions: HashMap<String, Arc<Target>>,
+    /// ssh_config IdentityFiles found missing (warned about once).
+    missing_keys: std::collections::HashSet<String>,
     warnings: Vec<String>,
 }
 
@@ -392,12 +395,17 @@ impl Resolver<'_> {
             for f in &sc.identity_files {
                 let path =
                     crate::sshconfig::expand_tokens(&f.value, &h.name, &user, &self.local_user);
-                if !expand_tilde(&path).exists() {
+                if self.missing_keys.contains(&path) {
+                    continue;
+                }
+                // checked once per file, not per host (a `Host *` key applies to all of them)
+                if !self.keys.is_loaded(&path) && !expand_tilde(&path).exists() {
                     // like ssh: a configured key that does not exist is skipped
                     self.warnings.push(format!(
                         "IdentityFile {path} ({}) does not exist; skipped",
                         f.file
                     ));
+                    self.missing_keys.insert(path);
                     continue;
                 }
                 let key = self

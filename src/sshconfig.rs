@@ -124,11 +124,6 @@ impl SshConfig {
         self.add_text(&text, display, base)
     }
 
-    /// Is any configuration loaded?
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
     /// The settings for host `name` (the name as given: the inventory name or `-H` entry).
     /// Tokens `%h` (the name), `%r` (remote user), `%u` (local user), `%d` (home) and `%%` are
     /// expanded in HostName and IdentityFile.

@@ -220,44 +220,19 @@ fn hashed_known_hosts_entries_match() {
 fn agent_identities_are_all_tried() {
     let f = Fleet::new(1);
     f.trust_all();
-    let sock = f.dir.path().join("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&sock)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("ssh-agent (openssh-client) is needed");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+    let agent = common::start_agent(f.dir.path());
+    let sock = &agent.sock;
+    let wrong = f.dir.path().join("wrong_key");
+    keygen(&wrong, "not-authorized");
+    for k in [&wrong, &f.key] {
+        let st = std::process::Command::new("ssh-add")
+            .arg("-q")
+            .arg(k)
+            .env("SSH_AUTH_SOCK", sock)
+            .status()
+            .unwrap();
+        assert!(st.success());
     }
-    let _agent = {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !sock.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "ssh-agent did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let wrong = f.dir.path().join("wrong_key");
-        keygen(&wrong, "not-authorized");
-        for k in [&wrong, &f.key] {
-            let st = std::process::Command::new("ssh-add")
-                .arg("-q")
-                .arg(k)
-                .env("SSH_AUTH_SOCK", &sock)
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }
-        let _ = agent.try_wait();
-        Kill(agent)
-    };
     // No identity_file: only the agent can authenticate, and its first key is refused.
     let inv = f.file(
         "inv.yaml",
@@ -268,7 +243,7 @@ fn agent_identities_are_all_tried() {
         ),
     );
     let mut c = f.prun();
-    c.env("SSH_AUTH_SOCK", &sock)
+    c.env("SSH_AUTH_SOCK", sock)
         .arg("-i")
         .arg(&inv)
         .arg("echo via-agent");

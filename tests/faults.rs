@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fleet, descendants, ensure_test_user, pids_of, whoami};
+use common::{Fleet, ensure_test_user, pids_of, whoami};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -329,34 +329,10 @@ fn a_server_that_stops_answering_is_detected_by_keepalives() {
     stdout.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"h001 | start");
     // Freeze the server side of the session (the per-connection sshd processes).
-    let frozen: Vec<i32> = descendants(f.servers[0].pid())
-        .into_iter()
-        .filter(|(_, comm)| comm.starts_with("sshd"))
-        .map(|(pid, _)| pid)
-        .collect();
-    assert!(!frozen.is_empty());
-    for pid in &frozen {
-        // SAFETY: stopping processes of the sshd this test started.
-        unsafe { libc::kill(*pid, libc::SIGSTOP) };
-    }
+    let frozen = common::freeze_sessions(&f.servers[0]);
     let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    for pid in &frozen {
-        // SAFETY: resuming and ending processes of the sshd this test started.
-        unsafe {
-            libc::kill(*pid, libc::SIGCONT);
-            libc::kill(*pid, libc::SIGKILL);
-        }
-    }
+    let status = common::wait_at_most(&mut child, Duration::from_secs(30));
+    drop(frozen);
     kill_leftovers("sleep 30.9");
     let mut stderr = String::new();
     child

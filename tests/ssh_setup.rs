@@ -573,34 +573,10 @@ fn a_bastion_that_stops_answering_fails_its_hosts_instead_of_hanging() {
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"h01 | start");
     // freeze the bastion's side of the connection
-    let frozen: Vec<i32> = common::descendants(b.servers[0].pid())
-        .into_iter()
-        .filter(|(_, comm)| comm.starts_with("sshd"))
-        .map(|(pid, _)| pid)
-        .collect();
-    assert!(!frozen.is_empty());
-    for pid in &frozen {
-        // SAFETY: stopping processes of the sshd this test started.
-        unsafe { libc::kill(*pid, libc::SIGSTOP) };
-    }
+    let frozen = common::freeze_sessions(&b.servers[0]);
     let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if start.elapsed() > Duration::from_secs(25) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    for pid in &frozen {
-        // SAFETY: resuming and ending processes of the sshd this test started.
-        unsafe {
-            libc::kill(*pid, libc::SIGCONT);
-            libc::kill(*pid, libc::SIGKILL);
-        }
-    }
+    let status = common::wait_at_most(&mut child, Duration::from_secs(25));
+    drop(frozen);
     for pid in common::pids_of("sleep 20.7") {
         // SAFETY: the remote command this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -629,34 +605,15 @@ fn a_protected_key_the_agent_holds_needs_no_passphrase() {
         f.dir.path().join("authorized_keys"),
     )
     .unwrap();
-    let sock = f.dir.path().join("agent.sock");
-    let agent = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&sock)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("ssh-agent (openssh-client) is needed");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _agent = Kill(agent);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "ssh-agent did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let agent = common::start_agent(f.dir.path());
+    let sock = &agent.sock;
     // ssh-add takes the passphrase from an askpass program
     let askpass = f.file("askpass.sh", "#!/bin/sh\necho 'correct horse'\n");
     std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut add = Command::new("ssh-add");
     add.arg("-q")
         .arg(&key)
-        .env("SSH_AUTH_SOCK", &sock)
+        .env("SSH_AUTH_SOCK", sock)
         .env("SSH_ASKPASS", &askpass)
         .env("SSH_ASKPASS_REQUIRE", "force")
         .env("DISPLAY", ":0")
@@ -666,7 +623,7 @@ fn a_protected_key_the_agent_holds_needs_no_passphrase() {
 
     let inv = f.inventory(2);
     let mut c = f.prun();
-    c.env("SSH_AUTH_SOCK", &sock).arg("-i").arg(&inv).args([
+    c.env("SSH_AUTH_SOCK", sock).arg("-i").arg(&inv).args([
         "--identity",
         key.to_str().unwrap(),
         "echo agent",
@@ -676,4 +633,37 @@ fn a_protected_key_the_agent_holds_needs_no_passphrase() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stderr.contains("skipping passphrase-protected"), "{r:?}");
     assert!(!r.stderr.contains("passphrase for key"), "{r:?}");
+}
+
+#[test]
+fn unusable_ssh_config_is_a_usage_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.env("HOME", dir.path())
+            .args(args)
+            .args(["-H", "web01", "--list-hosts"]);
+        run(c)
+    };
+    let r = list(&["-F", "/nonexistent/ssh_config"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("-F /nonexistent/ssh_config: no such ssh_config file"),
+        "{r:?}"
+    );
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "Host web*\n  User deploy\n  Port notaport\n").unwrap();
+    let r = list(&["-F", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("bad.conf:3"), "{r:?}");
+    assert!(r.stderr.contains("-F none"), "{r:?}");
+    // ~/.ssh/config is read by default, and a broken one is reported the same way
+    std::fs::create_dir_all(dir.path().join(".ssh")).unwrap();
+    std::fs::copy(&bad, dir.path().join(".ssh/config")).unwrap();
+    let r = list(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("~/.ssh/config:3"), "{r:?}");
+    let r = list(&["-F", "none"]);
+    assert_eq!(r.code, 0, "{r:?}");
 }

@@ -74,6 +74,16 @@ fn rss_of(mut c: Command) -> (i32, u64, String) {
     (status.code().unwrap_or(-1), peak, reader.join().unwrap())
 }
 
+/// Names of prun's temporary files (`.NAME.prun-…`) left in `dir`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".prun-"))
+        .collect()
+}
+
 /// One inventory host per server.
 fn one_per_server(f: &Fleet) -> PathBuf {
     let hosts: Vec<(String, u16)> = (0..f.servers.len())
@@ -135,11 +145,7 @@ fn push_a_50mb_file_and_a_tree_to_20_hosts() {
         };
         assert_eq!(m(&d.join("big.bin")), m(&big), "--preserve keeps mtime");
         // no temporary files left behind
-        let leftovers: Vec<_> = std::fs::read_dir(&d)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains(".prun-"))
-            .collect();
+        let leftovers = temp_files(&d);
         assert!(leftovers.is_empty(), "server {i}: {leftovers:?}");
     }
     // 20 × 50 MB streamed, never whole files in memory
@@ -295,12 +301,8 @@ fn push_replaces_existing_files() {
         );
         assert_eq!(mode(&remote.join("app.conf")), 0o640);
     }
-    let names: Vec<_> = std::fs::read_dir(&remote)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().all(|n| !n.contains(".prun-")), "{names:?}");
+    let left = temp_files(&remote);
+    assert!(left.is_empty(), "{left:?}");
     // a directory in the way is a clear failure, and nothing is left behind
     std::fs::write(local.join("app.conf.d"), "a file now\n").unwrap();
     let mut c = f.prun();
@@ -312,10 +314,6 @@ fn push_replaces_existing_files() {
     let r = run(c);
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("is a directory"), "{r:?}");
-    let names: Vec<_> = std::fs::read_dir(&remote)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().all(|n| !n.contains(".prun-")), "{names:?}");
+    let left = temp_files(&remote);
+    assert!(left.is_empty(), "{left:?}");
 }

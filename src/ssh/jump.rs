@@ -46,7 +46,6 @@ struct Bastion {
     /// A login failure, kept for the run: the hosts behind it fail at once with it instead of
     /// each trying (and timing out) again.
     failed: Mutex<Option<(FailureKind, String)>>,
-    logins: AtomicUsize,
 }
 
 /// One authenticated connection to a bastion and its pump thread.
@@ -100,12 +99,6 @@ impl Liveness {
 }
 
 impl JumpPool {
-    /// How many times prun logged in to bastions in this run.
-    pub fn logins(&self) -> usize {
-        let b = self.bastions.lock().unwrap();
-        b.values().map(|b| b.logins.load(Ordering::Relaxed)).sum()
-    }
-
     /// A stream to `target` through `bastion`: the local end of a forwarded channel. Logs in
     /// to the bastion first when no connection to it has room.
     pub(crate) fn open(
@@ -125,7 +118,6 @@ impl JumpPool {
                 Arc::new(Bastion {
                     conns: Mutex::new(Vec::new()),
                     failed: Mutex::new(None),
-                    logins: AtomicUsize::new(0),
                 })
             })
             .clone();
@@ -150,7 +142,6 @@ impl JumpPool {
                         let c = login(bastion, shared, &via).inspect_err(|f| {
                             *b.failed.lock().unwrap() = Some((f.0.kind, f.0.message.clone()));
                         })?;
-                        b.logins.fetch_add(1, Ordering::Relaxed);
                         c.active.fetch_add(1, Ordering::Relaxed);
                         conns.push(c.clone());
                         c

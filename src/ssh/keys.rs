@@ -119,8 +119,8 @@ impl KeyFile {
     }
 
     /// The public key blob (wire format), when known.
-    pub fn public_blob(&self) -> Option<Vec<u8>> {
-        self.public.clone()
+    pub fn public_blob(&self) -> Option<&[u8]> {
+        self.public.as_deref()
     }
 
     /// Unlock a passphrase-protected key. An OpenSSH-format key is decrypted now, once; other
@@ -204,6 +204,11 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
+    /// Has this key file been loaded already?
+    pub fn is_loaded(&self, display: &str) -> bool {
+        self.by_path.contains_key(&expand_tilde(display))
+    }
+
     /// Load (or reuse) a key the user named; unreadable files are errors.
     pub fn named(&mut self, display: &str) -> Result<Arc<KeyFile>, String> {
         let path = expand_tilde(display);

@@ -489,3 +489,82 @@ pub fn descendants(root: u32) -> Vec<(i32, String)> {
     }
     out
 }
+
+/// An sshd's per-connection processes, stopped with SIGSTOP (the server "stops answering").
+/// Dropping it resumes and kills them.
+pub struct Frozen(Vec<i32>);
+
+/// Freeze every per-connection process of `sshd`.
+pub fn freeze_sessions(sshd: &Sshd) -> Frozen {
+    let pids: Vec<i32> = descendants(sshd.pid())
+        .into_iter()
+        .filter(|(_, comm)| comm.starts_with("sshd"))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(!pids.is_empty(), "no sshd session processes to freeze");
+    for pid in &pids {
+        // SAFETY: stopping processes of the sshd this test started.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    Frozen(pids)
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            // SAFETY: resuming and ending processes of the sshd this test started.
+            unsafe {
+                libc::kill(*pid, libc::SIGCONT);
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Wait for `child` at most `limit`; past it, kill it and return `None`.
+pub fn wait_at_most(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A private ssh-agent listening on `sock`; killed on drop.
+pub struct Agent {
+    pub sock: PathBuf,
+    child: Child,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start an ssh-agent with its socket in `dir` and wait until it listens.
+pub fn start_agent(dir: &Path) -> Agent {
+    let sock = dir.join("agent.sock");
+    let child = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client) is needed");
+    let agent = Agent { sock, child };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent.sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    agent
+}
