@@ -54,6 +54,12 @@ impl Cancel {
         self.flag.load(Ordering::SeqCst)
     }
 
+    /// The flag itself, for code that must check it without a `Cancel` (the bounded reads
+    /// of [`crate::ssh::bound`]).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.flag
+    }
+
     /// True when the cancel came from Ctrl-C.
     pub fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)

@@ -1,6 +1,7 @@
 //! SSH for one host at a time: the session steps ([`session`]), host key checking
 //! ([`known_hosts`]) and key files ([`keys`]). Knows nothing of output or printing.
 
+pub mod bound;
 pub mod channel;
 pub mod gate;
 pub mod jump;

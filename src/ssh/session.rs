@@ -288,7 +288,11 @@ fn ssh_fail(phase: Phase, e: &ssh2::Error, default: FailureKind) -> Fail {
         FailureKind::Banner => {
             "no SSH banner from server (connection dropped; sshd MaxStartups?)".to_string()
         }
-        FailureKind::Kex => format!("key exchange failed, no common algorithm ({})", e.message()),
+        FailureKind::Kex => format!(
+            "key exchange failed ({}): no algorithm in common with the server, or its reply \
+             was not valid SSH",
+            e.message()
+        ),
         _ => format!("{} ({})", e.message(), code(e)),
     };
     fail(phase, kind, msg)
@@ -390,6 +394,8 @@ pub(crate) fn secure(
 ) -> Result<(Session, RawFd, NonBlockingOnDrop), Fail> {
     let cancel = shared.cancel;
     let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
+    // every read bounded by the step's deadline and the cancel, even while data keeps coming
+    super::bound::install(&sess);
     let fd = match transport {
         Transport::Tcp(tcp) => {
             let _ = tcp.set_nodelay(true);
@@ -414,8 +420,17 @@ pub(crate) fn secure(
     // agent exchange excepted, see `authenticate`).
     sess.set_blocking(false);
     let mut hs = sess.clone();
+    super::bound::take_closed();
     nonblocking(fd, &sess, deadline, cancel, || hs.handshake()).map_err(|e| {
-        let f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
+        let mut f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
+        if f.0.kind == FailureKind::Kex && super::bound::take_closed() {
+            // libssh2 says "key exchange failed" for a dropped connection too
+            f = fail(
+                Phase::Handshake,
+                FailureKind::Io,
+                "connection closed or reset by the server during key exchange",
+            );
+        }
         if matches!(f.0.kind, FailureKind::Banner | FailureKind::Io) {
             shared.gate.dropped(); // sshd MaxStartups: slow down new connections
         }
@@ -605,6 +620,8 @@ fn session(
     let mut buf = vec![0u8; 32 * 1024];
     let mut first_byte = None;
     let mut idle_passes = 0u32;
+    // reads stop at the command's deadline and on cancel even while output keeps flowing
+    let read_bound = super::bound::enter(cmd_deadline, Some(cancel.flag()));
     loop {
         let mut progressed = false;
         if sudo_pending && (stdout_seen || exec_done.elapsed() > Duration::from_secs(3)) {
@@ -728,10 +745,12 @@ fn session(
         } else {
             idle_passes += 1;
         }
+        // A command whose output never pauses still meets its deadline and the cancel.
+        let must_stop = cancel.is_cancelled() || cmd_deadline.is_some_and(|d| Instant::now() >= d);
         // Reading stderr can make libssh2 decode (and queue) stdout data or the EOF after
         // stdout was read in the same pass: a pass only counts as idle when the next one is
         // too. Otherwise we would wait on a socket the server has nothing more to send on.
-        if !progressed && idle_passes >= 2 {
+        if must_stop || (!progressed && idle_passes >= 2) {
             idle_passes = 0;
             // A silent command is fine; a silent server is not: keepalives get a reply from
             // a live server, so nothing received for 3 intervals means it stopped answering.
@@ -753,8 +772,7 @@ fn session(
                     ),
                 ));
             }
-            let timed_out = cmd_deadline.is_some_and(|d| Instant::now() >= d);
-            let waited = if timed_out || cancel.is_cancelled() {
+            let waited = if must_stop {
                 Err(WaitError::Cancelled)
             } else {
                 wait_socket(fd, &sess, cmd_deadline, cancel)
@@ -804,6 +822,7 @@ fn session(
             }
         }
     }
+    drop(read_bound);
     if !sudo_carry.is_empty() {
         on_output(Stream::Stderr, &sudo_carry); // it was not a prompt after all
     }
@@ -858,6 +877,8 @@ fn stop_remote(
 ) -> String {
     for sig in ["TERM", "KILL"] {
         let deadline = Instant::now() + STOP_GRACE;
+        // the run's cancel (or the passed --timeout) must not stop these reads
+        let _bound = super::bound::enter(Some(deadline), None);
         // send the request (non-blocking)
         loop {
             match ch.signal(sig) {
@@ -1167,11 +1188,21 @@ fn authenticate(
     }
     if shared.settings.use_agent && !target.identities_only {
         // The agent exchange runs blocking (libssh2's agent code talks to a second socket),
-        // bounded by the remaining connect deadline.
+        // in slices of at most half a second so that the deadline and a cancel are seen.
         sess.set_blocking(true);
-        sess.set_timeout(remaining_ms(deadline));
-        let r = agent_auth(sess, user);
+        let r = {
+            let _bound = super::bound::enter(Some(deadline), Some(shared.cancel.flag()));
+            agent_auth(sess, user, deadline, shared.cancel)
+        };
         sess.set_blocking(false);
+        if shared.cancel.is_cancelled() {
+            return Err(step_fail(
+                Phase::Auth,
+                StepError::Cancelled,
+                FailureKind::Auth,
+                shared.cancel,
+            ));
+        }
         match r {
             Ok((Some(m), _)) => return Ok(m),
             Ok((None, n)) => tried.push(format!("{n} agent key(s)")),
@@ -1251,7 +1282,23 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
 }
 
 /// Try every agent identity in turn (libssh2's `userauth_agent` tries only the first).
-fn agent_auth(sess: &Session, user: &str) -> Result<(Option<String>, usize), ssh2::Error> {
+fn agent_auth(
+    sess: &Session,
+    user: &str,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<(Option<String>, usize), ssh2::Error> {
+    // One blocking call in slices: libssh2 resumes a call that timed out where it stopped.
+    let sliced = |op: &mut dyn FnMut() -> Result<(), ssh2::Error>| loop {
+        sess.set_timeout(remaining_ms(deadline).min(500));
+        match op() {
+            Err(e)
+                if code(&e) == LIBSSH2_TIMEOUT
+                    && !cancel.is_cancelled()
+                    && Instant::now() < deadline => {}
+            r => return r,
+        }
+    };
     let mut agent = sess.agent()?;
     agent.connect()?;
     agent.list_identities()?;
@@ -1259,7 +1306,7 @@ fn agent_auth(sess: &Session, user: &str) -> Result<(Option<String>, usize), ssh
     let mut n = 0;
     for id in &ids {
         n += 1;
-        match agent.userauth(user, id) {
+        match sliced(&mut || agent.userauth(user, id)) {
             Ok(()) if sess.authenticated() => {
                 let _ = agent.disconnect();
                 return Ok((Some(format!("agent {}", id.comment())), n));
@@ -1437,6 +1484,7 @@ fn nonblocking<T>(
     cancel: &Cancel,
     mut op: impl FnMut() -> Result<T, ssh2::Error>,
 ) -> Result<T, StepError> {
+    let _bound = super::bound::enter(Some(deadline), Some(cancel.flag()));
     loop {
         match op() {
             Ok(v) => return Ok(v),
