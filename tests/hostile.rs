@@ -70,9 +70,8 @@ fn drain_for(c: &mut TcpStream, d: Duration) {
     let end = Instant::now() + d;
     let mut buf = [0u8; 4096];
     while Instant::now() < end {
-        match c.read(&mut buf) {
-            Ok(0) => return,
-            _ => {}
+        if let Ok(0) = c.read(&mut buf) {
+            return;
         }
     }
 }
