@@ -736,7 +736,11 @@ pub fn parse_env(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
-/// Parse `10s`, `500ms`, `1m30s`, or a bare number of seconds.
+/// The longest duration prun accepts anywhere (a year): deadlines are instants, and an
+/// instant that far ahead is as good as none, while a larger one would not be representable.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parse `10s`, `500ms`, `1m30s`, or a bare number of seconds (at most [`MAX_DURATION`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let d = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
@@ -748,6 +752,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         humantime::parse_duration(t).ok()
     };
     match d {
+        Some(d) if d > MAX_DURATION => Err(format!(
+            "'{s}' is longer than the longest duration prun accepts (365 days)"
+        )),
         Some(d) if !d.is_zero() => Ok(d),
         Some(_) => Err(format!("'{s}' is zero; give a positive duration")),
         None => Err(format!(
@@ -813,6 +820,23 @@ pub fn subcommand_first(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        for s in [
+            "10000000000000000000",
+            "300000000000y",
+            "18446744073709551615s",
+            "366d",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("longest duration"), "{s}: {e}");
+        }
+        assert_eq!(
+            parse_duration("365d").unwrap(),
+            Duration::from_secs(365 * 86400)
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -427,6 +427,14 @@ impl Resolver<'_> {
             t
         } else if let Some(t) = &sc.connect_timeout {
             note("connect_timeout", &cfg(&t.file));
+            if t.value > crate::cli::MAX_DURATION {
+                return Err(UsageError(format!(
+                    "{}: ConnectTimeout {} is longer than the longest duration prun accepts \
+                     (365 days)",
+                    t.file,
+                    t.value.as_secs()
+                )));
+            }
             t.value
         } else {
             DEFAULT_CONNECT_TIMEOUT

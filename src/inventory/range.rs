@@ -173,10 +173,11 @@ fn expand_span(
         } else {
             0
         };
-        let mut n = start;
-        while n <= end {
-            out.push(format!("{n:0width$}"));
-            n += step as u64;
+        // checked: a range ending near u64::MAX must not wrap around
+        let mut n = Some(start);
+        while let Some(v) = n.filter(|v| *v <= end) {
+            out.push(format!("{v:0width$}"));
+            n = v.checked_add(step as u64);
         }
         Ok(())
     } else if is_letter(a) && is_letter(b) {
@@ -207,6 +208,20 @@ fn expand_span(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_at_the_top_of_u64_do_not_wrap() {
+        let max = u64::MAX;
+        assert_eq!(
+            expand(&format!("w[{max}-{max}]")).unwrap(),
+            vec![format!("w{max}")]
+        );
+        let start = max - 2;
+        assert_eq!(expand(&format!("w[{start}:{max}:2]")).unwrap().len(), 2);
+        assert!(expand("w[1-18446744073709551616]").is_err());
+        let e = expand("w[0-18446744073709551615]").unwrap_err();
+        assert!(e.reason.contains("more than"), "{e}");
+    }
 
     #[test]
     fn plain_name_is_itself() {
