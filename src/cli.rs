@@ -772,8 +772,96 @@ pub fn command() -> clap::Command {
 pub fn parse() -> Cli {
     use clap::FromArgMatches;
     let args = subcommand_first(std::env::args_os().collect());
+    if let Some(msg) = unknown_option(&args) {
+        eprintln!("prun: error: {msg}");
+        std::process::exit(crate::exit::USAGE as i32);
+    }
     let matches = command().get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// A word before the command that looks like an option but is not one of prun's: clap would
+/// take it (and everything after it) as the remote command, so `--timout 5 cmd` would run
+/// `--timout 5 cmd` on every host. Returns the error to print, naming the word and the
+/// closest option. Words after the first non-option word, or after `--`, are the command's.
+pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
+    let top = command();
+    // after `subcommand_first`, a subcommand is the first argument
+    let sub = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .and_then(|w| top.find_subcommand(w).cloned());
+    let scopes: Vec<&clap::Command> = std::iter::once(&top).chain(sub.as_ref()).collect();
+    let all_args = || scopes.iter().flat_map(|c| c.get_arguments());
+    let long = |name: &str| {
+        all_args().find(|a| {
+            a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+        })
+    };
+    let short = |c: char| all_args().find(|a| a.get_short() == Some(c));
+    let mut i = if sub.is_some() { 2 } else { 1 };
+    while i < args.len() {
+        let Some(word) = args[i].to_str() else {
+            return None;
+        };
+        if word == "--" || !word.starts_with('-') || word == "-" {
+            return None;
+        }
+        i += 1;
+        if let Some(body) = word.strip_prefix("--") {
+            let (name, inline) = match body.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (body, false),
+            };
+            if name == "help" || name == "version" {
+                continue;
+            }
+            match long(name) {
+                Some(a) => {
+                    if a.get_action().takes_values() && !inline {
+                        i += 1;
+                    }
+                }
+                None => {
+                    let best = all_args()
+                        .filter_map(|a| a.get_long())
+                        .chain(["help", "version"])
+                        .map(|l| (strsim::jaro_winkler(name, l), l))
+                        .filter(|(score, _)| *score > 0.8)
+                        .max_by(|a, b| a.0.total_cmp(&b.0));
+                    let hint =
+                        best.map_or(String::new(), |(_, l)| format!(" (did you mean '--{l}'?)"));
+                    return Some(format!(
+                        "unknown option '{word}'{hint}; prun's options come before the \
+                         command: to run a command that starts with '-', put it after '--'"
+                    ));
+                }
+            }
+            continue;
+        }
+        // a cluster of short options: -q, -qp 5, -p5
+        for (k, c) in word.char_indices().skip(1) {
+            if c == 'h' || c == 'V' {
+                continue;
+            }
+            match short(c) {
+                Some(a) if a.get_action().takes_values() => {
+                    if k + c.len_utf8() == word.len() {
+                        i += 1; // the value is the next word
+                    }
+                    break; // the rest of the word is the value
+                }
+                Some(_) => {}
+                None => {
+                    return Some(format!(
+                        "unknown option '-{c}' in '{word}'; prun's options come before the \
+                         command: to run a command that starts with '-', put it after '--'"
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Let options come before a subcommand (`prun -i inv bench …`): when the first word that is
@@ -820,6 +908,40 @@ pub fn subcommand_first(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unknown(words: &[&str]) -> Option<String> {
+        let args: Vec<std::ffi::OsString> = std::iter::once("prun")
+            .chain(words.iter().copied())
+            .map(Into::into)
+            .collect();
+        unknown_option(&subcommand_first(args))
+    }
+
+    #[test]
+    fn unknown_options_before_the_command_are_refused_with_a_suggestion() {
+        let e = unknown(&["-i", "inv.yaml", "--timout", "5", "true"]).unwrap();
+        assert!(e.contains("'--timout'") && e.contains("--timeout"), "{e}");
+        let e = unknown(&["-i", "inv.yaml", "--batch", "1", "true"]).unwrap();
+        assert!(e.contains("'--batch'") && e.contains("'--'"), "{e}");
+        assert!(unknown(&["-Z", "true"]).unwrap().contains("'-Z'"));
+        // known options, values, clusters, `--`, and dashes inside the command are fine
+        for ok in [
+            &["-i", "inv.yaml", "-p", "5", "ls", "-la"][..],
+            &["-qp5", "--timeout=3s", "uptime"],
+            &["-H", "a,b", "--", "--weird-command"],
+            &["-H", "a", "-t", "-5", "x"],
+            &["-H", "a", "bench", "--levels", "1", "true"],
+            &["push", "--mkdir", "-H", "a", "f", "/tmp"],
+            &["--help"],
+        ] {
+            assert_eq!(unknown(ok), None, "{ok:?}");
+        }
+        assert!(
+            unknown(&["bench", "--levls", "1", "true"])
+                .unwrap()
+                .contains("--levels")
+        );
+    }
 
     #[test]
     fn huge_durations_are_refused_not_overflowed() {
