@@ -801,9 +801,7 @@ pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
     let short = |c: char| all_args().find(|a| a.get_short() == Some(c));
     let mut i = if sub.is_some() { 2 } else { 1 };
     while i < args.len() {
-        let Some(word) = args[i].to_str() else {
-            return None;
-        };
+        let word = args[i].to_str()?;
         if word == "--" || !word.starts_with('-') || word == "-" {
             return None;
         }
