@@ -11,6 +11,7 @@ pub mod event;
 pub mod exit;
 pub mod inventory;
 pub mod output;
+pub mod paths;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -237,6 +237,21 @@ fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageEr
             if a.remote.is_empty() {
                 return Err(UsageError("pull: REMOTE_PATH is empty".into()));
             }
+            // the last component names what lands in LOCAL_DIR/<host>/: `..` would land
+            // outside it, `.` on top of it
+            let last = a
+                .remote
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            if last == ".." || last == "." {
+                return Err(UsageError(format!(
+                    "pull: REMOTE_PATH '{}' ends in '{last}': name the file or directory \
+                     itself (its last component becomes LOCAL_DIR/<host>/NAME)",
+                    a.remote
+                )));
+            }
             if !cli.list_hosts {
                 std::fs::create_dir_all(&a.local_dir).map_err(|e| {
                     UsageError(format!(

@@ -317,3 +317,79 @@ fn push_replaces_existing_files() {
     let left = temp_files(&remote);
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_hostile_host_cannot_plant_setuid_files_or_write_through_links() {
+    let f = fleet(1);
+    let inv = one_per_server(&f);
+    let evil = srv(&f, 0).join("evil");
+    std::fs::create_dir_all(evil.join("sub")).unwrap();
+    for (name, m) in [("suid", 0o4755), ("sgid", 0o2775), ("sticky", 0o1777)] {
+        std::fs::write(evil.join(name), name).unwrap();
+        std::fs::set_permissions(evil.join(name), PermissionsExt::from_mode(m)).unwrap();
+    }
+    std::fs::write(evil.join("sub/link"), "from the host").unwrap();
+    std::fs::set_permissions(evil.join("sub"), PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&evil, PermissionsExt::from_mode(0o1777)).unwrap();
+    // someone with write access to the pull's directory planted a link to a victim file
+    let out = f.dir.path().join("pulled");
+    std::fs::create_dir_all(out.join("h01/evil/sub")).unwrap();
+    let victim = f.dir.path().join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("h01/evil/sub/link")).unwrap();
+
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["pull", "-r", "--preserve", "evil"])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let local = out.join("h01/evil");
+    for name in ["suid", "sgid", "sticky"] {
+        let m = mode(&local.join(name));
+        assert_eq!(m & 0o7000, 0, "{name}: {m:o}");
+        assert_eq!(m & 0o022, 0, "{name}: the umask applies: {m:o}");
+    }
+    assert_eq!(mode(&local), 0o755, "directory: {:o}", mode(&local));
+    assert_eq!(mode(&local.join("sub")), 0o755);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    assert_eq!(
+        std::fs::read_to_string(local.join("sub/link")).unwrap(),
+        "from the host"
+    );
+    assert!(
+        !std::fs::symlink_metadata(local.join("sub/link"))
+            .unwrap()
+            .is_symlink()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(local.join("sub"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("prun"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // a directory link planted where a pulled directory goes is refused, not followed
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::create_dir_all(out.join("h01")).unwrap();
+    let elsewhere = f.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("h01/evil")).unwrap();
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args(["pull", "-r", "evil"]).arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("symlink"), "{r:?}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // a remote path ending in `..` would land outside LOCAL_DIR/<host>/
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["pull", "evil/sub/.."])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("ends in '..'"), "{r:?}");
+}

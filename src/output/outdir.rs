@@ -65,8 +65,9 @@ impl OutDir {
             }
             Event::HostStarted { host } => {
                 let base = self.dir.join(&self.names[*host]);
-                let out = File::create(base.with_extension(ext(&base, "out")))?;
-                let err = File::create(base.with_extension(ext(&base, "err")))?;
+                // exclusive, 0600, renamed into place: never written through a planted link
+                let out = crate::paths::create_replacing(&base.with_extension(ext(&base, "out")))?;
+                let err = crate::paths::create_replacing(&base.with_extension(ext(&base, "err")))?;
                 self.open[*host] = Some([out, err]);
             }
             Event::Output { host, stream, data } => {

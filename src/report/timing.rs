@@ -303,21 +303,17 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
 
 /// Write the report to `path` in `format` (atomically: a temporary file renamed into place).
 pub fn write_file(s: &Summary, path: &Path, format: Format) -> io::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("report")
-    ));
+    // exclusive temporary file beside the report, renamed over it when complete
+    let mut tmp = crate::paths::temp_beside(path)?;
     {
-        let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut f = io::BufWriter::new(tmp.as_file_mut());
         match format {
             Format::Json => write_json(s, &mut f)?,
             Format::Csv => write_csv(s, &mut f)?,
         }
         f.flush()?;
     }
-    std::fs::rename(&tmp, path)
+    tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
 #[cfg(test)]

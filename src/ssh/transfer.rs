@@ -678,7 +678,8 @@ fn found(remote: String, rel: PathBuf, st: &FileStat) -> Found {
         rel,
         dir: st.is_dir(),
         size: st.size.unwrap_or(0),
-        mode: st.perm.unwrap_or(0o644) & 0o7777,
+        // permission bits only: a setuid/setgid/sticky bit from the server is never kept
+        mode: st.perm.unwrap_or(0o644) & 0o777,
         atime: st.atime.unwrap_or(0),
         mtime: st.mtime.unwrap_or(0),
     }
@@ -758,26 +759,14 @@ fn pull_items(
         Ok(out)
     });
     let items = listed.map_err(|m| x.fail(result, Phase::Open, m))?;
-    fs::create_dir_all(&host_dir).map_err(|e| {
-        x.fail(
-            result,
-            Phase::Open,
-            format!("cannot create {}: {e}", host_dir.display()),
-        )
-    })?;
+    local_dir(&host_dir).map_err(|m| x.fail(result, Phase::Open, m))?;
     let mut sums: Vec<(String, String)> = Vec::new();
     let mut local_of: Vec<(String, PathBuf)> = Vec::new();
     for it in &items {
         x.check(result, Phase::Transfer)?;
         let dst = host_dir.join(&it.rel);
         if it.dir {
-            fs::create_dir_all(&dst).map_err(|e| {
-                x.fail(
-                    result,
-                    Phase::Open,
-                    format!("cannot create {}: {e}", dst.display()),
-                )
-            })?;
+            local_dir(&dst).map_err(|m| x.fail(result, Phase::Open, m))?;
             continue;
         }
         let hash = pull_file(x, it, &dst, spec, result, on_bytes)?;
@@ -797,9 +786,27 @@ fn pull_items(
     Ok(())
 }
 
+/// Make sure `dir` is a directory of ours: create it (umask applies) or accept an existing
+/// directory, but never one reached through a symlink (someone else's link could point
+/// anywhere). Its parents under the pull's directory were checked the same way before it.
+fn local_dir(dir: &Path) -> Result<(), String> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) if m.file_type().is_symlink() => Err(format!(
+            "refusing to write through the symlink {}",
+            dir.display()
+        )),
+        Ok(_) => Err(format!("{} exists and is not a directory", dir.display())),
+        Err(_) => {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+        }
+    }
+}
+
 fn set_local_attrs(path: &Path, it: &Found, preserve: bool) {
     use std::os::unix::fs::PermissionsExt;
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(it.mode));
+    let mode = crate::paths::local_mode(it.mode, it.dir);
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
     if preserve && let Ok(f) = fs::File::open(path) {
         let times = fs::FileTimes::new()
             .set_accessed(UNIX_EPOCH + Duration::from_secs(it.atime))
@@ -824,18 +831,20 @@ fn pull_file(
             format!("cannot open remote {}: {}", it.remote, sftp_msg(&e)),
         )
     })?;
-    let name = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dst.with_file_name(format!(".{name}.prun-{}.tmp", std::process::id()));
-    let mut local = fs::File::create(&tmp).map_err(|e| {
+    // exclusive, 0600, random name; renamed over `dst` when complete (a link there is
+    // replaced, never followed); removed on every failure path when dropped
+    let tmp_file = crate::paths::temp_beside(dst).map_err(|e| {
         x.fail(
             result,
             Phase::Open,
-            format!("cannot create {}: {e}", tmp.display()),
+            format!(
+                "cannot create a temporary file beside {}: {e}",
+                dst.display()
+            ),
         )
     })?;
+    let tmp = tmp_file.path().to_path_buf();
+    let mut local = tmp_file;
     let mut hasher = spec.checksum.then(Sha256::new);
     let mut got = 0u64;
     let r = (|| -> Result<(), Fail> {
@@ -880,18 +889,26 @@ fn pull_file(
                 ));
             }
             local
+                .as_file()
                 .sync_all()
                 .map_err(|e| format!("{}: {e}", tmp.display()))?;
             set_local_attrs(&tmp, it, spec.preserve);
-            fs::rename(&tmp, dst).map_err(|e| format!("renaming into {}: {e}", dst.display()))
+            Ok(())
         })();
         x.acc.close += t.elapsed();
         done.map_err(|m| x.fail(result, Phase::Close, m))
     })();
-    if r.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
     r?;
+    let t = Instant::now();
+    let persisted = local.persist(dst);
+    x.acc.close += t.elapsed();
+    persisted.map_err(|e| {
+        x.fail(
+            result,
+            Phase::Close,
+            format!("renaming into {}: {}", dst.display(), e.error),
+        )
+    })?;
     Ok(hasher.map(|h| hex(&h.finalize())))
 }
 
