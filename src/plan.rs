@@ -152,6 +152,24 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
                 .into(),
         );
     }
+    // bastions too: a jump host reached without checking its key sees every login after it
+    let mut unchecked: Vec<String> = Vec::new();
+    for t in &targets {
+        let mut hop = t.jump.as_ref();
+        while let Some(b) = hop {
+            if b.host_key_policy == Policy::Off && !unchecked.contains(&b.name) {
+                unchecked.push(b.name.clone());
+            }
+            hop = b.jump.as_ref();
+        }
+    }
+    if !unchecked.is_empty() {
+        warnings.push(format!(
+            "host key checking is off for jump host {}: its key is NOT verified, and every \
+             connection through it can be intercepted",
+            unchecked.join(", ")
+        ));
+    }
     let sudo_user = cli
         .sudo_user
         .clone()

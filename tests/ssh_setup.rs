@@ -75,6 +75,37 @@ fn password_login_with_prun_password_and_never_shown() {
     assert!(r.stderr.contains("permission denied"), "{r:?}");
     assert!(r.stderr.contains("password"), "{r:?}");
     assert!(!r.stderr.contains("not-the-password"), "{r:?}");
+    // host key checking off and the key changed: connect, say so, but never send the
+    // password (as OpenSSH does); an unknown key under off is noted too
+    let other = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    f.write_known_hosts(&format!("[127.0.0.1]:{port} ssh-ed25519 {other}\n"));
+    let mut c = f.prun();
+    c.args(["-H", &hosts, "-u", user, "--retries", "0"])
+        .args(["--host-key-check", "off", "id -un"])
+        .env("PRUN_PASSWORD", common::TEST_PASSWORD);
+    let r = run(c);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("HOST KEY CHANGED"), "{r:?}");
+    assert!(
+        r.stderr.contains("password authentication disabled"),
+        "{r:?}"
+    );
+    f.write_known_hosts("");
+    let mut c = f.prun();
+    c.args([
+        "-H",
+        &hosts,
+        "-u",
+        user,
+        "--host-key-check",
+        "off",
+        "id -un",
+    ])
+    .env("PRUN_PASSWORD", common::TEST_PASSWORD);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("NOT verified"), "{r:?}");
+    f.trust_all();
     // --ask-pass with no terminal: a clear usage error before any host is contacted
     let mut c = f.prun();
     c.args(["-H", &hosts, "-u", user, "--ask-pass", "true"]);

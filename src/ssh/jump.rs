@@ -59,6 +59,9 @@ struct Conn {
     dead: AtomicBool,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// What logging in to the bastion noted (an unverified or changed host key, a key
+    /// added to known_hosts), with the hops before it: passed on to every host behind it.
+    notes: Vec<String>,
 }
 
 impl Conn {
@@ -107,7 +110,7 @@ impl JumpPool {
         target: &Target,
         deadline: Instant,
         shared: &Shared<'_>,
-    ) -> Result<(UnixStream, Liveness), Fail> {
+    ) -> Result<(UnixStream, Liveness, Vec<String>), Fail> {
         let key = pool_key(bastion);
         let b = self
             .bastions
@@ -179,7 +182,7 @@ impl JumpPool {
                 }
             };
             match reply {
-                Ok(pair) => return Ok(pair),
+                Ok((sock, alive)) => return Ok((sock, alive, conn.notes.clone())),
                 Err(msg) if msg.starts_with("full:") => continue, // try another connection
                 Err(msg) => {
                     return Err(fail(
@@ -238,9 +241,11 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
     };
     // a bastion behind another (ProxyJump a,b) is reached through a channel of the previous
     // hop's connection, like any host
+    let mut notes = Vec::new();
     let transport = match &bastion.jump {
         Some(prev) => {
-            let (sock, alive) = shared.jumps.open(prev, bastion, deadline, shared)?;
+            let (sock, alive, before) = shared.jumps.open(prev, bastion, deadline, shared)?;
+            notes = before;
             Transport::Forwarded(sock, alive)
         }
         None => Transport::Tcp(connect(&bastion.address, bastion.port, deadline).map_err(named)?),
@@ -254,6 +259,7 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
         &mut result,
     )
     .map_err(named)?;
+    notes.extend(result.notes.iter().map(|n| format!("{via}: {n}")));
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two fds on success; we own them from here.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -277,6 +283,7 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
         dead: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         thread: Mutex::new(None),
+        notes,
     });
     let c = conn.clone();
     let thread = std::thread::Builder::new()

@@ -357,12 +357,23 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let mut f = OpenOptions::new()
+    // created exclusively when missing; an existing file (which may be the user's own
+    // symlink, as OpenSSH allows) is appended to
+    let mut f = match OpenOptions::new()
         .read(true)
         .append(true)
-        .create(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)?;
+        .open(path)
+    {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            OpenOptions::new().read(true).append(true).open(path)?
+        }
+        r => r?,
+    };
+    // other prun (or ssh) processes appending at the same moment: one writer at a time, so
+    // lines never interleave and the newline check below sees the real end of the file
+    let _lock = Flock::exclusive(&f)?;
     let len = f.metadata()?.len();
     let mut buf = String::new();
     if len > 0 {
@@ -375,6 +386,32 @@ fn append_line(path: &Path, line: &str) -> io::Result<()> {
     }
     buf.push_str(line);
     f.write_all(buf.as_bytes())
+}
+
+/// An exclusive `flock` on an open file, released when dropped.
+struct Flock(std::os::unix::io::RawFd);
+
+impl Flock {
+    fn exclusive(f: &fs::File) -> io::Result<Flock> {
+        use std::os::unix::io::AsRawFd;
+        let fd = f.as_raw_fd();
+        // SAFETY: flock on a file descriptor we hold open.
+        while unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        Ok(Flock(fd))
+    }
+}
+
+impl Drop for Flock {
+    fn drop(&mut self) {
+        // SAFETY: unlocking the descriptor locked in `exclusive`, still open (the lock is
+        // dropped before the file).
+        unsafe { libc::flock(self.0, libc::LOCK_UN) };
+    }
 }
 
 #[cfg(test)]

@@ -441,11 +441,11 @@ pub(crate) fn secure(
     clock.mark(Phase::Handshake);
 
     // host key, before any credential is offered
-    check_host_key(&sess, target, &host_keys, result)?;
+    let changed = check_host_key(&sess, target, &host_keys, result)?;
     clock.mark(Phase::Hostkey);
 
-    // auth
-    result.auth_method = Some(authenticate(&sess, fd, target, shared, deadline)?);
+    // auth: never a password to a host whose key changed (like OpenSSH)
+    result.auth_method = Some(authenticate(&sess, fd, target, shared, deadline, !changed)?);
     clock.mark(Phase::Auth);
     Ok((sess, fd, guard))
 }
@@ -528,7 +528,8 @@ fn session(
     // connect (includes DNS), directly or through a channel of the bastion's connection
     let transport = match &target.jump {
         Some(bastion) => {
-            let (sock, alive) = shared.jumps.open(bastion, target, deadline, shared)?;
+            let (sock, alive, notes) = shared.jumps.open(bastion, target, deadline, shared)?;
+            result.notes.extend(notes);
             Transport::Forwarded(sock, alive)
         }
         None => Transport::Tcp(connect(&target.address, target.port, deadline)?),
@@ -1057,12 +1058,15 @@ pub(crate) fn connect(address: &str, port: u16, deadline: Instant) -> Result<Tcp
     Err(fail(Phase::Connect, kind, msg))
 }
 
+/// Check the server's host key against known_hosts under the host's policy. `Ok(true)`: the
+/// key does not match what known_hosts says, and the policy (`off`) lets the connection go
+/// on anyway; then no password may be sent.
 fn check_host_key(
     sess: &Session,
     target: &Target,
     host_keys: &known_hosts::HostKeys<'_>,
     result: &mut HostResult,
-) -> Result<(), Fail> {
+) -> Result<bool, Fail> {
     let policy = target.host_key_policy;
     let lookup = target.host_key_name.as_str();
     let Some((blob, _)) = sess.host_key() else {
@@ -1092,17 +1096,30 @@ fn check_host_key(
                 "added {lookup} {alg} {fp} to {}",
                 kh.write_path().display()
             ));
-            return Ok(());
+            return Ok(false);
         }
     }
     match verdict {
-        Verdict::Known => Ok(()),
+        Verdict::Known => Ok(false),
         Verdict::Revoked { where_ } => Err(fail(
             Phase::Hostkey,
             FailureKind::HostkeyMismatch,
             format!("host key {alg} {fp} for {lookup} is REVOKED ({where_})"),
         )),
-        _ if policy == Policy::Off => Ok(()),
+        Verdict::Unknown if policy == Policy::Off => {
+            result.notes.push(format!(
+                "host key {alg} {fp} for {lookup} NOT verified (host key checking is off)"
+            ));
+            Ok(false)
+        }
+        Verdict::Changed { where_ } if policy == Policy::Off => {
+            result.notes.push(format!(
+                "HOST KEY CHANGED for {lookup}: server sent {alg} {fp}, which does not match \
+                 {where_}; connecting anyway (host key checking is off), with password and \
+                 keyboard-interactive authentication disabled"
+            ));
+            Ok(true)
+        }
         Verdict::Changed { where_ } => Err(fail(
             Phase::Hostkey,
             FailureKind::HostkeyMismatch,
@@ -1136,6 +1153,7 @@ fn authenticate(
     target: &Target,
     shared: &Shared<'_>,
     deadline: Instant,
+    allow_password: bool,
 ) -> Result<String, Fail> {
     let user = target.user.as_str();
     let mut tried: Vec<String> = Vec::new();
@@ -1227,7 +1245,12 @@ fn authenticate(
             return Ok(format!("publickey {}", key.display));
         }
     }
-    if let Some(pw) = &shared.settings.password {
+    if shared.settings.password.is_some() && !allow_password {
+        errors.push(
+            "password authentication disabled: the host key changed (as OpenSSH does)".into(),
+        );
+    }
+    if let Some(pw) = shared.settings.password.as_ref().filter(|_| allow_password) {
         // Password, then keyboard-interactive answered with the same password (what
         // PAM-backed servers offer instead); OpenSSH's order after public keys.
         tried.push("password".into());
