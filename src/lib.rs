@@ -15,5 +15,6 @@ pub mod paths;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod secret;
 pub mod ssh;
 pub mod sshconfig;

@@ -100,7 +100,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     let mut keys = KeyStore::default();
     keys.unlocker.use_agent = use_agent;
     keys.unlocker.prompt = !cli.list_hosts;
-    keys.unlocker.env = std::env::var("PRUN_KEY_PASSPHRASE").ok().map(Secret);
+    keys.unlocker.env = std::env::var("PRUN_KEY_PASSPHRASE").ok().map(Secret::new);
     let mut cli_keys = Vec::new();
     for k in cli.identity.iter().filter(|_| !cli.list_hosts) {
         let key = keys
@@ -183,7 +183,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
                  (without a terminal, set PRUN_PASSWORD / PRUN_SUDO_PASSWORD)"
             ))
         })?;
-        Some(Secret(p))
+        Some(Secret::new(p))
     } else {
         None
     };
@@ -191,7 +191,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         std::env::var(name)
             .ok()
             .filter(|v| !v.is_empty())
-            .map(Secret)
+            .map(Secret::new)
     };
     let password = asked.clone().or_else(|| env_secret("PRUN_PASSWORD"));
     let sudo_password = if sudo_user.is_none() || cli.list_hosts {
@@ -221,6 +221,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             stdin,
             sudo_user,
             sudo_password,
+            sudo_prompt: crate::ssh::sudo::random_marker(),
             password,
         },
         default_keys: keys.defaults.clone(),

@@ -171,7 +171,7 @@ fn sudo_runs_as_root_with_the_password_fed_once_and_never_shown() {
         );
     }
     assert!(!out.contains(common::TEST_PASSWORD) && !err.contains(common::TEST_PASSWORD));
-    assert!(!err.contains("prun:sudo-password"), "{err}");
+    assert!(!err.contains("[prun:sudo:"), "{err}");
     // --sudo-user, and without a password sudo -n fails at once instead of waiting
     let r = f.run_inv(&inv, &["-u", user, "--sudo-user", "nobody", "id -un"]);
     assert_eq!(r.code, 5, "{r:?}");
@@ -186,4 +186,22 @@ fn sudo_runs_as_root_with_the_password_fed_once_and_never_shown() {
     let r = common::run(c);
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("incorrect password"), "{r:?}");
+    // a command that finds the prompt marker in sudo's argv and prints it once it runs gets
+    // no password: it is believed only as the first thing sudo writes
+    let steal = "id -un; sleep 0.3; \
+                 m=$(ps -eo args= | grep -o '\\[prun:sudo:[0-9a-f]*\\]' | head -n 1); \
+                 printf '%s' \"$m\" >&2; sleep 0.5; cat; echo; echo got-stdin-eof";
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-l", "h01", "-u", user, "--sudo", "--timeout", "20s", steal])
+        .env("PRUN_SUDO_PASSWORD", common::TEST_PASSWORD);
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("[prun:sudo:"),
+        "the marker passes as output: {r:?}"
+    );
+    assert!(r.stdout_text().contains("got-stdin-eof"), "{r:?}");
+    assert!(!r.stdout_text().contains(common::TEST_PASSWORD), "{r:?}");
 }

@@ -131,7 +131,7 @@ impl KeyFile {
             let key = ssh_key::PrivateKey::from_openssh(&self.private)
                 .map_err(|e| format!("key file {}: {e}", self.path.display()))?;
             let plain = key
-                .decrypt(passphrase.0.as_bytes())
+                .decrypt(passphrase.expose().as_bytes())
                 .map_err(|_| format!("wrong passphrase for key file {}", self.path.display()))?;
             let text = plain
                 .to_openssh(ssh_key::LineEnding::LF)
@@ -246,7 +246,7 @@ impl KeyStore {
                 if p.is_empty() {
                     break;
                 }
-                match k.unlock(&Secret(p)) {
+                match k.unlock(&Secret::new(p)) {
                     Ok(()) => return Ok(()),
                     Err(e) if attempt == 3 => return Err(e),
                     Err(_) => {

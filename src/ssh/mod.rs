@@ -9,6 +9,7 @@ pub mod keys;
 pub mod known_hosts;
 pub mod session;
 pub mod sign;
+pub mod sudo;
 pub mod transfer;
 
 pub use known_hosts::{KnownHosts, Policy};

@@ -15,6 +15,7 @@ use super::gate::{Permit, StartGate};
 use super::jump::JumpPool;
 use super::keys::KeyFile;
 use super::known_hosts::{self, KnownHosts, Policy, Verdict};
+use super::sudo::{self, SudoFilter};
 use super::transfer;
 use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream, Timings};
@@ -50,28 +51,19 @@ pub struct Settings {
     pub sudo_user: Option<String>,
     /// The password for sudo's prompt, if one was given.
     pub sudo_password: Option<Secret>,
+    /// This run's random marker for sudo's prompt (`sudo -p`).
+    pub sudo_prompt: String,
     /// `--ask-pass` / `PRUN_PASSWORD`: for password and keyboard-interactive logins.
     pub password: Option<Secret>,
 }
 
-/// A secret string: never shown by Debug.
-#[derive(Clone)]
-pub struct Secret(pub String);
+pub use crate::secret::Secret;
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// The prompt prun asks sudo to print, to know when to send the password.
-pub const SUDO_PROMPT: &str = "[prun:sudo-password]";
-
-/// `command` wrapped to run through sudo as `user`: `-S` with prun's prompt when a password
-/// will be fed, else `-n` (fail at once rather than wait for a password).
-pub fn sudo_wrap(command: &str, user: &str, with_password: bool) -> String {
-    let mode = if with_password {
-        format!("-S -p {}", shell_quote(SUDO_PROMPT))
+/// `command` wrapped to run through sudo as `user`: `-S` with prun's `prompt` marker when a
+/// password will be fed, else `-n` (fail at once rather than wait for a password).
+pub fn sudo_wrap(command: &str, user: &str, prompt: Option<&str>) -> String {
+    let mode = if let Some(prompt) = prompt {
+        format!("-S -p {}", shell_quote(prompt))
     } else {
         "-n".to_string()
     };
@@ -154,19 +146,6 @@ impl StdinData {
             }
         }
     }
-}
-
-/// Position of `needle` in `hay`.
-/// The length of the longest tail of `hay` that is a proper prefix of `needle`.
-fn prompt_prefix_len(hay: &[u8], needle: &[u8]) -> usize {
-    (1..needle.len().min(hay.len() + 1))
-        .rev()
-        .find(|&k| hay.ends_with(&needle[..k]))
-        .unwrap_or(0)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Quote `s` for a POSIX shell.
@@ -591,7 +570,10 @@ fn session(
             full_command = sudo_wrap(
                 &format!("{prefix}{command}"),
                 user,
-                settings.sudo_password.is_some(),
+                settings
+                    .sudo_password
+                    .is_some()
+                    .then_some(settings.sudo_prompt.as_str()),
             );
             &full_command
         }
@@ -609,11 +591,11 @@ fn session(
     // so a command that reads stdin cannot wait forever. With a sudo password, stdin waits
     // until sudo's prompt was answered (or sudo clearly did not ask: output on stdout, or 3 s).
     let mut stdin_pos: Option<u64> = Some(0);
-    let mut sudo_pending = settings.sudo_user.is_some() && settings.sudo_password.is_some();
-    // stderr bytes that may be the first part of sudo's prompt (see the read loop)
-    let mut sudo_carry: Vec<u8> = Vec::new();
-    let mut sudo_prompts = 0u32;
-    let mut stdout_seen = false;
+    // sudo's prompt: answered once, only as the first thing on stderr (see `sudo`)
+    let mut sudo = match (&settings.sudo_user, &settings.sudo_password) {
+        (Some(_), Some(_)) => Some(SudoFilter::new(&settings.sudo_prompt)),
+        _ => None,
+    };
     let mut stdin_buf = vec![0u8; 32 * 1024];
 
     // read both streams, non-blocking
@@ -625,10 +607,17 @@ fn session(
     let read_bound = super::bound::enter(cmd_deadline, Some(cancel.flag()));
     loop {
         let mut progressed = false;
-        if sudo_pending && (stdout_seen || exec_done.elapsed() > Duration::from_secs(3)) {
-            sudo_pending = false;
+        if let Some(f) = sudo.as_mut().filter(|f| f.waiting())
+            && exec_done.elapsed() > Duration::from_secs(3)
+        {
+            // sudo did not ask in time: it had the credentials cached, or is not asking
+            let held = f.finish();
+            if !held.is_empty() {
+                on_output(Stream::Stderr, &held);
+            }
         }
-        if let (false, Some(pos)) = (sudo_pending, stdin_pos) {
+        let sudo_waiting = sudo.as_ref().is_some_and(SudoFilter::waiting);
+        if let (false, Some(pos)) = (sudo_waiting, stdin_pos) {
             let n = match &settings.stdin {
                 Some(data) => data.read_at(pos, &mut stdin_buf).map_err(|e| {
                     fail(Phase::Read, FailureKind::Io, format!("reading stdin: {e}"))
@@ -666,64 +655,33 @@ fn session(
                             Stream::Stdout => result.bytes_stdout += n as u64,
                             Stream::Stderr => result.bytes_stderr += n as u64,
                         }
-                        stdout_seen |= stream == Stream::Stdout;
-                        let mut chunk = &buf[..n];
-                        let stripped;
-                        let joined;
-                        if stream == Stream::Stderr
-                            && settings.sudo_password.is_some()
-                            && !sudo_carry.is_empty()
-                        {
-                            // the start of a prompt held back from the previous chunk
-                            let mut v = std::mem::take(&mut sudo_carry);
-                            v.extend_from_slice(chunk);
-                            joined = v;
-                            chunk = &joined;
-                        }
-                        if stream == Stream::Stderr
-                            && settings.sudo_password.is_some()
-                            && let Some(at) = find(chunk, SUDO_PROMPT.as_bytes())
-                        {
-                            // sudo asks for the password: answer once; a second prompt means
-                            // it was refused, so close stdin and let sudo fail.
-                            sudo_prompts += 1;
-                            let answer = if sudo_prompts == 1 {
-                                settings
-                                    .sudo_password
-                                    .as_ref()
-                                    .map(|p| format!("{}\n", p.0))
+                        let mut chunk: std::borrow::Cow<'_, [u8]> = (&buf[..n]).into();
+                        if let Some(f) = sudo.as_mut() {
+                            if stream == Stream::Stdout {
+                                let held = f.stdout_seen();
+                                if !held.is_empty() {
+                                    on_output(Stream::Stderr, &held);
+                                }
                             } else {
-                                let _ = ch.send_eof();
-                                stdin_pos = None;
-                                None
-                            };
-                            if let Some(a) = answer {
-                                let mut sent = 0;
-                                let end = Instant::now() + target.connect_timeout;
-                                while sent < a.len() && Instant::now() < end {
-                                    match ch.write(&a.as_bytes()[sent..]) {
-                                        Ok(w) => sent += w,
-                                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                            let _ = wait_socket_or(fd, &sess, Some(end), None);
+                                let (pass, action) = f.stderr(&buf[..n]);
+                                chunk = pass.into_owned().into();
+                                match action {
+                                    sudo::Action::None => {}
+                                    sudo::Action::Answer => {
+                                        if let Some(pw) = &settings.sudo_password {
+                                            send_secret_line(&ch, fd, &sess, pw, target);
                                         }
-                                        Err(_) => break,
+                                    }
+                                    sudo::Action::CloseStdin => {
+                                        // refused: sudo must fail, not wait for another try
+                                        let _ = ch.send_eof();
+                                        stdin_pos = None;
                                     }
                                 }
                             }
-                            sudo_pending = false;
-                            let mut v = chunk[..at].to_vec();
-                            v.extend_from_slice(&chunk[at + SUDO_PROMPT.len()..]);
-                            stripped = v;
-                            chunk = &stripped;
-                        } else if stream == Stream::Stderr && settings.sudo_password.is_some() {
-                            // A prompt split across two SSH packets: hold back a tail that
-                            // could be its start until the next stderr chunk.
-                            let keep = prompt_prefix_len(chunk, SUDO_PROMPT.as_bytes());
-                            sudo_carry.extend_from_slice(&chunk[chunk.len() - keep..]);
-                            chunk = &chunk[..chunk.len() - keep];
                         }
                         if !chunk.is_empty() {
-                            on_output(stream, chunk);
+                            on_output(stream, &chunk);
                         }
                         progressed = true;
                     }
@@ -788,8 +746,10 @@ fn session(
                     ));
                 }
                 Err(WaitError::Cancelled) => {
-                    if !sudo_carry.is_empty() {
-                        on_output(Stream::Stderr, &std::mem::take(&mut sudo_carry));
+                    if let Some(held) = sudo.as_mut().map(SudoFilter::finish)
+                        && !held.is_empty()
+                    {
+                        on_output(Stream::Stderr, &held);
                     }
                     // Stop the remote command: signal it and wait briefly for the server to
                     // confirm (exit signal or close); say so when it cannot be confirmed.
@@ -824,8 +784,10 @@ fn session(
         }
     }
     drop(read_bound);
-    if !sudo_carry.is_empty() {
-        on_output(Stream::Stderr, &sudo_carry); // it was not a prompt after all
+    if let Some(held) = sudo.as_mut().map(SudoFilter::finish)
+        && !held.is_empty()
+    {
+        on_output(Stream::Stderr, &held); // it was not a prompt after all
     }
     if let Some(fb) = first_byte {
         clock.timings.set(Phase::FirstByte, fb);
@@ -857,6 +819,24 @@ fn session(
     drop(ch);
     drop(guard);
     Ok(())
+}
+
+/// Write `secret` and a newline to the command's stdin (sudo's prompt), within the connect
+/// timeout; no copy of the secret is made.
+fn send_secret_line(ch: &ExecChannel, fd: RawFd, sess: &Session, secret: &Secret, target: &Target) {
+    let end = Instant::now() + target.connect_timeout;
+    for part in [secret.expose().as_bytes(), b"\n"] {
+        let mut sent = 0;
+        while sent < part.len() && Instant::now() < end {
+            match ch.write(&part[sent..]) {
+                Ok(w) => sent += w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let _ = wait_socket_or(fd, sess, Some(end), None);
+                }
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 /// How long the server gets to confirm a signal before prun escalates or gives up.
@@ -1255,7 +1235,7 @@ fn authenticate(
         // PAM-backed servers offer instead); OpenSSH's order after public keys.
         tried.push("password".into());
         match nonblocking(fd, sess, deadline, shared.cancel, || {
-            sess.userauth_password(user, &pw.0)
+            sess.userauth_password(user, pw.expose())
         }) {
             Ok(()) if sess.authenticated() => return Ok("password".into()),
             Ok(()) => {}
@@ -1263,7 +1243,7 @@ fn authenticate(
             Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, shared.cancel)),
         }
         tried.push("keyboard-interactive".into());
-        let mut answer = PasswordPrompt(&pw.0);
+        let mut answer = PasswordPrompt(pw.expose());
         match nonblocking(fd, sess, deadline, shared.cancel, || {
             sess.userauth_keyboard_interactive(user, &mut answer)
         }) {
@@ -1555,17 +1535,6 @@ mod tests {
         assert!(is_retryable(&f(Phase::ChannelOpen, K::Channel, "")));
         assert!(!is_retryable(&f(Phase::Exec, K::Timeout, "")));
         assert!(!is_retryable(&f(Phase::Read, K::Io, "")));
-    }
-
-    #[test]
-    fn a_prompt_split_across_chunks_is_held_back() {
-        let p = b"[prun:sudo-password]";
-        assert_eq!(prompt_prefix_len(b"hello [prun:su", p), 8);
-        assert_eq!(prompt_prefix_len(b"hello [", p), 1);
-        assert_eq!(prompt_prefix_len(b"hello", p), 0);
-        assert_eq!(prompt_prefix_len(b"", p), 0);
-        // the whole prompt is found by `find`, not held back
-        assert_eq!(prompt_prefix_len(b"x[prun:sudo-password]", p), 0);
     }
 
     #[test]

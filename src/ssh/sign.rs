@@ -102,6 +102,6 @@ pub fn userauth(sess: &Session, user: &str, key: &KeyFile) -> Result<(), Error> 
         user,
         key.public_line.as_deref(),
         &key.private,
-        key.passphrase.as_ref().map(|p| p.0.as_str()),
+        key.passphrase.as_ref().map(crate::secret::Secret::expose),
     )
 }

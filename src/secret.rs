@@ -1,0 +1,66 @@
+//! Secrets (passwords, passphrases): one copy per run, shared, never shown by `Debug`, and
+//! wiped from memory when the last holder drops it. While a secret is held, the process is
+//! not dumpable (no core file, no ptrace by other processes of the same user): see
+//! [`protect_process`].
+
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// A secret string: never shown by Debug; cloning shares the one copy.
+#[derive(Clone)]
+pub struct Secret(Arc<Zeroizing<String>>);
+
+impl Secret {
+    pub fn new(s: String) -> Secret {
+        protect_process();
+        Secret(Arc::new(Zeroizing::new(s)))
+    }
+
+    /// The secret itself, for the one call that sends it.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// No core dumps and no ptrace by other processes of the user, for the rest of the run:
+/// called as soon as prun holds a secret (a password, a passphrase, a decrypted key).
+pub fn protect_process() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain process-attribute calls with valid arguments.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_not_shown_and_are_shared() {
+        let s = Secret::new("hunter2".into());
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let t = s.clone();
+        assert!(std::ptr::eq(s.expose(), t.expose()));
+        let mut lim = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
+        // SAFETY: reading a limit into a valid struct.
+        unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut lim) };
+        assert_eq!(lim.rlim_cur, 0);
+    }
+}
