@@ -218,6 +218,25 @@ pub struct HostResult {
 }
 
 impl HostResult {
+    /// Make every string that may have come from the server safe to show anywhere (the
+    /// summary, block headers, reports): the exit-signal name, the failure message (remote
+    /// file names, helper commands' stderr) and the notes. Called once, where a host's
+    /// result is completed.
+    pub fn clean_remote_text(&mut self) {
+        use crate::text::clean_in_place;
+        for s in self
+            .signal
+            .iter_mut()
+            .chain(self.kex.iter_mut())
+            .chain(self.cipher.iter_mut())
+            .chain(self.auth_method.iter_mut())
+            .chain(self.notes.iter_mut())
+            .chain(self.failure.iter_mut().map(|f| &mut f.message))
+        {
+            clean_in_place(s);
+        }
+    }
+
     /// A result with nothing but a status, to be filled in.
     pub fn new(status: Status) -> Self {
         HostResult {
@@ -274,4 +293,27 @@ pub enum Event {
     RunFinished {
         elapsed: Duration,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_text_in_results_is_made_harmless() {
+        let mut r = HostResult::new(Status::Signal);
+        r.signal = Some("KILL\n  web02  ok\x1b[2J".into());
+        r.notes
+            .push("remote command stopped (SIG\x1b]0;pwned\x07)".into());
+        r.failure = Some(Failure {
+            phase: Phase::Open,
+            kind: FailureKind::Io,
+            message: "cannot open remote /srv/\x1b[31mevil\r: permission denied".into(),
+        });
+        r.clean_remote_text();
+        assert_eq!(r.signal.as_deref(), Some("KILL^J  web02  ok^[[2J"));
+        assert_eq!(r.notes[0], "remote command stopped (SIG^[]0;pwned^G)");
+        let m = &r.failure.as_ref().unwrap().message;
+        assert!(!m.contains('\x1b') && !m.contains('\r'), "{m}");
+    }
 }

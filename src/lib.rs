@@ -18,3 +18,4 @@ pub mod runner;
 pub mod secret;
 pub mod ssh;
 pub mod sshconfig;
+pub mod text;

@@ -383,6 +383,17 @@ fn a_hostile_host_cannot_plant_setuid_files_or_write_through_links() {
     assert!(r.stderr.contains("symlink"), "{r:?}");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 
+    // names in failures are shown with their control characters made visible, whoever
+    // chose them
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["pull", "evil/\x1b[2Jgone\r"])
+        .arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("evil/^[[2Jgone^M"), "{r:?}");
+    assert!(!r.stderr.contains('\x1b'), "{r:?}");
     // a remote path ending in `..` would land outside LOCAL_DIR/<host>/
     let mut c = f.prun();
     c.arg("-i")

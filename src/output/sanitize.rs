@@ -17,38 +17,11 @@ impl Sanitizer {
 
     /// `data` with control characters made visible (unchanged when disabled or clean).
     pub fn clean<'a>(&self, data: &'a [u8]) -> Cow<'a, [u8]> {
-        if !self.enabled || !needs_escape(data) {
+        if !self.enabled {
             return Cow::Borrowed(data);
         }
-        let mut out = Vec::with_capacity(data.len() + 16);
-        let mut i = 0;
-        while i < data.len() {
-            let b = data[i];
-            match b {
-                b'\n' | b'\t' => out.push(b),
-                0x00..=0x1f => {
-                    out.push(b'^');
-                    out.push(b + 0x40);
-                }
-                0x7f => out.extend_from_slice(b"^?"),
-                0xc2 if i + 1 < data.len() && (0x80..=0x9f).contains(&data[i + 1]) => {
-                    out.extend_from_slice(format!("\\u{{{:x}}}", data[i + 1]).as_bytes());
-                    i += 1;
-                }
-                _ => out.push(b),
-            }
-            i += 1;
-        }
-        Cow::Owned(out)
+        crate::text::escape(data, true)
     }
-}
-
-fn needs_escape(data: &[u8]) -> bool {
-    data.iter().enumerate().any(|(i, &b)| {
-        (b < 0x20 && b != b'\n' && b != b'\t')
-            || b == 0x7f
-            || (b == 0xc2 && data.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
-    })
 }
 
 #[cfg(test)]

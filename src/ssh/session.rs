@@ -349,6 +349,7 @@ pub fn run(
         // teardown after that (disconnect, free) is not part of the host's time.
         clock.timings.total = clock.last - host_start;
         result.timings = clock.timings;
+        result.clean_remote_text();
         return result;
     }
 }
