@@ -64,11 +64,23 @@ pub fn run(cli: Cli) -> u8 {
     }
 
     let mut parallel = plan.parallel;
-    if let Some(cap) = raise_nofile_limit() {
+    if let Some(limit) = raise_nofile_limit() {
+        // every descriptor a running host needs in this run: its connection (a socket, or
+        // a socket pair through a jump host) plus a transient one (agent, DNS), the two
+        // --out-dir files, and the two spill files of block mode (gather shares one)
+        let per_host = 2
+            + if cli.out_dir.is_some() { 2 } else { 0 }
+            + if cli.output == OutputMode::Block && !cli.quiet {
+                2
+            } else {
+                0
+            };
+        let cap = (limit.saturating_sub(RESERVED_FDS) / per_host).max(1);
         let fit = plan.targets.len().min(parallel);
         if fit > cap {
             eprintln!(
-                "prun: warning: --parallel {parallel} does not fit the open-file limit; using {cap}"
+                "prun: warning: --parallel {parallel} does not fit the open-file limit \
+                 ({limit}, {per_host} per running host with these options); using {cap}"
             );
             parallel = cap;
         }
@@ -108,6 +120,7 @@ pub fn run(cli: Cli) -> u8 {
     // the bound is also a memory bound (~2 MiB).
     let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
     let mut summary = Summary::default();
+    let mut output_lost = false;
     let consumed = std::thread::scope(|s| {
         let job = &job;
         s.spawn(move || runner::run(job, &tx));
@@ -160,8 +173,12 @@ pub fn run(cli: Cli) -> u8 {
                     if let Some(d) = &mut out_dir
                         && let Err(e) = d.handle(ev)
                     {
-                        eprintln!("prun: error: --out-dir: {e}; no more output is written there");
+                        eprintln!(
+                            "prun: error: --out-dir: {e}; output from here on is NOT written \
+                             there (the run goes on; exit status 1)"
+                        );
                         out_dir = None;
+                        output_lost = true;
                     }
                 }
                 printer.flush()
@@ -199,7 +216,13 @@ pub fn run(cli: Cli) -> u8 {
         result
     });
     if let Err(e) = consumed {
-        eprintln!("prun: error: writing output: {e}");
+        output_lost = true;
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!(
+                "prun: error: writing output: {e}; remote output after that was NOT written \
+                 (exit status 1)"
+            );
+        }
     }
     if !cli.quiet {
         let mut text = String::new();
@@ -233,6 +256,9 @@ pub fn run(cli: Cli) -> u8 {
     }
     if cancel.is_interrupted() {
         return exit::INTERRUPTED;
+    }
+    if output_lost {
+        return exit::INTERNAL;
     }
     exit::for_statuses(summary.statuses())
 }
@@ -337,8 +363,11 @@ fn list_hosts(plan: &plan::Plan) -> u8 {
     exit::OK
 }
 
-/// Raise the open-file soft limit to the hard limit; return how many hosts can run at once
-/// within it (each session holds a socket, plus transient agent sockets and key reads).
+/// Descriptors kept for prun itself (stdio, the cancel pipe, event and DNS threads, key
+/// files, known_hosts, the report, a shared spill file).
+const RESERVED_FDS: usize = 64;
+
+/// Raise the open-file soft limit to the hard limit; return the limit in force.
 fn raise_nofile_limit() -> Option<usize> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -359,8 +388,7 @@ fn raise_nofile_limit() -> Option<usize> {
             }
         }
     }
-    let usable = (lim.rlim_cur as usize).saturating_sub(32) / 2;
-    Some(usable.max(1))
+    Some(usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX))
 }
 
 /// `prun bench`: run the command at each concurrency level and report per-operation times.
@@ -372,7 +400,9 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     let Some(cancel) = cancel_on_ctrlc() else {
         return exit::INTERNAL;
     };
-    let fd_cap = raise_nofile_limit().unwrap_or(usize::MAX);
+    let fd_cap = raise_nofile_limit().map_or(usize::MAX, |l| {
+        (l.saturating_sub(RESERVED_FDS) / 2).max(1)
+    });
     let bar = if let Some(target) = progress_target(&cli) {
         let b = indicatif::ProgressBar::with_draw_target(
             Some(args.levels.len() as u64),

@@ -270,3 +270,60 @@ fn remote_control_sequences_are_escaped_on_a_terminal_only() {
     assert!(out.contains("h01 | a^[[2Jb^Mc"), "{out:?}");
     assert!(!out.contains("\x1b[2J"), "{out:?}");
 }
+
+/// `c` with its open-file limit (soft and hard) set to `n`, so prun cannot raise it.
+fn with_nofile(c: &mut std::process::Command, n: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn a_low_open_file_limit_caps_parallelism_instead_of_losing_output() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(100);
+    let od = f.dir.path().join("od");
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-p", "100", "--out-dir"])
+        .arg(&od)
+        .args(["--output", "gather", "-q", "echo out-$((6*7)); echo err >&2"]);
+    with_nofile(&mut c, 200);
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("does not fit the open-file limit"), "{r:?}");
+    for h in 1..=100 {
+        let out = std::fs::read_to_string(od.join(format!("h{h:02}.out"))).unwrap();
+        assert_eq!(out, "out-42\n", "h{h:02}");
+    }
+    // output that cannot be written is an error, not a silent exit 0
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-l", "h01", "--out-dir", "/proc/version/x", "true"]);
+    let r = common::run(c);
+    assert_eq!(r.code, 2, "{r:?}");
+    // remote output that cannot be written (a full disk) is lost: exit 1, said so
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-l", "h01", "echo hi"])
+        .stdout(std::fs::File::options().write(true).open("/dev/full").unwrap());
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("NOT written"), "{err}");
+}

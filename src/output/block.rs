@@ -6,7 +6,7 @@
 //! to stderr under the same header.
 
 use super::sanitize::Sanitizer;
-use super::spool::{Spool, cap_for};
+use super::spool::{SharedSpill, Spool, cap_for};
 use crate::event::{Event, HostResult, Status, Stream};
 use crate::inventory::range::fold;
 use crate::report::stats::fmt_duration;
@@ -95,9 +95,15 @@ impl<O: Write, E: Write> BlockPrinter<O, E> {
             Event::RunStarted { hosts, .. } => {
                 let cap = cap_for(hosts.len());
                 self.names = hosts.iter().map(|h| h.name.clone()).collect();
-                self.spools = (0..hosts.len())
-                    .map(|_| [Spool::with_cap(cap), Spool::with_cap(cap)])
-                    .collect();
+                // gather keeps every host's output to the end: one shared spill file, so the
+                // descriptors it needs do not grow with the number of hosts
+                let shared = SharedSpill::default();
+                let gather = self.mode == Mode::Gather;
+                let spool = || match gather {
+                    true => Spool::sharing(cap, &shared),
+                    false => Spool::with_cap(cap),
+                };
+                self.spools = (0..hosts.len()).map(|_| [spool(), spool()]).collect();
                 self.results = vec![None; hosts.len()];
             }
             Event::Output { host, stream, data } => {

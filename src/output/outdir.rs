@@ -66,8 +66,13 @@ impl OutDir {
             Event::HostStarted { host } => {
                 let base = self.dir.join(&self.names[*host]);
                 // exclusive, 0600, renamed into place: never written through a planted link
-                let out = crate::paths::create_replacing(&base.with_extension(ext(&base, "out")))?;
-                let err = crate::paths::create_replacing(&base.with_extension(ext(&base, "err")))?;
+                let open = |e: &str| {
+                    let path = base.with_extension(ext(&base, e));
+                    crate::paths::create_replacing(&path).map_err(|err| {
+                        io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+                    })
+                };
+                let (out, err) = (open("out")?, open("err")?);
                 self.open[*host] = Some([out, err]);
             }
             Event::Output { host, stream, data } => {
@@ -76,7 +81,12 @@ impl OutDir {
                         Stream::Stdout => 0,
                         Stream::Stderr => 1,
                     };
-                    files[i].write_all(data)?;
+                    files[i].write_all(data).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("writing {}'s output: {e}", self.names[*host]),
+                        )
+                    })?;
                 }
             }
             Event::HostFinished { host, .. } => {
