@@ -400,9 +400,8 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     let Some(cancel) = cancel_on_ctrlc() else {
         return exit::INTERNAL;
     };
-    let fd_cap = raise_nofile_limit().map_or(usize::MAX, |l| {
-        (l.saturating_sub(RESERVED_FDS) / 2).max(1)
-    });
+    let fd_cap =
+        raise_nofile_limit().map_or(usize::MAX, |l| (l.saturating_sub(RESERVED_FDS) / 2).max(1));
     let bar = if let Some(target) = progress_target(&cli) {
         let b = indicatif::ProgressBar::with_draw_target(
             Some(args.levels.len() as u64),

@@ -300,11 +300,19 @@ fn a_low_open_file_limit_caps_parallelism_instead_of_losing_output() {
         .arg(&inv)
         .args(["-p", "100", "--out-dir"])
         .arg(&od)
-        .args(["--output", "gather", "-q", "echo out-$((6*7)); echo err >&2"]);
+        .args([
+            "--output",
+            "gather",
+            "-q",
+            "echo out-$((6*7)); echo err >&2",
+        ]);
     with_nofile(&mut c, 200);
     let r = common::run(c);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("does not fit the open-file limit"), "{r:?}");
+    assert!(
+        r.stderr.contains("does not fit the open-file limit"),
+        "{r:?}"
+    );
     for h in 1..=100 {
         let out = std::fs::read_to_string(od.join(format!("h{h:02}.out"))).unwrap();
         assert_eq!(out, "out-42\n", "h{h:02}");
@@ -318,10 +326,12 @@ fn a_low_open_file_limit_caps_parallelism_instead_of_losing_output() {
     assert_eq!(r.code, 2, "{r:?}");
     // remote output that cannot be written (a full disk) is lost: exit 1, said so
     let mut c = f.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .args(["-l", "h01", "echo hi"])
-        .stdout(std::fs::File::options().write(true).open("/dev/full").unwrap());
+    c.arg("-i").arg(&inv).args(["-l", "h01", "echo hi"]).stdout(
+        std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    );
     let out = c.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -404,3 +404,66 @@ fn a_hostile_host_cannot_plant_setuid_files_or_write_through_links() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("ends in '..'"), "{r:?}");
 }
+
+#[test]
+fn remote_helpers_are_bounded_by_timeout_not_the_connect_timeout() {
+    // every exec goes through a wrapper that makes sha256sum slower than the connect timeout
+    let f = Fleet::with_config(1, "ForceCommand {dir}/force.sh");
+    f.trust_all();
+    std::fs::create_dir_all(srv(&f, 0)).unwrap();
+    let wrapper = f.dir.path().join("force.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n\
+             sha256sum*) sleep 3; exec sh -c \"$SSH_ORIGINAL_COMMAND\";;\n\
+             ''|sftp|internal-sftp) exec /usr/lib/openssh/sftp-server -d {};;\n\
+             *) exec sh -c \"$SSH_ORIGINAL_COMMAND\";;\nesac\n",
+            srv(&f, 0).display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, PermissionsExt::from_mode(0o755)).unwrap();
+    let inv = one_per_server(&f);
+    let local = f.dir.path().join("data.bin");
+    random_file(&local, 1 << 20);
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["--connect-timeout", "1", "push", "--checksum"])
+        .arg(&local)
+        .arg(".");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(srv(&f, 0).join("data.bin")).unwrap(),
+        std::fs::read(&local).unwrap()
+    );
+    // --timeout does bound them
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["--timeout", "1500ms", "push", "--checksum"])
+        .arg(&local)
+        .arg(".");
+    let r = run(c);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("--timeout"), "{r:?}");
+}
+
+#[test]
+fn a_pull_listing_is_bounded_in_depth() {
+    let f = fleet(1);
+    let inv = one_per_server(&f);
+    let mut deep = srv(&f, 0).join("deep");
+    for i in 0..70 {
+        deep = deep.join(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let out = f.dir.path().join("pulled");
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args(["pull", "-r", "deep"]).arg(&out);
+    let r = run(c);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("directories deep"), "{r:?}");
+}

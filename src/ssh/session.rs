@@ -1372,7 +1372,7 @@ const MAX_WAIT_MS: u128 = 1000;
 /// yet (a read can return 0 or EAGAIN with bytes still in its buffer): the socket will not
 /// wake us for those, so wait only briefly and let the caller call libssh2 again. Waiting for
 /// POLLIN there could hang forever on a quiet connection.
-fn wait_socket(
+pub(crate) fn wait_socket(
     fd: RawFd,
     sess: &Session,
     deadline: Option<Instant>,
@@ -1427,13 +1427,13 @@ fn wait_socket_or(
 }
 
 /// Why waiting for the socket ended without it being ready.
-enum WaitError {
+pub(crate) enum WaitError {
     Cancelled,
     Io(io::Error),
 }
 
 /// Why a non-blocking step did not complete.
-enum StepError {
+pub(crate) enum StepError {
     Ssh(ssh2::Error),
     TimedOut,
     Cancelled,
@@ -1481,7 +1481,7 @@ pub(crate) fn start_sftp(
     })
 }
 
-fn nonblocking<T>(
+pub(crate) fn nonblocking<T>(
     fd: RawFd,
     sess: &Session,
     deadline: Instant,

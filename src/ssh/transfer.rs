@@ -5,13 +5,20 @@
 //! times) carried over, sizes checked and, with `--checksum`, SHA-256 compared against the
 //! remote `sha256sum`.
 //!
-//! SFTP runs in blocking mode with a per-call timeout (`--connect-timeout`): each call moves
-//! at most one chunk, so a stalled server fails the host instead of hanging it, and the
-//! cancel flag and the `--timeout` deadline are checked between chunks. Timings: `open`
+//! SFTP runs non-blocking: every call waits through the session's one wait primitive, bounded
+//! by the stall limit (`--connect-timeout` without progress), the `--timeout` deadline and the
+//! run's cancel, so a stalled or hostile server fails the host instead of hanging it. Remote
+//! helper commands (`sha256sum`, `mv`) run the same way, bounded by `--timeout` (none by
+//! default), not by the stall limit. A `pull -r` listing is bounded in depth and entries.
+//! Timings: `open`
 //! (directories and file opens), `transfer` (the data), `close` (close, attributes, rename,
 //! checksums), each summed over the host's files.
 
-use super::session::{Clock, Fail, Shared, Target, fail, quickack, shell_quote, start_sftp};
+use super::channel::ExecChannel;
+use super::session::{
+    Clock, Fail, Shared, StepError, Target, WaitError, fail, nonblocking, shell_quote, start_sftp,
+    wait_socket,
+};
 use crate::event::{FailureKind, HostResult, Phase, Status};
 use sha2::{Digest, Sha256};
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, Session, Sftp};
@@ -26,6 +33,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 const CHUNK: usize = 256 * 1024;
 /// Files per remote `sha256sum` call.
 const CHECKSUM_BATCH: usize = 100;
+/// How deep a `pull -r` walks, and how many entries it lists at most.
+pub const MAX_PULL_DEPTH: usize = 64;
+pub const MAX_PULL_ENTRIES: usize = 1_000_000;
+/// What a remote helper command may print before it is cut off (a hostile host could print
+/// forever).
+const MAX_HELPER_OUTPUT: usize = 16 * 1024 * 1024;
+/// The error code prun gives an SFTP call stopped by the run's cancel.
+const CANCELLED: i32 = -10_000;
 const SFTP_NO_SUCH_FILE: i32 = 2;
 
 /// One local file or directory to push, relative to the remote directory.
@@ -152,9 +167,11 @@ struct Acc {
 /// Per-host transfer state.
 struct Xfer<'a> {
     sess: &'a Session,
-    /// The session's socket: TCP_QUICKACK is re-armed before each blocking request, or every
-    /// small SFTP request-reply waits out a ~40 ms delayed ACK (ssh2-notes §7).
+    /// The session's socket (waited on; TCP_QUICKACK is re-armed while waiting, or every
+    /// small SFTP request-reply waits out a ~40 ms delayed ACK, ssh2-notes §7).
     fd: RawFd,
+    /// The longest one call may go without completing (--connect-timeout).
+    stall: Duration,
     sftp: Sftp,
     shared: &'a Shared<'a>,
     deadline: Option<Instant>,
@@ -174,12 +191,59 @@ fn sftp_msg(e: &ssh2::Error) -> String {
     }
 }
 
+/// A non-blocking step's failure as the ssh2 error the SFTP code reports.
+fn step_error(e: StepError) -> ssh2::Error {
+    match e {
+        StepError::Ssh(e) => e,
+        StepError::TimedOut => ssh2::Error::new(ErrorCode::Session(-9), "timed out"),
+        StepError::Cancelled => ssh2::Error::new(ErrorCode::Session(CANCELLED), "cancelled"),
+        StepError::Io(_) => ssh2::Error::new(ErrorCode::Session(-7), "socket error"),
+    }
+}
+
 impl Xfer<'_> {
     /// Fail in `phase` with `msg`; the host's status is `failed` (it connected; the transfer
-    /// did not succeed), `timeout` or `cancelled`.
+    /// did not succeed), or `timeout` / `cancelled` when that is why the call stopped.
     fn fail(&self, result: &mut HostResult, phase: Phase, msg: String) -> Fail {
+        if let Err(f) = self.check(result, phase) {
+            return f;
+        }
         result.status = Status::Failed;
         fail(phase, FailureKind::Io, msg)
+    }
+
+    /// The deadline of the next call: the stall limit, or the --timeout deadline if sooner.
+    fn call_deadline(&self) -> Instant {
+        let stall = Instant::now() + self.stall;
+        self.deadline.map_or(stall, |d| d.min(stall))
+    }
+
+    /// One SFTP call, non-blocking, repeated on EAGAIN after waiting for the socket, until
+    /// [`Xfer::call_deadline`] or the run's cancel.
+    fn nb<T>(&self, op: impl FnMut() -> Result<T, ssh2::Error>) -> Result<T, ssh2::Error> {
+        let deadline = self.call_deadline();
+        nonblocking(self.fd, self.sess, deadline, self.shared.cancel, op).map_err(step_error)
+    }
+
+    /// [`Xfer::nb`] for the file calls that report EAGAIN as `io::ErrorKind::WouldBlock`.
+    fn nb_io<T>(&self, mut op: impl FnMut() -> std::io::Result<T>) -> Result<T, String> {
+        let deadline = self.call_deadline();
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(sftp_msg(&step_error(StepError::TimedOut)));
+                    }
+                    match wait_socket(self.fd, self.sess, Some(deadline), self.shared.cancel) {
+                        Ok(()) => {}
+                        Err(WaitError::Cancelled) => return Err("cancelled".into()),
+                        Err(WaitError::Io(e)) => return Err(e.to_string()),
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// Between chunks: stop on Ctrl-C / --fail-fast and at the --timeout deadline.
@@ -201,14 +265,7 @@ impl Xfer<'_> {
         Ok(())
     }
 
-    /// The SFTP handle, with TCP_QUICKACK re-armed for the request about to be made.
-    fn q(&self) -> &Sftp {
-        quickack(self.fd);
-        &self.sftp
-    }
-
     fn timed<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> T) -> T {
-        quickack(self.fd);
         let t = Instant::now();
         let r = f(self);
         let d = t.elapsed();
@@ -241,37 +298,112 @@ impl Xfer<'_> {
 
     /// Create one directory; one that exists already is fine, anything else there is not.
     fn mkdir_one(&self, path: &str, mode: i32) -> Result<(), String> {
-        match self.q().stat(Path::new(path)) {
+        match self.nb(|| self.sftp.stat(Path::new(path))) {
             Ok(st) if st.is_dir() => return Ok(()),
             Ok(_) => return Err(format!("{path} exists and is not a directory")),
             Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) => {}
             Err(e) => return Err(format!("{path}: {}", sftp_msg(&e))),
         }
-        self.q()
-            .mkdir(Path::new(path), mode)
+        self.nb(|| self.sftp.mkdir(Path::new(path), mode))
             .map_err(|e| format!("cannot create directory {path}: {}", sftp_msg(&e)))
     }
 
-    /// Run a small shell command on the host (blocking, per-call timeouts): its stdout, or
-    /// the first line of its stderr as the error.
+    /// Run a small shell command on the host: its stdout, or the first line of its stderr as
+    /// the error. Non-blocking: the channel opens within the stall limit; the command may run
+    /// until --timeout (none by default: hashing a large file takes what it takes) and stops
+    /// on the run's cancel. Output past [`MAX_HELPER_OUTPUT`] is an error.
     fn run_remote(&self, cmd: &str) -> Result<String, String> {
-        quickack(self.fd);
-        let mut ch = self
-            .sess
-            .channel_session()
-            .map_err(|e| format!("cannot open a channel: {}", e.message()))?;
-        ch.exec(cmd)
-            .map_err(|e| format!("cannot run a command: {}", e.message()))?;
-        let mut text = String::new();
-        ch.read_to_string(&mut text)
-            .map_err(|e| format!("reading its output: {e}"))?;
-        let mut err = String::new();
-        let _ = ch.stderr().read_to_string(&mut err);
-        let _ = ch.wait_close();
-        if ch.exit_status().unwrap_or(1) != 0 {
+        let cancel = self.shared.cancel;
+        let ch = self
+            .nb(|| ExecChannel::open(self.sess))
+            .map_err(|e| format!("cannot open a channel: {}", sftp_msg(&e)))?;
+        self.nb(|| ch.exec(cmd))
+            .map_err(|e| format!("cannot run a command: {}", sftp_msg(&e)))?;
+        let _ = self.nb(|| ch.send_eof());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut buf = [0u8; 32 * 1024];
+        let mut idle = 0;
+        loop {
+            let mut progressed = false;
+            for (id, sink) in [(0, &mut out), (1, &mut err)] {
+                loop {
+                    match ch.read(id, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            sink.extend_from_slice(&buf[..n]);
+                            progressed = true;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(format!("reading its output: {e}")),
+                    }
+                }
+            }
+            if out.len() + err.len() > MAX_HELPER_OUTPUT {
+                return Err(format!("its output passed {MAX_HELPER_OUTPUT} bytes"));
+            }
+            if ch.eof() && !progressed {
+                break;
+            }
+            // a pass is idle only when the next one is too (reading stderr can queue stdout)
+            idle = if progressed { 0 } else { idle + 1 };
+            if idle >= 2 {
+                idle = 0;
+                if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err("did not finish within --timeout".into());
+                }
+                match wait_socket(self.fd, self.sess, self.deadline, cancel) {
+                    Ok(()) => {}
+                    Err(WaitError::Cancelled) => return Err("cancelled".into()),
+                    Err(WaitError::Io(e)) => return Err(format!("waiting for it: {e}")),
+                }
+            }
+        }
+        self.nb(|| ch.close())
+            .and_then(|()| self.nb(|| ch.wait_close()))
+            .map_err(|e| format!("closing its channel: {}", sftp_msg(&e)))?;
+        if ch.exit_signal().is_some() || ch.exit_status() != 0 {
+            let err = String::from_utf8_lossy(&err);
             return Err(err.lines().next().unwrap_or("(no message)").to_string());
         }
-        Ok(text)
+        String::from_utf8(out).map_err(|_| "its output is not UTF-8".to_string())
+    }
+
+    /// The entries of remote directory `dir` (names and attributes, without `.`, `..` and
+    /// names a server should never send: empty or with a `/`), one SFTP call at a time, each
+    /// bounded; at most `room` of them. Checks the cancel and `--timeout` between entries.
+    fn list_dir(&self, dir: &str, room: usize) -> Result<Vec<(String, FileStat)>, String> {
+        let msg = |e: &ssh2::Error| format!("listing {dir}: {}", sftp_msg(e));
+        let mut handle = self
+            .nb(|| self.sftp.opendir(Path::new(dir)))
+            .map_err(|e| msg(&e))?;
+        let mut out = Vec::new();
+        loop {
+            if self.shared.cancel.is_cancelled() {
+                return Err("cancelled".into());
+            }
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(format!("listing {dir}: did not finish within --timeout"));
+            }
+            match self.nb(|| handle.readdir()) {
+                Ok((name, st)) => {
+                    let name = name.to_string_lossy().into_owned();
+                    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+                        continue;
+                    }
+                    if out.len() >= room {
+                        return Err(format!(
+                            "remote {dir}: more than {MAX_PULL_ENTRIES} entries to pull"
+                        ));
+                    }
+                    out.push((name, st));
+                }
+                // LIBSSH2_ERROR_FILE: the end of the listing
+                Err(e) if e.code() == ErrorCode::Session(-16) => break,
+                Err(e) => return Err(msg(&e)),
+            }
+        }
+        let _ = self.nb(|| handle.close());
+        Ok(out)
     }
 
     /// `p` as an absolute path: relative SFTP paths start at the SFTP server's directory,
@@ -282,8 +414,7 @@ impl Xfer<'_> {
         }
         if self.cwd.is_none() {
             let cwd = self
-                .q()
-                .realpath(Path::new("."))
+                .nb(|| self.sftp.realpath(Path::new(".")))
                 .map_err(|e| format!("cannot resolve the remote directory: {}", sftp_msg(&e)))?;
             self.cwd = Some(cwd.to_string_lossy().trim_end_matches('/').to_string());
         }
@@ -308,12 +439,11 @@ impl Xfer<'_> {
             let _ = self.run_remote(&cmd);
         }
         for (tmp, dst) in &abs {
-            if self.q().stat(Path::new(tmp)).is_err() {
+            if self.nb(|| self.sftp.stat(Path::new(tmp))).is_err() {
                 continue; // moved
             }
-            let _ = self.q().unlink(Path::new(dst));
-            self.q()
-                .rename(Path::new(tmp), Path::new(dst), None)
+            let _ = self.nb(|| self.sftp.unlink(Path::new(dst)));
+            self.nb(|| self.sftp.rename(Path::new(tmp), Path::new(dst), None))
                 .map_err(|e| format!("renaming into {dst}: {}", sftp_msg(&e)))?;
         }
         Ok(())
@@ -428,7 +558,8 @@ fn start<'a>(
     clock: &mut Clock,
 ) -> Result<Xfer<'a>, Fail> {
     let sftp = start_sftp(sess, fd, target, shared.cancel)?;
-    sess.set_blocking(true);
+    // Non-blocking from here on. The ssh2 crate closes SFTP handles left open (on a failure
+    // path) in blocking mode when they are dropped: bounded by this per-call timeout.
     sess.set_timeout(
         target
             .connect_timeout
@@ -439,6 +570,7 @@ fn start<'a>(
     Ok(Xfer {
         sess,
         fd,
+        stall: target.connect_timeout,
         sftp,
         shared,
         deadline: shared.settings.command_timeout.map(|t| Instant::now() + t),
@@ -482,16 +614,18 @@ fn push_items(
         base
     };
     // the remote directory
-    let ready = x.timed(Phase::Open, |x| match x.q().stat(Path::new(base)) {
-        Ok(st) if st.is_dir() => Ok(()),
-        Ok(_) => Err(format!("remote {base} is not a directory")),
-        Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) && spec.mkdir => {
-            x.mkdir_p(base, 0o755)
+    let ready = x.timed(Phase::Open, |x| {
+        match x.nb(|| x.sftp.stat(Path::new(base))) {
+            Ok(st) if st.is_dir() => Ok(()),
+            Ok(_) => Err(format!("remote {base} is not a directory")),
+            Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) && spec.mkdir => {
+                x.mkdir_p(base, 0o755)
+            }
+            Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) => Err(format!(
+                "remote directory {base} does not exist (give --mkdir to create it)"
+            )),
+            Err(e) => Err(format!("remote {base}: {}", sftp_msg(&e))),
         }
-        Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) => Err(format!(
-            "remote directory {base} does not exist (give --mkdir to create it)"
-        )),
-        Err(e) => Err(format!("remote {base}: {}", sftp_msg(&e))),
     });
     ready.map_err(|m| x.fail(result, Phase::Open, m))?;
     let join = |rel: &str| {
@@ -507,7 +641,7 @@ fn push_items(
     for it in &spec.items {
         if let Err(f) = x.check(result, Phase::Transfer) {
             for (t, _) in &pending {
-                let _ = x.q().unlink(Path::new(t));
+                let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
             }
             return Err(f);
         }
@@ -525,9 +659,9 @@ fn push_items(
             Ok(None) => {}
             Err(f) => {
                 // never leave temporary files behind when the connection still works
-                let _ = x.q().unlink(Path::new(&tmp));
+                let _ = x.nb(|| x.sftp.unlink(Path::new(&tmp)));
                 for (t, _) in &pending {
-                    let _ = x.q().unlink(Path::new(t));
+                    let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
                 }
                 return Err(f);
             }
@@ -538,7 +672,7 @@ fn push_items(
         let replaced = x.timed(Phase::Close, |x| x.replace(&pending));
         if let Err(m) = replaced {
             for (t, _) in &pending {
-                let _ = x.q().unlink(Path::new(t));
+                let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
             }
             return Err(x.fail(result, Phase::Close, m));
         }
@@ -563,12 +697,14 @@ fn push_file(
     let mut local = fs::File::open(&it.local)
         .map_err(|e| x.fail(result, Phase::Open, format!("{}: {e}", it.local.display())))?;
     let opened = x.timed(Phase::Open, |x| {
-        x.q().open_mode(
-            Path::new(tmp),
-            OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
-            0o600,
-            OpenType::File,
-        )
+        x.nb(|| {
+            x.sftp.open_mode(
+                Path::new(tmp),
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                0o600,
+                OpenType::File,
+            )
+        })
     });
     let mut remote = opened.map_err(|e| {
         x.fail(
@@ -594,9 +730,13 @@ fn push_file(
         if let Some(h) = hasher.as_mut() {
             h.update(&x.buf[..n]);
         }
-        quickack(x.fd);
         let t = Instant::now();
-        let w = remote.write_all(&x.buf[..n]);
+        let mut off = 0;
+        let mut w = Ok(());
+        while off < n && w.is_ok() {
+            // libssh2 wants the same data again after EAGAIN, minus what it acknowledged
+            w = x.nb_io(|| remote.write(&x.buf[off..n])).map(|k| off += k);
+        }
         x.acc.transfer += t.elapsed();
         w.map_err(|e| x.fail(result, Phase::Transfer, format!("writing {dst}: {e}")))?;
         sent += n as u64;
@@ -604,14 +744,13 @@ fn push_file(
         on_bytes(n as u64);
     }
     let closed = x.timed(Phase::Close, |x| -> Result<(), String> {
-        let _ = remote.fsync(); // fsync@openssh.com when offered; not every server has it
-        remote
-            .close()
+        // fsync@openssh.com when offered; not every server has it
+        let _ = x.nb(|| remote.fsync());
+        x.nb(|| remote.close())
             .map_err(|e| format!("closing {tmp}: {}", sftp_msg(&e)))?;
         drop(remote);
         let st = x
-            .q()
-            .stat(Path::new(tmp))
+            .nb(|| x.sftp.stat(Path::new(tmp)))
             .map_err(|e| format!("{tmp}: {}", sftp_msg(&e)))?;
         if st.size != Some(sent) {
             return Err(format!(
@@ -631,12 +770,13 @@ fn push_file(
             attrs.atime = Some(it.atime);
             attrs.mtime = Some(it.mtime);
         }
-        x.q()
-            .setstat(Path::new(tmp), attrs)
+        x.nb(|| x.sftp.setstat(Path::new(tmp), attrs.clone()))
             .map_err(|e| format!("setting the mode of {dst}: {}", sftp_msg(&e)))?;
         // SFTP v3 rename refuses an existing target: replace it at the end (`replace`)
-        if x.q().rename(Path::new(tmp), Path::new(dst), None).is_err() {
-            match x.q().stat(Path::new(dst)) {
+        if x.nb(|| x.sftp.rename(Path::new(tmp), Path::new(dst), None))
+            .is_err()
+        {
+            match x.nb(|| x.sftp.stat(Path::new(dst))) {
                 Ok(st) if st.is_dir() => return Err(format!("{dst} is a directory")),
                 Ok(_) => pending.push((tmp.to_string(), dst.to_string())),
                 Err(e) => return Err(format!("renaming into {dst}: {}", sftp_msg(&e))),
@@ -724,8 +864,7 @@ fn pull_items(
     // what to fetch
     let listed = x.timed(Phase::Open, |x| -> Result<Vec<Found>, String> {
         let st = x
-            .q()
-            .stat(Path::new(remote))
+            .nb(|| x.sftp.stat(Path::new(remote)))
             .map_err(|e| format!("remote {remote}: {}", sftp_msg(&e)))?;
         let top = found(remote.to_string(), PathBuf::from(name), &st);
         if !top.dir {
@@ -739,18 +878,17 @@ fn pull_items(
         while i < out.len() {
             if out[i].dir {
                 let (dir, rel) = (out[i].remote.clone(), out[i].rel.clone());
-                let mut entries = x
-                    .q()
-                    .readdir(Path::new(&dir))
-                    .map_err(|e| format!("listing {dir}: {}", sftp_msg(&e)))?;
+                if rel.components().count() > MAX_PULL_DEPTH {
+                    return Err(format!(
+                        "remote {dir} is more than {MAX_PULL_DEPTH} directories deep"
+                    ));
+                }
+                let mut entries = x.list_dir(&dir, MAX_PULL_ENTRIES - out.len())?;
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
-                for (path, st) in entries {
-                    let Some(fname) = path.file_name() else {
-                        continue;
-                    };
-                    let p = path.to_string_lossy().into_owned();
+                for (fname, st) in entries {
+                    let p = format!("{}/{fname}", dir.trim_end_matches('/'));
                     if st.is_dir() || st.is_file() {
-                        out.push(found(p, rel.join(fname), &st));
+                        out.push(found(p, rel.join(&fname), &st));
                     }
                 }
             }
@@ -823,7 +961,7 @@ fn pull_file(
     result: &mut HostResult,
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<Option<String>, Fail> {
-    let opened = x.timed(Phase::Open, |x| x.q().open(Path::new(&it.remote)));
+    let opened = x.timed(Phase::Open, |x| x.nb(|| x.sftp.open(Path::new(&it.remote))));
     let mut remote = opened.map_err(|e| {
         x.fail(
             result,
@@ -847,12 +985,13 @@ fn pull_file(
     let mut local = tmp_file;
     let mut hasher = spec.checksum.then(Sha256::new);
     let mut got = 0u64;
+    let mut buf = std::mem::take(&mut x.buf);
+    buf.resize(CHUNK, 0);
     let r = (|| -> Result<(), Fail> {
         loop {
             x.check(result, Phase::Transfer)?;
-            quickack(x.fd);
             let t = Instant::now();
-            let n = remote.read(&mut x.buf);
+            let n = x.nb_io(|| remote.read(&mut buf));
             x.acc.transfer += t.elapsed();
             let n = n.map_err(|e| {
                 x.fail(
@@ -865,9 +1004,9 @@ fn pull_file(
                 break;
             }
             if let Some(h) = hasher.as_mut() {
-                h.update(&x.buf[..n]);
+                h.update(&buf[..n]);
             }
-            local.write_all(&x.buf[..n]).map_err(|e| {
+            local.write_all(&buf[..n]).map_err(|e| {
                 x.fail(
                     result,
                     Phase::Transfer,
@@ -879,7 +1018,7 @@ fn pull_file(
             on_bytes(n as u64);
         }
         let t = Instant::now();
-        let _ = remote.close();
+        let _ = x.nb(|| remote.close());
         let done = (|| -> Result<(), String> {
             if got != it.size {
                 return Err(format!(
