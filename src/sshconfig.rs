@@ -104,11 +104,25 @@ impl SshConfig {
             )
         };
         let parsed = parse(&flat).map_err(|e| {
-            // The parser does not say where: find the first line whose prefix fails (only on
-            // this error path; configuration files are short).
+            // The parser does not say where. Its errors are about one line (a bad value, an
+            // unsupported keyword), so parse each line alone: linear. Should none fail alone,
+            // find the shortest failing prefix by bisection (a failing prefix stays failing).
             let lines: Vec<&str> = flat.lines().collect();
-            let at = (1..=lines.len())
-                .find(|&k| parse(&(lines[..k].join("\n") + "\n")).is_err())
+            let alone = (1..=lines.len()).find(|&k| parse(&format!("{}\n", lines[k - 1])).is_err());
+            let bisect = || {
+                let (mut good, mut bad) = (0usize, lines.len());
+                while bad - good > 1 {
+                    let mid = good + (bad - good) / 2;
+                    if parse(&(lines[..mid].join("\n") + "\n")).is_err() {
+                        bad = mid;
+                    } else {
+                        good = mid;
+                    }
+                }
+                Some(bad)
+            };
+            let at = alone
+                .or_else(bisect)
                 .and_then(|k| state.origin.get(k - 1))
                 .map(|(f, l)| format!("{f}:{l}"))
                 .unwrap_or_else(|| display.to_string());
@@ -424,6 +438,20 @@ mod tests {
         c.add_text(text, "test.conf", PathBuf::from("/nonexistent"))
             .unwrap();
         c
+    }
+
+    #[test]
+    fn a_syntax_error_deep_in_a_long_file_is_located_quickly() {
+        let mut text = String::new();
+        for i in 0..8000 {
+            text.push_str(&format!("Host h{i}\n  Port {}\n", 1000 + i % 50000));
+        }
+        text.push_str("Host bad\n  Port notaport\n");
+        let mut c = SshConfig::default();
+        let e = c
+            .add_text(&text, "big.conf", PathBuf::from("/nonexistent"))
+            .unwrap_err();
+        assert!(e.contains("big.conf:16002"), "{e}");
     }
 
     #[test]

@@ -233,39 +233,68 @@ impl Builder<'_> {
         vars.into_iter().collect()
     }
 
-    /// Depth of each group below `all` (longest path), rejecting cycles.
+    /// Depth of each group below `all` (longest path), rejecting cycles. Linear in groups
+    /// and edges: one depth-first walk for a topological order (each group expanded once,
+    /// so diamond-shaped hierarchies cost no more than trees), then one relaxation pass.
     fn depths(&self) -> Result<HashMap<String, usize>, InventoryError> {
-        fn visit(
-            b: &Builder<'_>,
-            g: &str,
-            depth: usize,
-            stack: &mut Vec<String>,
-            out: &mut HashMap<String, usize>,
-        ) -> Result<(), InventoryError> {
-            if stack.iter().any(|s| s == g) {
-                return Err(InventoryError::new(
-                    b.label,
-                    format!(
-                        "group '{g}' is its own ancestor ({} → {g})",
-                        stack.join(" → ")
-                    ),
-                ));
-            }
-            let d = out.entry(g.to_string()).or_insert(depth);
-            if *d > depth {
-                return Ok(());
-            }
-            *d = depth;
-            stack.push(g.to_string());
-            for c in &b.groups[g].children {
-                visit(b, c, depth + 1, stack, out)?;
-            }
-            stack.pop();
-            Ok(())
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Open,
+            Done,
         }
-        let mut out = HashMap::default();
-        visit(self, "all", 0, &mut Vec::new(), &mut out)?;
-        Ok(out)
+        let index = |g: &str| self.groups.get_index_of(g);
+        let n = self.groups.len();
+        let mut mark = vec![Mark::New; n];
+        let mut post: Vec<usize> = Vec::with_capacity(n);
+        let Some(root) = index("all") else {
+            return Ok(HashMap::default());
+        };
+        // iterative DFS: (group, next child to look at)
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Open;
+        while let Some(&mut (g, ref mut next)) = stack.last_mut() {
+            let children = &self.groups[g].children;
+            if *next < children.len() {
+                let c = index(&children[*next]).expect("children are defined groups");
+                *next += 1;
+                match mark[c] {
+                    Mark::New => {
+                        mark[c] = Mark::Open;
+                        stack.push((c, 0));
+                    }
+                    Mark::Open => {
+                        let at = stack.iter().position(|(s, _)| *s == c).unwrap_or(0);
+                        let mut path: Vec<&str> = stack[at..]
+                            .iter()
+                            .map(|(s, _)| self.groups.get_index(*s).expect("index").0.as_str())
+                            .collect();
+                        let name = path[0];
+                        path.push(name);
+                        return Err(InventoryError::new(
+                            self.label,
+                            format!("group '{name}' is its own ancestor ({})", path.join(" → ")),
+                        ));
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[g] = Mark::Done;
+                post.push(g);
+                stack.pop();
+            }
+        }
+        let mut depth = vec![0usize; n];
+        for &g in post.iter().rev() {
+            for c in &self.groups[g].children {
+                let c = index(c).expect("children are defined groups");
+                depth[c] = depth[c].max(depth[g] + 1);
+            }
+        }
+        Ok(post
+            .iter()
+            .map(|&g| (self.groups.get_index(g).expect("index").0.clone(), depth[g]))
+            .collect())
     }
 
     fn finish(self, inv: &mut Inventory) -> Result<(), InventoryError> {
@@ -527,6 +556,33 @@ all:
         assert_eq!(inv.get("w1").unwrap().port, Some(2));
         assert_eq!(inv.groups["all"], vec![0]);
         assert_eq!(inv.groups["web"], vec![0]);
+    }
+
+    #[test]
+    fn diamond_hierarchies_load_in_linear_time_and_cycles_are_named() {
+        // 40 layers of two groups, each the child of both groups of the layer above: 2^40
+        // paths from the top, 80 groups
+        let mut y = String::from("all:\n  children:\n");
+        for l in 0..40 {
+            for side in ["a", "b"] {
+                y.push_str(&format!("    g{l}{side}:\n      children:\n"));
+                y.push_str(&format!("        g{}a:\n        g{}b:\n", l + 1, l + 1));
+                if l == 0 && side == "a" {
+                    y.push_str("      vars:\n        user: top\n");
+                }
+            }
+        }
+        y.push_str("    g40a:\n      hosts:\n        deep:\n          port: 2\n");
+        y.push_str("      vars:\n        user: bottom\n");
+        let inv = load_str(&y).unwrap();
+        let h = inv.get("deep").unwrap();
+        assert_eq!(h.user.as_deref(), Some("bottom"), "the deepest group wins");
+        let e = load_str("all:\n  children:\n    a:\n      children:\n        b:\n    b:\n      children:\n        a:\n").unwrap_err();
+        assert!(e.message.contains("its own ancestor"), "{e}");
+        assert!(
+            e.message.contains("a → b → a") || e.message.contains("b → a → b"),
+            "{e}"
+        );
     }
 
     #[test]
