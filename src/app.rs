@@ -227,7 +227,7 @@ pub fn run(cli: Cli) -> u8 {
     if !cli.quiet {
         let mut text = String::new();
         if cancel.is_interrupted() {
-            text.push_str("prun: interrupted (Ctrl-C); partial summary:\n");
+            text.push_str("prun: interrupted (Ctrl-C/SIGTERM/SIGHUP); partial summary:\n");
         } else if cancel.is_cancelled() {
             text.push_str("prun: stopped at the first failed host (--fail-fast)\n");
         }
@@ -391,9 +391,24 @@ fn raise_nofile_limit() -> Option<usize> {
     Some(usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX))
 }
 
+/// Sessions one bench level may run (each is planned up front).
+const MAX_BENCH_SESSIONS: u64 = 100_000;
+
 /// `prun bench`: run the command at each concurrency level and report per-operation times.
 fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     cli.command = args.command.clone();
+    if let Some(&level) = args
+        .levels
+        .iter()
+        .find(|&&l| l as u64 * args.rounds as u64 > MAX_BENCH_SESSIONS)
+    {
+        eprintln!(
+            "prun: error: bench: level {level} × --rounds {} is more than {MAX_BENCH_SESSIONS} \
+             sessions in one level; lower --rounds or the level",
+            args.rounds
+        );
+        return exit::USAGE;
+    }
     let Some(plan) = plan_or_say(&cli) else {
         return exit::USAGE;
     };

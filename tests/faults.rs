@@ -222,7 +222,7 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("interrupted (Ctrl-C); partial summary"),
+        stderr.contains("interrupted (Ctrl-C/SIGTERM/SIGHUP); partial summary"),
         "{stderr}"
     );
     assert!(stderr.contains("10 cancelled"), "{stderr}");
@@ -231,7 +231,7 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
         "five hosts never started: {stderr}"
     );
     assert!(
-        stderr.contains("read cancelled: stopped: run interrupted (Ctrl-C)"),
+        stderr.contains("read cancelled: stopped: run interrupted (Ctrl-C/SIGTERM/SIGHUP)"),
         "{stderr}"
     );
 }

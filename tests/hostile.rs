@@ -144,25 +144,27 @@ fn an_endless_banner_is_bounded_by_the_connect_timeout() {
 }
 
 #[test]
-fn ctrl_c_is_honoured_during_an_endless_banner() {
+fn ctrl_c_sigterm_and_sighup_are_honoured_during_an_endless_banner() {
     let h = Hostile::start(endless_banner);
     let home = tempfile::tempdir().unwrap();
-    let mut c = prun(h.port, home.path(), &["--connect-timeout", "120", "true"]);
-    let mut child = c.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let st = wait_at_most(&mut child, Duration::from_secs(10))
-        .expect("prun did not stop after the first Ctrl-C");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(st.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let mut c = prun(h.port, home.path(), &["--connect-timeout", "120", "true"]);
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: signalling the child this test started.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let st = wait_at_most(&mut child, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("prun did not stop after signal {sig}"));
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(st.code(), Some(130), "signal {sig}: {err}");
+        assert!(err.contains("partial summary"), "signal {sig}: {err}");
+    }
 }
 
 #[test]

@@ -467,3 +467,23 @@ fn a_pull_listing_is_bounded_in_depth() {
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("directories deep"), "{r:?}");
 }
+
+#[test]
+fn checksum_handles_names_with_newlines_and_backslashes() {
+    let f = fleet(1);
+    let inv = one_per_server(&f);
+    let local = f.dir.path().join("odd");
+    std::fs::create_dir_all(&local).unwrap();
+    for name in ["new\nline", "back\\slash", "plain"] {
+        std::fs::write(local.join(name), name.repeat(100)).unwrap();
+    }
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args(["push", "-r", "--checksum"]);
+    c.arg(&local).arg(".");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    for name in ["new\nline", "back\\slash", "plain"] {
+        let got = std::fs::read_to_string(srv(&f, 0).join("odd").join(name)).unwrap();
+        assert_eq!(got, name.repeat(100));
+    }
+}

@@ -64,3 +64,19 @@ fn numbers_too_large_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bench_too_large_to_plan_is_refused() {
+    let (code, err) = prun(&[
+        "-H",
+        "127.0.0.1:1",
+        "bench",
+        "--levels",
+        "10000",
+        "--rounds",
+        "1000",
+        "true",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("100000 sessions"), "{err}");
+}

@@ -479,7 +479,7 @@ fn sleep_unless_cancelled(d: Duration, cancel: &Cancel) -> bool {
 
 fn cancel_reason(cancel: &Cancel) -> &'static str {
     if cancel.is_interrupted() {
-        "run interrupted (Ctrl-C)"
+        "run interrupted (Ctrl-C/SIGTERM/SIGHUP)"
     } else {
         "run stopped (--fail-fast)"
     }

@@ -464,11 +464,7 @@ impl Xfer<'_> {
             let text = self
                 .run_remote(&cmd)
                 .map_err(|e| format!("--checksum: remote sha256sum: {e}"))?;
-            for line in text.lines() {
-                if let Some((hash, path)) = line.split_once("  ") {
-                    out.push((path.to_string(), hash.to_string()));
-                }
-            }
+            out.extend(parse_sha256sum(&text));
         }
         Ok(out)
     }
@@ -528,6 +524,43 @@ impl Xfer<'_> {
             clock.last = now;
         }
     }
+}
+
+/// `sha256sum` output as (path, hex digest). GNU sha256sum escapes a name holding a newline
+/// or a backslash (`\n`, `\\`) and then starts its line with a backslash.
+fn parse_sha256sum(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let (escaped, line) = match line.strip_prefix('\\') {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        let Some((hash, path)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
+            continue;
+        };
+        let path = if escaped {
+            let mut p = String::with_capacity(path.len());
+            let mut chars = path.chars();
+            while let Some(c) = chars.next() {
+                match (c, chars.clone().next()) {
+                    ('\\', Some('n')) => {
+                        p.push('\n');
+                        chars.next();
+                    }
+                    ('\\', Some('\\')) => {
+                        p.push('\\');
+                        chars.next();
+                    }
+                    _ => p.push(c),
+                }
+            }
+            p
+        } else {
+            path.to_string()
+        };
+        out.push((path, hash.to_string()));
+    }
+    out
 }
 
 fn hex(d: &[u8]) -> String {
@@ -1054,6 +1087,20 @@ fn pull_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256sum_escapes_are_undone() {
+        let text = "aa  /plain name\n\\bb  /a\\nb\n\\cc  /back\\\\slash\\n\ndd */bin\n";
+        assert_eq!(
+            parse_sha256sum(text),
+            [
+                ("/plain name".to_string(), "aa".to_string()),
+                ("/a\nb".into(), "bb".into()),
+                ("/back\\slash\n".into(), "cc".into()),
+                ("/bin".into(), "dd".into()),
+            ]
+        );
+    }
 
     #[test]
     fn host_dirs_are_safe_names() {
