@@ -133,7 +133,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     } = r;
     warnings.append(&mut more);
     if !cli.list_hosts {
-        warnings.extend(keys.load_defaults());
+        warnings.extend(keys.load_defaults().map_err(UsageError)?);
     }
     for k in &keys.locked {
         warnings.push(format!(
@@ -222,6 +222,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             sudo_user,
             sudo_password,
             sudo_prompt: crate::ssh::sudo::random_marker(),
+            locked_keys: keys.locked.clone(),
             password,
         },
         default_keys: keys.defaults.clone(),

@@ -198,6 +198,32 @@ fn passphrase_key_is_decrypted_once_for_twenty_hosts() {
         r.stderr.contains("skipping passphrase-protected key"),
         "{r:?}"
     );
+
+    // the same key as the default ~/.ssh/id_ed25519: a wrong passphrase is a usage error
+    // too, and without one every host's error names the locked key
+    let home_key = f.home.join(".ssh/id_ed25519");
+    std::fs::create_dir_all(f.home.join(".ssh")).unwrap();
+    std::fs::copy(&key, &home_key).unwrap();
+    let hosts = format!("127.0.0.1:{}", f.port(0));
+    let mut c = f.prun();
+    c.args(["-H", &hosts, "true"])
+        .env("PRUN_KEY_PASSPHRASE", "wrong");
+    let r = run(c);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("wrong passphrase"), "{r:?}");
+    assert!(r.stderr.contains(".ssh/id_ed25519"), "{r:?}");
+    let mut c = f.prun();
+    c.args(["-H", &hosts, "--retries", "0", "true"]);
+    common::without_terminal(&mut c);
+    let r = run(c);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("~/.ssh/id_ed25519 is passphrase-protected"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("create ~/.ssh/id_ed25519"), "{r:?}");
+    std::fs::remove_file(&home_key).unwrap();
 }
 
 #[test]

@@ -259,8 +259,9 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Load the default keys that exist; returns warnings for ones that cannot be used.
-    pub fn load_defaults(&mut self) -> Vec<String> {
+    /// Load the default keys that exist; returns warnings for ones that cannot be used. A
+    /// wrong passphrase is an error, as for any key: the user meant to unlock it.
+    pub fn load_defaults(&mut self) -> Result<Vec<String>, String> {
         let mut warnings = Vec::new();
         for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
             let display = format!("~/.ssh/{name}");
@@ -268,13 +269,29 @@ impl KeyStore {
             if !Path::new(&path).exists() {
                 continue;
             }
-            match self.named(&display) {
-                Ok(k) if k.encrypted => {}
-                Ok(k) => self.defaults.push(k),
-                Err(e) => warnings.push(format!("skipping default key: {e}")),
+            if let Some(k) = self.by_path.get(&path) {
+                if !k.encrypted {
+                    self.defaults.push(k.clone());
+                }
+                continue;
+            }
+            let mut k = match KeyFile::load(&display) {
+                Ok(k) => k,
+                Err(e) => {
+                    warnings.push(format!("skipping default key: {e}"));
+                    continue;
+                }
+            };
+            if k.encrypted {
+                self.unlock(&mut k)?;
+            }
+            let k = Arc::new(k);
+            self.by_path.insert(path, k.clone());
+            if !k.encrypted {
+                self.defaults.push(k);
             }
         }
-        warnings
+        Ok(warnings)
     }
 }
 

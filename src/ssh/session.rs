@@ -53,6 +53,8 @@ pub struct Settings {
     pub sudo_password: Option<Secret>,
     /// This run's random marker for sudo's prompt (`sudo -p`).
     pub sudo_prompt: String,
+    /// Passphrase-protected keys left locked (no passphrase was available), by name.
+    pub locked_keys: Vec<String>,
     /// `--ask-pass` / `PRUN_PASSWORD`: for password and keyboard-interactive logins.
     pub password: Option<Secret>,
 }
@@ -1254,7 +1256,17 @@ fn authenticate(
             Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, shared.cancel)),
         }
     }
-    let mut msg = if tried.is_empty() {
+    let locked = &shared.settings.locked_keys;
+    let mut msg = if tried.is_empty() && !locked.is_empty() {
+        format!(
+            "no keys to offer for {user}: {} passphrase-protected and no passphrase was \
+             given (set PRUN_KEY_PASSPHRASE, run on a terminal, or add it to ssh-agent)",
+            match locked.len() {
+                1 => format!("{} is", locked[0]),
+                _ => format!("{} are", locked.join(", ")),
+            }
+        )
+    } else if tried.is_empty() {
         format!(
             "no keys to offer for {user}: give --identity FILE, set identity_file in the \
              inventory, start ssh-agent, or create ~/.ssh/id_ed25519"
