@@ -169,7 +169,7 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -l color -d 'Colour host
 always\t''
 never\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -s r -l recursive -d 'Copy a directory and its contents'
-complete -c prun -n "__fish_prun_using_subcommand pull" -l preserve -d 'Also keep access and modification times (the mode is always kept)'
+complete -c prun -n "__fish_prun_using_subcommand pull" -l preserve -d 'Also keep access and modification times (permission bits are always kept, within the umask; never setuid, setgid or sticky)'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l checksum -d 'After the copy, compare SHA-256 of every file with the remote `sha256sum`'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'

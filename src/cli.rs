@@ -33,7 +33,9 @@ are kept and ignored; a likely typo of a prun key gets a warning. Precedence: co
 host vars > nearest group > parent groups > all. Errors name the file, line and column.
 
 A file that is not YAML is read as a plain host list: one [user@]host[:port] per line \
-(ranges allowed), # comments.",
+(ranges allowed), # comments. One range expands to at most 1,000,000 names (larger is a \
+usage error, refused before anything is allocated); group hierarchies of any shape, diamonds \
+included, load in time linear in their size.",
     ),
     (
         "LIMIT PATTERNS",
@@ -56,12 +58,17 @@ warnings, the summary) goes to stderr.
 duration) when the host finishes. --output gather: at the end, hosts with byte-identical \
 stdout, stderr and outcome grouped under one header naming them in range form \
 (web[01-03,07]), largest group first. Both hold output in memory up to a per-host cap and \
-spill to temporary files past it. --output json: JSON Lines on stdout, one event per line \
+spill to temporary files past it (gather: one shared file for all hosts). --output json: JSON Lines on stdout, one event per line \
 with a type: run_start (schema version 1), host_start, output (the chunk as text when valid \
 UTF-8, else base64 in bytes), host_end (the host's report record), summary. --out-dir DIR \
-also writes DIR/<host>.out and DIR/<host>.err byte-exact. --failed-hosts FILE lists the hosts \
+also writes DIR/<host>.out and DIR/<host>.err byte-exact, each created new (mode 0600, under a \
+random name, then renamed into place: a file or symlink already there is replaced, never \
+written through). Output that cannot be written (a full disk, a failing --out-dir) is said \
+and makes the exit status 1. --failed-hosts FILE lists the hosts \
 that did not succeed, for -l @FILE. On a terminal, control characters in remote output are \
-shown escaped (^[, ^M); files and pipes get the bytes unchanged.
+shown escaped (^[, ^M); files and pipes get the bytes unchanged. Text the server chose \
+that is not output (an exit-signal name, remote file names and helper messages in failures, \
+notes) is shown escaped everywhere: summary, headers, JSON and CSV reports.
 
 The summary shows counts by status (ok, failed, error, timeout, signal, cancelled), \
 min/p50/p95/max of each phase over the hosts that reached it, the slowest hosts with the \
@@ -93,7 +100,7 @@ started (RFC 3339, UTC), parallel, elapsed_ms, hosts_total, counts (hosts by sta
 it) and hosts (the records, with timings_ms mapping phase to milliseconds, and notes). The CSV \
 report has a header row and one row per host, with a column per phase (connect_ms … \
 close_ms, retry_wait_ms, total_ms). The report is written at the end of the run, after \
-Ctrl-C too.",
+Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
     ),
     (
         "BENCH",
@@ -105,14 +112,17 @@ median and p90 of auth, channel_open, exec, read, close (+ exit status) and tota
 sessions that succeeded, and sessions per second; it prints the table on stdout, writes it as \
 CSV (--csv, default prun-bench.csv: concurrency, sessions, ok, wall_s, sessions_per_s, then \
 OP_p50_ms and OP_p90_ms per operation) and draws an SVG chart of median ms per operation \
-against concurrency (--svg, default prun-bench.svg). Host selection and connection options \
+against concurrency (--svg, default prun-bench.svg). A level of more than 100,000 sessions \
+(level × rounds) is refused. Host selection and connection options \
 may come before or after `bench`; to run a remote command named bench, write `-- bench`.",
     ),
     (
         "TIMEOUTS, RETRIES AND CANCELLING",
         "\
-Every blocking step has a deadline. --connect-timeout (default 10s) bounds each attempt's \
-connect, handshake, host key check and auth, and again channel open and exec; a host that \
+Every blocking step has a deadline, kept even while a server keeps sending (an endless \
+banner, a flood of packets): every read from the network checks the step's deadline and the \
+cancel first. Durations are at most 365 days. --connect-timeout (default 10s) bounds each \
+attempt's connect, handshake, host key check and auth, and again channel open and exec; a host that \
 runs out of it fails with kind timeout and its phase (exit status 4). -t/--timeout bounds \
 the command from its exec request; a host that runs out of it has status timeout (exit \
 status 3). While a command runs, prun sends an SSH keepalive whenever nothing arrives for \
@@ -121,16 +131,16 @@ for 3 intervals fails in read with \"server stopped answering\" (exit status 4),
 --timeout.
 
 Failures that happen before the command could have started (connection refused or timed \
-out, no SSH banner, a reset during the handshake, a timeout before auth completes, a channel \
+out, no SSH banner, a reset or a close during the handshake and key exchange, a timeout before auth completes, a channel \
 that cannot be opened) are retried --retries times (default 2), after 200 ms doubling per \
 attempt plus random jitter. A command that may have started is never run again. A connection \
 dropped before the banner (sshd's MaxStartups) also halves how many connections prun has \
 between connect and auth at once; the limit grows back with each successful login. The \
 summary says how many hosts needed more than one attempt.
 
-The first Ctrl-C stops the run: no more hosts start (they are reported as cancelled, not \
-started), running hosts stop waiting, the partial summary is printed and prun exits with \
-130. A second Ctrl-C exits at once. --fail-fast stops the run the same way at the first host \
+The first Ctrl-C (or SIGTERM, or SIGHUP) stops the run: no more hosts start (they are \
+reported as cancelled, not started), running hosts stop waiting, the partial summary and \
+the report are written and prun exits with 130. A second one exits at once. --fail-fast stops the run the same way at the first host \
 that does not succeed.
 
 On a timeout or cancel prun stops the remote command with an SSH signal request: SIGTERM, \
@@ -150,10 +160,13 @@ file) and sends it to every host. --pty requests a terminal: stdout and stderr a
 with \\r\\n line ends, and the command is hung up when the connection closes.
 
 --sudo runs the command as root through sudo, --sudo-user USER as USER: sudo -n when no \
-password is given (it fails at once instead of waiting), else sudo -S with a prompt prun \
-recognises and answers once per host with the password from --ask-pass (one prompt before \
-the run, the same password as for logins) or PRUN_SUDO_PASSWORD; the prompt is removed from the output, a second prompt (a \
-wrong password) closes stdin so sudo fails. The password never appears in output, reports, \
+password is given (it fails at once instead of waiting), else sudo -S -p with a marker \
+that is random for each run. The marker is believed only as the first thing sudo writes \
+on stderr, before any output of the command, and answered once per host with the password \
+from --ask-pass (one prompt before the run, the same password as for logins) or \
+PRUN_SUDO_PASSWORD; once the command has started, the password is never sent. The marker is \
+removed from the output; a second one right after the answer (a wrong password) closes \
+stdin so sudo fails. The password never appears in output, reports, \
 logs or command lines. --env variables are exported inside the sudo'd shell.",
     ),
     (
@@ -171,8 +184,18 @@ and renamed into place, so an interrupted or failed transfer never leaves a trun
 target; the temporary file is removed when the connection still works. SFTP version 3 \
 cannot rename over an existing file: such files are moved into place at the end of the \
 host's push with mv -f (an atomic rename), or, for an account without a shell, the old \
-target is removed just before the rename (briefly absent, never partial). --checksum compares every file's SHA-256 with the \
-remote sha256sum after the copy. Relative remote paths are relative to the login \
+target is removed just before the rename (briefly absent, never partial). --checksum \
+compares every file's SHA-256 with the remote sha256sum after the copy (names with newlines \
+or backslashes included); remote helper commands (sha256sum, mv) are bounded by --timeout \
+and Ctrl-C, not by --connect-timeout, which bounds each SFTP call instead.
+
+A pull never trusts the server with the local machine: local files and directories get \
+permission bits only (never setuid, setgid or sticky), within the umask, and directories \
+stay rwx for their owner; each file is written to a new temporary file (mode 0600, random \
+name) beside its target and renamed over it, so a symlink planted there is replaced, never \
+followed; a symlinked directory inside LOCAL_DIR/<host>/ is refused; a REMOTE_PATH ending in \
+.. or . is a usage error. pull -r walks at most 64 directories deep and 1,000,000 entries, \
+checking --timeout and Ctrl-C at every entry. Relative remote paths are relative to the login \
 directory. Timings: channel_open is the SFTP start, open the directories and file opens, \
 transfer the data, close the closing, attributes, renames and checksums; the report adds \
 files, transfer_bytes and transfer_bytes_per_s, and the progress bar the bytes moved. A \
@@ -230,7 +253,9 @@ Passphrase-protected keys are unlocked once, before the run, never per host: a k
 agent holds is left to the agent; otherwise the passphrase comes from PRUN_KEY_PASSPHRASE \
 or is asked on the terminal (three tries). An OpenSSH-format key is decrypted then, so its \
 bcrypt cost is paid once per run, not once per host; a wrong passphrase is a usage error \
-(exit 2). Without a passphrase and without a terminal the key is skipped with a warning.
+(exit 2) naming the key, for the default keys too. Without a passphrase and without a \
+terminal the key is skipped with a warning, and a host with nothing else to offer names the \
+locked key in its auth failure.
 
 --ask-pass asks once, on the terminal, for a password used for password and \
 keyboard-interactive logins (and for sudo's prompt with --sudo); PRUN_PASSWORD is the \
@@ -246,8 +271,11 @@ is the address, written [address]:port when the port is not 22; names are case-i
 hashed names, wildcards, negation and @revoked are understood. strict (the default) refuses \
 an unknown host and says how to trust it. accept-new appends an unknown host's key to \
 ~/.ssh/known_hosts (or the first --known-hosts file) as one plain line, once per \
-address:port, and never rewrites the file; a changed key is refused even then. off checks \
-nothing and warns on every run. The policy can also come from ssh_config's \
+address:port, and never rewrites the file (appends take a lock, so concurrent runs do not \
+interleave); a changed key is refused even then. off checks nothing and warns on every run \
+(naming jump hosts it applies to), and notes every unverified key on its host; as with \
+OpenSSH, a host whose key changed is then connected to without password or \
+keyboard-interactive authentication. The policy can also come from ssh_config's \
 StrictHostKeyChecking, the files from UserKnownHostsFile and the lookup name from \
 HostKeyAlias (see SSH CONFIG). Host certificates are not supported (libssh2 cannot verify \
 them): a host covered only by an @cert-authority line is refused as unknown, with a message \
@@ -256,13 +284,17 @@ naming that line.",
     (
         "EXIT STATUS",
         "  0    every host ran the command and it exited 0
-  1    prun itself failed (internal error)
+  1    prun itself failed: an internal error, or remote output
+       that could not be written (stdout, --out-dir)
   2    usage error or unusable inventory (nothing was run)
   3    at least one host timed out, was killed by a signal, or was cancelled
   4    otherwise: at least one host failed at the SSH level
        (connect, handshake, host key, auth, channel)
   5    otherwise: every host connected and at least one command exited non-zero
-  130  interrupted",
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
+
+An option prun does not know, before the command, is a usage error naming the closest \
+option: a command that starts with - goes after --.",
     ),
     (
         "ENVIRONMENT",
@@ -673,7 +705,7 @@ pub struct PullArgs {
     #[arg(short = 'r', long)]
     pub recursive: bool,
 
-    /// Also keep access and modification times (the mode is always kept)
+    /// Also keep access and modification times (permission bits are always kept, within the umask; never setuid, setgid or sticky)
     #[arg(long)]
     pub preserve: bool,
 
