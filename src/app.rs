@@ -365,7 +365,7 @@ fn list_hosts(plan: &plan::Plan) -> u8 {
 
 /// Descriptors kept for prun itself (stdio, the cancel pipe, event and DNS threads, key
 /// files, known_hosts, the report, a shared spill file).
-const RESERVED_FDS: usize = 64;
+const RESERVED_FDS: usize = 32;
 
 /// Raise the open-file soft limit to the hard limit; return the limit in force.
 fn raise_nofile_limit() -> Option<usize> {

@@ -305,8 +305,10 @@ fn parallel_is_lowered_to_fit_the_open_file_limit() {
     let r = common::run(c);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr
-            .contains("--parallel 100 does not fit the open-file limit; using 16"),
+        r.stderr.contains(
+            "--parallel 100 does not fit the open-file limit (64, 2 per running host with \
+             these options); using 16"
+        ),
         "{r:?}"
     );
     assert_eq!(r.stdout_text().matches(" | ok\n").count(), 40, "{r:?}");

@@ -80,3 +80,24 @@ fn a_bench_too_large_to_plan_is_refused() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("100000 sessions"), "{err}");
 }
+
+#[test]
+fn a_jump_host_without_host_key_checking_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    std::fs::write(&cfg, "Host bastion\n  StrictHostKeyChecking no\n").unwrap();
+    let (code, err) = prun(&[
+        "-F",
+        cfg.to_str().unwrap(),
+        "-J",
+        "bastion",
+        "-H",
+        "target",
+        "--list-hosts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("host key checking is off for jump host bastion"),
+        "{err}"
+    );
+}

@@ -511,6 +511,34 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_appends_from_separate_runs_keep_whole_lines() {
+        // each thread stands for a separate prun process: its own KnownHosts, its own file
+        // descriptor, so only the file lock keeps their lines apart
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        std::fs::write(&path, "# no newline at the end").unwrap();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let path = path.clone();
+                s.spawn(move || {
+                    let k = KnownHosts::load(std::slice::from_ref(&path), path.clone()).unwrap();
+                    for i in 0..25 {
+                        k.accept(&format!("[h{t}-{i}]:22"), &blob(K1)).unwrap();
+                    }
+                });
+            }
+        });
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 8 * 25, "{text}");
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l.ends_with(K1) && l.starts_with("[h"))
+        );
+    }
+
+    #[test]
     fn accept_appends_once_and_detects_conflicts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/.ssh/known_hosts");
