@@ -121,7 +121,8 @@ may come before or after `bench`; to run a remote command named bench, write `--
         "\
 Every blocking step has a deadline, kept even while a server keeps sending (an endless \
 banner, a flood of packets): every read from the network checks the step's deadline and the \
-cancel first. Durations are at most 365 days. --connect-timeout (default 10s) bounds each \
+cancel first, and name resolution and the TCP connect wait on the cancel too. Durations \
+are at most 365 days. --connect-timeout (default 10s) bounds each \
 attempt's connect, handshake, host key check and auth, and again channel open and exec; a host that \
 runs out of it fails with kind timeout and its phase (exit status 4). -t/--timeout bounds \
 the command from its exec request; a host that runs out of it has status timeout (exit \

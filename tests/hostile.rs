@@ -256,3 +256,50 @@ fn a_huge_packet_length_fails_fast_without_allocating_it() {
     );
     assert_eq!(code, 4, "{err}");
 }
+
+#[test]
+fn ctrl_c_is_honoured_during_a_connect_that_never_completes() {
+    // a listener that never accepts, with a full queue: the kernel drops further SYNs, so a
+    // connect to it neither succeeds nor fails (like a host behind a dropping firewall)
+    use socket2::{Domain, Socket, Type};
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let home = tempfile::tempdir().unwrap();
+    let mut c = prun(
+        addr.port(),
+        home.path(),
+        &["--connect-timeout", "120", "true"],
+    );
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = wait_at_most(&mut child, Duration::from_secs(10))
+        .expect("prun did not stop after the first Ctrl-C during connect");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(st.code(), Some(130), "{err}");
+    assert!(err.contains("connect cancelled"), "{err}");
+    drop(fillers);
+}

@@ -248,7 +248,9 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
             notes = before;
             Transport::Forwarded(sock, alive)
         }
-        None => Transport::Tcp(connect(&bastion.address, bastion.port, deadline).map_err(named)?),
+        None => Transport::Tcp(
+            connect(&bastion.address, bastion.port, deadline, shared.cancel).map_err(named)?,
+        ),
     };
     let (sess, fd, guard) = secure(
         transport,

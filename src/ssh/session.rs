@@ -514,7 +514,12 @@ fn session(
             result.notes.extend(notes);
             Transport::Forwarded(sock, alive)
         }
-        None => Transport::Tcp(connect(&target.address, target.port, deadline)?),
+        None => Transport::Tcp(connect(
+            &target.address,
+            target.port,
+            deadline,
+            shared.cancel,
+        )?),
     };
     let liveness = match &transport {
         Transport::Forwarded(_, alive) => Some(alive.clone()),
@@ -966,8 +971,14 @@ fn hostkey_prefs(known: &[String]) -> String {
 }
 
 /// Resolve `address` within the deadline. IP literals need no lookup; names are resolved
-/// on a helper thread (getaddrinfo cannot be interrupted), which is abandoned on timeout.
-fn resolve(address: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, Fail> {
+/// on a helper thread (getaddrinfo cannot be interrupted), which is abandoned on timeout or
+/// cancel (checked every 100 ms).
+fn resolve(
+    address: &str,
+    port: u16,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<Vec<SocketAddr>, Fail> {
     if let Ok(ip) = address.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
@@ -983,13 +994,23 @@ fn resolve(address: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr
             let _ = tx.send(r);
         });
     let r = match spawned {
-        Ok(_) => rx.recv_deadline(deadline).map_err(|_| {
-            fail(
-                Phase::Connect,
-                FailureKind::Timeout,
-                format!("timed out resolving '{address}' (--connect-timeout)"),
-            )
-        })?,
+        Ok(_) => loop {
+            if cancel.is_cancelled() {
+                return Err(cancelled(Phase::Connect, cancel));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(r) => break r,
+                Err(_) if Instant::now() < deadline => {}
+                Err(_) => {
+                    return Err(fail(
+                        Phase::Connect,
+                        FailureKind::Timeout,
+                        format!("timed out resolving '{address}' (--connect-timeout)"),
+                    ));
+                }
+            }
+        },
         Err(_) => (address, port).to_socket_addrs().map(|a| a.collect()),
     };
     r.map_err(|e| {
@@ -1001,8 +1022,76 @@ fn resolve(address: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr
     })
 }
 
-pub(crate) fn connect(address: &str, port: u16, deadline: Instant) -> Result<TcpStream, Fail> {
-    let addrs = resolve(address, port, deadline)?;
+/// The failure of a step stopped by the run's cancel.
+fn cancelled(phase: Phase, cancel: &Cancel) -> Fail {
+    fail(
+        phase,
+        FailureKind::Cancelled,
+        format!("stopped: {}", cancel_reason(cancel)),
+    )
+}
+
+/// One non-blocking TCP connect to `a`, waiting for it through poll against the deadline
+/// and the cancel pipe (a blocking connect to a host that drops SYNs would ignore Ctrl-C for
+/// the whole connect timeout). `Ok(None)`: cancelled.
+fn connect_one(
+    a: &SocketAddr,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> io::Result<Option<TcpStream>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(*a), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&(*a).into()) {
+        Ok(()) => return Ok(Some(sock.into())),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let mut pfds = [
+        libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: cancel.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, left.as_millis().min(1000) as i32) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if pfds[1].revents != 0 {
+            return Ok(None);
+        }
+        if pfds[0].revents != 0 {
+            return match sock.take_error()? {
+                Some(e) => Err(e),
+                None => Ok(Some(sock.into())),
+            };
+        }
+    }
+}
+
+pub(crate) fn connect(
+    address: &str,
+    port: u16,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<TcpStream, Fail> {
+    let addrs = resolve(address, port, deadline, cancel)?;
     if addrs.is_empty() {
         return Err(fail(
             Phase::Connect,
@@ -1016,8 +1105,9 @@ pub(crate) fn connect(address: &str, port: u16, deadline: Instant) -> Result<Tcp
         if left.is_zero() {
             break;
         }
-        match TcpStream::connect_timeout(a, left) {
-            Ok(s) => return Ok(s),
+        match connect_one(a, deadline, cancel) {
+            Ok(Some(s)) => return Ok(s),
+            Ok(None) => return Err(cancelled(Phase::Connect, cancel)),
             Err(e) => last = Some((*a, e)),
         }
     }
