@@ -18,4 +18,5 @@ pub mod runner;
 pub mod secret;
 pub mod ssh;
 pub mod sshconfig;
+pub mod target;
 pub mod text;

@@ -1,12 +1,32 @@
-//! Files prun creates on the operator's machine (pulled files, `--out-dir` files, reports):
+//! Local paths: `~` (which means `$HOME` everywhere, so a test or a user can point prun at
+//! another home), and the files prun creates on the operator's machine (pulled files,
+//! `--out-dir` files, reports):
 //! each is created exclusively under a random name in its target directory (`O_EXCL`, mode
 //! 0600, never through a link someone planted) and then renamed into place, so a name that
 //! already exists there, symlink or not, is replaced and never written through. Also the
 //! local modes of pulled files: never setuid, setgid or sticky, always within the umask.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// Expand a leading `~` to `$HOME`.
+pub fn expand_tilde(p: &str) -> PathBuf {
+    if p == "~" {
+        return home();
+    }
+    if let Some(rest) = p.strip_prefix("~/") {
+        return home().join(rest);
+    }
+    PathBuf::from(p)
+}
+
+/// `$HOME`, or `/` when unset.
+pub fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
 
 /// A new file for `path`: created exclusively (0600) beside it, already renamed to `path`,
 /// open for writing. What was at `path` before (a file, a symlink) is replaced, not followed.
@@ -30,6 +50,26 @@ pub fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         .prefix(&format!(".{name}."))
         .suffix(".prun-tmp")
         .tempfile_in(dir)
+}
+
+/// THE host name as a file or directory name, for `--out-dir` files and `pull` directories
+/// alike: `/`, NUL, control characters and anything odd become `_`; a
+/// leading dot is escaped so no file is hidden or climbs out of the directory.
+pub fn host_file_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | ':' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        s.insert(0, '_');
+    }
+    s
 }
 
 /// The process's umask (read from /proc, so no thread ever sees it changed; 022 if unknown).
@@ -58,6 +98,31 @@ pub fn local_mode(remote: u32, dir: bool) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_safe() {
+        assert_eq!(host_file_name("web01.example.com"), "web01.example.com");
+        assert_eq!(host_file_name("../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(host_file_name("a b/c\u{1b}"), "a_b_c_");
+        assert_eq!(host_file_name("::1"), "::1");
+        assert_eq!(host_file_name(""), "_");
+    }
+
+    #[test]
+    fn pull_directories_use_the_same_rule() {
+        assert_eq!(host_file_name("web01"), "web01");
+        assert_eq!(host_file_name("a/b"), "a_b");
+        assert_eq!(host_file_name(".."), "_..");
+        assert_eq!(host_file_name("::1"), "::1");
+    }
+
+    #[test]
+    fn tilde_uses_home() {
+        let p = expand_tilde("~/.ssh/x");
+        assert!(p.ends_with(".ssh/x"));
+        assert!(!p.to_string_lossy().starts_with('~'));
+        assert_eq!(expand_tilde("/a/b"), PathBuf::from("/a/b"));
+    }
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
 

@@ -5,14 +5,16 @@
 use crate::cli::Sub;
 use crate::cli::{Cli, HostKeyCheck};
 use crate::inventory::{Inventory, pattern};
-use crate::ssh::keys::{KeyFile, KeyStore, expand_tilde};
-use crate::ssh::session::{Secret, StdinData};
-use crate::ssh::transfer::{PullSpec, PushSpec, plan_push};
-use crate::ssh::{KnownHosts, Policy, Settings, Target, Work};
+use crate::paths::expand_tilde;
+use crate::secret::Secret;
+use crate::ssh::keys::{KeyFile, KeyStore};
+use crate::ssh::{KnownHosts, Policy};
 use crate::sshconfig::SshConfig;
+use crate::target::{PullSpec, PushItem, PushSpec, Settings, StdinData, Target, Work};
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -626,5 +628,117 @@ impl Resolver<'_> {
         let kh = Arc::new(kh);
         self.known_hosts.insert(files, kh.clone());
         Ok(kh)
+    }
+}
+
+/// Walk the local sources of a push. Directories need `recursive`; special files (sockets,
+/// devices, FIFOs) are skipped with a warning.
+pub fn plan_push(
+    sources: &[PathBuf],
+    recursive: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<PushItem>, String> {
+    let mut items = Vec::new();
+    for src in sources {
+        let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let name = src
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .or_else(|| {
+                fs::canonicalize(src)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            })
+            .ok_or_else(|| format!("{}: cannot tell its name", src.display()))?;
+        if meta.is_dir() && !recursive {
+            return Err(format!("{} is a directory (use -r)", src.display()));
+        }
+        walk(src, &name, &meta, &mut items, warnings)?;
+    }
+    Ok(items)
+}
+
+fn item(local: &Path, rel: &str, meta: &fs::Metadata) -> PushItem {
+    use std::os::unix::fs::MetadataExt;
+    PushItem {
+        local: local.to_path_buf(),
+        rel: rel.to_string(),
+        dir: meta.is_dir(),
+        mode: meta.mode() & 0o7777,
+        size: if meta.is_dir() { 0 } else { meta.len() },
+        atime: meta.atime().max(0) as u64,
+        mtime: meta.mtime().max(0) as u64,
+    }
+}
+
+fn walk(
+    path: &Path,
+    rel: &str,
+    meta: &fs::Metadata,
+    items: &mut Vec<PushItem>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    if meta.is_file() {
+        items.push(item(path, rel, meta));
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        warnings.push(format!(
+            "skipping {}: not a regular file or directory",
+            path.display()
+        ));
+        return Ok(());
+    }
+    items.push(item(path, rel, meta));
+    let mut entries: Vec<_> = fs::read_dir(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let m = match fs::metadata(&p) {
+            Ok(m) => m,
+            Err(err) => {
+                warnings.push(format!("skipping {}: {err}", p.display()));
+                continue;
+            }
+        };
+        let r = format!("{rel}/{}", e.file_name().to_string_lossy());
+        walk(&p, &r, &m, items, warnings)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_plan_walks_directories_in_order_and_needs_r() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("tree");
+        fs::create_dir_all(root.join("b/c")).unwrap();
+        fs::write(root.join("z.txt"), "z").unwrap();
+        fs::write(root.join("b/c/deep"), "deep").unwrap();
+        let mut w = Vec::new();
+        let e = plan_push(std::slice::from_ref(&root), false, &mut w).unwrap_err();
+        assert!(e.contains("use -r"), "{e}");
+        let items = plan_push(&[root], true, &mut w).unwrap();
+        let rels: Vec<_> = items.iter().map(|i| (i.rel.as_str(), i.dir)).collect();
+        assert_eq!(
+            rels,
+            [
+                ("tree", true),
+                ("tree/b", true),
+                ("tree/b/c", true),
+                ("tree/b/c/deep", false),
+                ("tree/z.txt", false)
+            ]
+        );
+        assert_eq!(items[3].size, 4);
+        let e = plan_push(&[d.path().join("missing")], false, &mut w).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
     }
 }

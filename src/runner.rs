@@ -107,7 +107,7 @@ fn run_host(i: usize, target: &Target, work: &Work, shared: &Shared<'_>, tx: &Se
     let mut bytes = |n: u64| {
         let _ = tx.send(Event::Transferred { host: i, bytes: n });
     };
-    let result = ssh::session::run(target, work, shared, &mut emit, &mut bytes);
+    let result = ssh::host::run(target, work, shared, &mut emit, &mut bytes);
     let _ = tx.send(Event::HostFinished {
         host: i,
         result: Box::new(result),

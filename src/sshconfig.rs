@@ -7,7 +7,7 @@
 //! neither `Match` nor block scoping of included files). `Match` blocks with other criteria
 //! (`user`, `exec`, …) cannot be evaluated here: they are skipped with a warning.
 
-use crate::ssh::keys::{expand_tilde, home};
+use crate::paths::{expand_tilde, home};
 use ssh2_config::{HostParams, ParseRule, SshConfig as Parsed};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};

@@ -14,25 +14,6 @@ pub struct OutDir {
     open: Vec<Option<[File; 2]>>,
 }
 
-/// A host name as a file name: `/`, NUL, control characters and anything odd become `_`; a
-/// leading dot is escaped so no file is hidden or climbs out of the directory.
-pub fn safe_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | ':' | '+') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        s.insert(0, '_');
-    }
-    s
-}
-
 impl OutDir {
     /// Create (if needed) the directory.
     pub fn new(dir: &Path) -> io::Result<OutDir> {
@@ -51,7 +32,7 @@ impl OutDir {
                 self.names = hosts
                     .iter()
                     .map(|h| {
-                        let base = safe_name(&h.name);
+                        let base = crate::paths::host_file_name(&h.name);
                         let mut n = base.clone();
                         let mut i = 1;
                         while !seen.insert(n.clone()) {
@@ -110,15 +91,6 @@ fn ext(base: &Path, e: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_safe() {
-        assert_eq!(safe_name("web01.example.com"), "web01.example.com");
-        assert_eq!(safe_name("../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(safe_name("a b/c\u{1b}"), "a_b_c_");
-        assert_eq!(safe_name("::1"), "::1");
-        assert_eq!(safe_name(""), "_");
-    }
 
     #[test]
     fn extension_keeps_dotted_names() {

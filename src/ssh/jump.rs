@@ -14,10 +14,13 @@
 //! target gets a new connection (one more login). A bastion behind another (a chain `a,b`)
 //! is logged in to through a channel of the previous hop's connection, like any host.
 
-use super::session::{
-    Clock, Fail, NonBlockingOnDrop, Shared, Target, Transport, connect, fail, secure,
-};
+use super::Ctx;
+use super::fail::{Clock, Fail, fail};
+use super::io::NonBlockingOnDrop;
+use super::login::secure;
+use super::transport::{Liveness, Transport, connect};
 use crate::event::{FailureKind, HostResult, Phase, Status};
+use crate::target::Target;
 use crossbeam_channel::{Receiver, Sender};
 use ssh2::{BlockDirections, Channel, Session};
 use std::collections::{HashMap, VecDeque};
@@ -77,30 +80,6 @@ struct OpenRequest {
     reply: Sender<Result<(UnixStream, Liveness), String>>,
 }
 
-/// When a forwarded channel last delivered bytes from the far side. A session over a socket
-/// pair cannot ask TCP when data last arrived (as direct sessions do for keepalives), so the
-/// pump records it here and the session's keepalive check reads it.
-#[derive(Clone, Debug)]
-pub struct Liveness(Arc<std::sync::atomic::AtomicU64>);
-
-fn now_ms() -> u64 {
-    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-impl Liveness {
-    fn new() -> Liveness {
-        Liveness(Arc::new(std::sync::atomic::AtomicU64::new(now_ms())))
-    }
-    fn touch(&self) {
-        self.0.store(now_ms(), Ordering::Relaxed);
-    }
-    /// Milliseconds since the far side last sent anything.
-    pub fn idle_ms(&self) -> u32 {
-        now_ms().saturating_sub(self.0.load(Ordering::Relaxed)) as u32
-    }
-}
-
 impl JumpPool {
     /// A stream to `target` through `bastion`: the local end of a forwarded channel. Logs in
     /// to the bastion first when no connection to it has room.
@@ -109,7 +88,7 @@ impl JumpPool {
         bastion: &Arc<Target>,
         target: &Target,
         deadline: Instant,
-        shared: &Shared<'_>,
+        ctx: &Ctx<'_>,
     ) -> Result<(UnixStream, Liveness, Vec<String>), Fail> {
         let key = pool_key(bastion);
         let b = self
@@ -142,7 +121,7 @@ impl JumpPool {
                         c.clone()
                     }
                     None => {
-                        let c = login(bastion, shared, &via).inspect_err(|f| {
+                        let c = login(self, bastion, ctx, &via).inspect_err(|f| {
                             *b.failed.lock().unwrap() = Some((f.0.kind, f.0.message.clone()));
                         })?;
                         c.active.fetch_add(1, Ordering::Relaxed);
@@ -172,7 +151,7 @@ impl JumpPool {
                         format!("timed out opening a channel through {via} (--connect-timeout)"),
                     ));
                 }
-                if shared.cancel.is_cancelled() {
+                if ctx.cancel.is_cancelled() {
                     return Err(fail(Phase::Connect, FailureKind::Cancelled, "cancelled"));
                 }
                 match rx.recv_timeout(left.min(Duration::from_millis(100))) {
@@ -230,7 +209,7 @@ impl Drop for JumpPool {
 
 /// Log in to the bastion (connect, handshake, host key, auth — as for any host) and start
 /// the connection's pump thread.
-fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, Fail> {
+fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<Arc<Conn>, Fail> {
     let deadline = Instant::now() + bastion.connect_timeout;
     let mut clock = Clock::new();
     let mut result = HostResult::new(Status::Error);
@@ -244,23 +223,16 @@ fn login(bastion: &Target, shared: &Shared<'_>, via: &str) -> Result<Arc<Conn>, 
     let mut notes = Vec::new();
     let transport = match &bastion.jump {
         Some(prev) => {
-            let (sock, alive, before) = shared.jumps.open(prev, bastion, deadline, shared)?;
+            let (sock, alive, before) = pool.open(prev, bastion, deadline, ctx)?;
             notes = before;
             Transport::Forwarded(sock, alive)
         }
         None => Transport::Tcp(
-            connect(&bastion.address, bastion.port, deadline, shared.cancel).map_err(named)?,
+            connect(&bastion.address, bastion.port, deadline, ctx.cancel).map_err(named)?,
         ),
     };
-    let (sess, fd, guard) = secure(
-        transport,
-        bastion,
-        shared,
-        deadline,
-        &mut clock,
-        &mut result,
-    )
-    .map_err(named)?;
+    let (sess, fd, guard) =
+        secure(transport, bastion, ctx, deadline, &mut clock, &mut result).map_err(named)?;
     notes.extend(result.notes.iter().map(|n| format!("{via}: {n}")));
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two fds on success; we own them from here.

@@ -9,7 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::session::Secret;
+use crate::paths::expand_tilde;
+use crate::secret::Secret;
 
 /// A private key file loaded into memory. Its contents never appear in Debug output.
 pub struct KeyFile {
@@ -38,24 +39,6 @@ impl fmt::Debug for KeyFile {
             .field("signs_in_process", &self.signer.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// Expand a leading `~` to `$HOME`.
-pub fn expand_tilde(p: &str) -> PathBuf {
-    if p == "~" {
-        return home();
-    }
-    if let Some(rest) = p.strip_prefix("~/") {
-        return home().join(rest);
-    }
-    PathBuf::from(p)
-}
-
-/// `$HOME`, or `/` when unset.
-pub fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 impl KeyFile {
@@ -317,13 +300,5 @@ mod tests {
         let k = KeyFile::load(p.to_str().unwrap()).unwrap();
         assert!(k.encrypted);
         assert!(!format!("{k:?}").contains("SECRET"));
-    }
-
-    #[test]
-    fn tilde_uses_home() {
-        let p = expand_tilde("~/.ssh/x");
-        assert!(p.ends_with(".ssh/x"));
-        assert!(!p.to_string_lossy().starts_with('~'));
-        assert_eq!(expand_tilde("/a/b"), PathBuf::from("/a/b"));
     }
 }

@@ -1,16 +1,26 @@
-//! SSH for one host at a time: the session steps ([`session`]), host key checking
-//! ([`known_hosts`]) and key files ([`keys`]). Knows nothing of output or printing.
+//! SSH for one host at a time, in layers that import only downwards: plain data
+//! ([`crate::target`]) ← waiting ([`io`], [`bound`]) and failures ([`fail`]) ← [`transport`]
+//! ← [`login`] (with [`known_hosts`], [`keys`], [`sign`]) ← [`exec`] / [`transfer`] / [`jump`]
+//! ← [`host`], which the runner calls. Knows nothing of output or printing.
 
 pub mod bound;
 pub mod channel;
+pub mod ctx;
+pub mod exec;
+pub mod fail;
 pub mod gate;
+pub mod host;
+pub mod io;
 pub mod jump;
 pub mod keys;
 pub mod known_hosts;
-pub mod session;
+pub mod login;
 pub mod sign;
 pub mod sudo;
 pub mod transfer;
+pub mod transport;
 
+pub use crate::target::{Settings, Target, Work};
+pub use ctx::Ctx;
+pub use host::Shared;
 pub use known_hosts::{KnownHosts, Policy};
-pub use session::{Settings, Shared, Target, Work};

@@ -9,6 +9,7 @@
 //! refused: the caller closes stdin so that sudo fails instead of waiting. Pure byte
 //! handling: no I/O here.
 
+use crate::target::shell_quote;
 use std::borrow::Cow;
 
 /// What the session should do after a stderr chunk.
@@ -33,6 +34,21 @@ enum State {
 
 /// How many stderr bytes after the answer may still be sudo's own reply.
 const SUDO_REPLY: usize = 256;
+
+/// `command` wrapped to run through sudo as `user`: `-S` with prun's `prompt` marker when a
+/// password will be fed, else `-n` (fail at once rather than wait for a password).
+pub fn sudo_wrap(command: &str, user: &str, prompt: Option<&str>) -> String {
+    let mode = if let Some(prompt) = prompt {
+        format!("-S -p {}", shell_quote(prompt))
+    } else {
+        "-n".to_string()
+    };
+    format!(
+        "sudo {mode} -u {} -- sh -c {}",
+        shell_quote(user),
+        shell_quote(command)
+    )
+}
 
 /// A per-run random prompt marker for `sudo -p`.
 pub fn random_marker() -> String {

@@ -14,12 +14,13 @@
 //! (directories and file opens), `transfer` (the data), `close` (close, attributes, rename,
 //! checksums), each summed over the host's files.
 
+use super::Ctx;
 use super::channel::ExecChannel;
-use super::session::{
-    Clock, Fail, Shared, StepError, Target, WaitError, fail, nonblocking, shell_quote, start_sftp,
-    wait_socket,
-};
+use super::fail::{Clock, Fail, fail, step_fail};
+use super::io::{StepError, WaitError, nonblocking, wait_socket};
+use crate::cancel::Cancel;
 use crate::event::{FailureKind, HostResult, Phase, Status};
+use crate::target::{PullSpec, PushItem, PushSpec, Target, shell_quote};
 use sha2::{Digest, Sha256};
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, Session, Sftp};
 use std::fs;
@@ -43,119 +44,6 @@ const MAX_HELPER_OUTPUT: usize = 16 * 1024 * 1024;
 const CANCELLED: i32 = -10_000;
 const SFTP_NO_SUCH_FILE: i32 = 2;
 
-/// One local file or directory to push, relative to the remote directory.
-#[derive(Debug, Clone)]
-pub struct PushItem {
-    pub local: PathBuf,
-    /// `/`-separated path under the remote directory.
-    pub rel: String,
-    pub dir: bool,
-    pub mode: u32,
-    pub size: u64,
-    pub atime: u64,
-    pub mtime: u64,
-}
-
-/// What `prun push` sends (the local side walked once, before the run).
-#[derive(Debug, Clone)]
-pub struct PushSpec {
-    pub items: Vec<PushItem>,
-    pub remote_dir: String,
-    pub mkdir: bool,
-    pub preserve: bool,
-    pub checksum: bool,
-}
-
-/// What `prun pull` fetches.
-#[derive(Debug, Clone)]
-pub struct PullSpec {
-    pub remote: String,
-    pub local_dir: PathBuf,
-    pub recursive: bool,
-    pub preserve: bool,
-    pub checksum: bool,
-}
-
-/// Walk the local sources of a push. Directories need `recursive`; special files (sockets,
-/// devices, FIFOs) are skipped with a warning.
-pub fn plan_push(
-    sources: &[PathBuf],
-    recursive: bool,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<PushItem>, String> {
-    let mut items = Vec::new();
-    for src in sources {
-        let meta = fs::metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
-        let name = src
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .filter(|n| n != "." && n != "..")
-            .or_else(|| {
-                fs::canonicalize(src)
-                    .ok()
-                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            })
-            .ok_or_else(|| format!("{}: cannot tell its name", src.display()))?;
-        if meta.is_dir() && !recursive {
-            return Err(format!("{} is a directory (use -r)", src.display()));
-        }
-        walk(src, &name, &meta, &mut items, warnings)?;
-    }
-    Ok(items)
-}
-
-fn item(local: &Path, rel: &str, meta: &fs::Metadata) -> PushItem {
-    use std::os::unix::fs::MetadataExt;
-    PushItem {
-        local: local.to_path_buf(),
-        rel: rel.to_string(),
-        dir: meta.is_dir(),
-        mode: meta.mode() & 0o7777,
-        size: if meta.is_dir() { 0 } else { meta.len() },
-        atime: meta.atime().max(0) as u64,
-        mtime: meta.mtime().max(0) as u64,
-    }
-}
-
-fn walk(
-    path: &Path,
-    rel: &str,
-    meta: &fs::Metadata,
-    items: &mut Vec<PushItem>,
-    warnings: &mut Vec<String>,
-) -> Result<(), String> {
-    if meta.is_file() {
-        items.push(item(path, rel, meta));
-        return Ok(());
-    }
-    if !meta.is_dir() {
-        warnings.push(format!(
-            "skipping {}: not a regular file or directory",
-            path.display()
-        ));
-        return Ok(());
-    }
-    items.push(item(path, rel, meta));
-    let mut entries: Vec<_> = fs::read_dir(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        let m = match fs::metadata(&p) {
-            Ok(m) => m,
-            Err(err) => {
-                warnings.push(format!("skipping {}: {err}", p.display()));
-                continue;
-            }
-        };
-        let r = format!("{rel}/{}", e.file_name().to_string_lossy());
-        walk(&p, &r, &m, items, warnings)?;
-    }
-    Ok(())
-}
-
 /// Time spent per transfer phase, summed over files.
 #[derive(Default)]
 struct Acc {
@@ -173,7 +61,7 @@ struct Xfer<'a> {
     /// The longest one call may go without completing (--connect-timeout).
     stall: Duration,
     sftp: Sftp,
-    shared: &'a Shared<'a>,
+    shared: &'a Ctx<'a>,
     deadline: Option<Instant>,
     acc: Acc,
     buf: Vec<u8>,
@@ -583,11 +471,33 @@ fn temp_name(dir: &str, name: &str) -> String {
     )
 }
 
+/// Start the SFTP subsystem, non-blocking (so TCP_QUICKACK keeps the delayed-ACK stall of
+/// the request-reply exchange away), within the connect timeout.
+pub(crate) fn start_sftp(
+    sess: &Session,
+    fd: RawFd,
+    target: &Target,
+    cancel: &Cancel,
+) -> Result<ssh2::Sftp, Fail> {
+    sess.set_blocking(false);
+    let deadline = Instant::now() + target.connect_timeout;
+    nonblocking(fd, sess, deadline, cancel, || sess.sftp()).map_err(|e| {
+        let mut f = step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel);
+        if f.0.kind == FailureKind::Channel {
+            f.0.message = format!(
+                "cannot start SFTP: {} (does the server enable the sftp subsystem?)",
+                f.0.message
+            );
+        }
+        f
+    })
+}
+
 fn start<'a>(
     sess: &'a Session,
     fd: RawFd,
     target: &Target,
-    shared: &'a Shared<'a>,
+    shared: &'a Ctx<'a>,
     clock: &mut Clock,
 ) -> Result<Xfer<'a>, Fail> {
     let sftp = start_sftp(sess, fd, target, shared.cancel)?;
@@ -619,7 +529,7 @@ pub(crate) fn push(
     sess: &Session,
     fd: RawFd,
     target: &Target,
-    shared: &Shared<'_>,
+    shared: &Ctx<'_>,
     spec: &PushSpec,
     clock: &mut Clock,
     result: &mut HostResult,
@@ -821,19 +731,6 @@ fn push_file(
     Ok(hasher.map(|h| hex(&h.finalize())))
 }
 
-/// A host's directory name under the pull's local directory.
-pub fn host_dir_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
-        .collect();
-    if s.is_empty() || s == "." || s == ".." {
-        format!("_{s}")
-    } else {
-        s
-    }
-}
-
 /// A remote file found by a pull: remote path, local relative path, size, mode, times.
 struct Found {
     remote: String,
@@ -864,7 +761,7 @@ pub(crate) fn pull(
     sess: &Session,
     fd: RawFd,
     target: &Target,
-    shared: &Shared<'_>,
+    shared: &Ctx<'_>,
     spec: &PullSpec,
     clock: &mut Clock,
     result: &mut HostResult,
@@ -893,7 +790,9 @@ fn pull_items(
         .next()
         .filter(|n| !n.is_empty())
         .unwrap_or("root");
-    let host_dir = spec.local_dir.join(host_dir_name(&target.name));
+    let host_dir = spec
+        .local_dir
+        .join(crate::paths::host_file_name(&target.name));
     // what to fetch
     let listed = x.timed(Phase::Open, |x| -> Result<Vec<Found>, String> {
         let st = x
@@ -1100,40 +999,5 @@ mod tests {
                 ("/bin".into(), "dd".into()),
             ]
         );
-    }
-
-    #[test]
-    fn host_dirs_are_safe_names() {
-        assert_eq!(host_dir_name("web01"), "web01");
-        assert_eq!(host_dir_name("a/b"), "a_b");
-        assert_eq!(host_dir_name(".."), "_..");
-        assert_eq!(host_dir_name("::1"), "::1");
-    }
-
-    #[test]
-    fn push_plan_walks_directories_in_order_and_needs_r() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("tree");
-        fs::create_dir_all(root.join("b/c")).unwrap();
-        fs::write(root.join("z.txt"), "z").unwrap();
-        fs::write(root.join("b/c/deep"), "deep").unwrap();
-        let mut w = Vec::new();
-        let e = plan_push(std::slice::from_ref(&root), false, &mut w).unwrap_err();
-        assert!(e.contains("use -r"), "{e}");
-        let items = plan_push(&[root], true, &mut w).unwrap();
-        let rels: Vec<_> = items.iter().map(|i| (i.rel.as_str(), i.dir)).collect();
-        assert_eq!(
-            rels,
-            [
-                ("tree", true),
-                ("tree/b", true),
-                ("tree/b/c", true),
-                ("tree/b/c/deep", false),
-                ("tree/z.txt", false)
-            ]
-        );
-        assert_eq!(items[3].size, 4);
-        let e = plan_push(&[d.path().join("missing")], false, &mut w).unwrap_err();
-        assert!(e.contains("missing"), "{e}");
     }
 }

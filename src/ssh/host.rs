@@ -1,0 +1,176 @@
+//! One host from start to finish: the start gate and retries around attempts, each attempt
+//! connecting ([`super::transport`] or a bastion's channel), logging in ([`super::login`]) and
+//! running the work ([`super::exec`], [`super::transfer`]); the result and its timings.
+
+use super::fail::{Clock, Fail, backoff, cancel_reason, is_retryable};
+use super::gate::{Permit, StartGate};
+use super::io::sleep_unless_cancelled;
+use super::jump::JumpPool;
+use super::keys::KeyFile;
+use super::transport::{self, Transport};
+use super::{Ctx, exec, login, transfer};
+use crate::cancel::Cancel;
+use crate::event::{Failure, FailureKind, HostResult, Phase, Status, Stream};
+use crate::target::{Settings, Target, Work};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Read-only state shared by all sessions of a run.
+pub struct Shared<'a> {
+    pub settings: &'a Settings,
+    /// Default keys, tried after the agent.
+    pub default_keys: &'a [Arc<KeyFile>],
+    pub cancel: &'a Cancel,
+    pub gate: &'a StartGate,
+    /// Connections to bastions, shared by every host behind them.
+    pub jumps: &'a JumpPool,
+}
+
+impl<'a> Shared<'a> {
+    /// The part every step below the host needs (no bastion pool).
+    pub(crate) fn ctx(&self) -> Ctx<'a> {
+        Ctx {
+            settings: self.settings,
+            default_keys: self.default_keys,
+            cancel: self.cancel,
+            gate: self.gate,
+        }
+    }
+}
+
+/// Run `command` on `target`; output chunks go to `on_output` as they arrive.
+///
+/// Failures before the exec request was sent are retried (`Settings::retries`) with
+/// exponential backoff and jitter; a command that may have started is never run again.
+/// The timings are those of the final attempt; `retry_wait` is the time before it began
+/// (earlier attempts, backoff, waiting at the start gate), so the phases plus `retry_wait`
+/// add up to `total`.
+pub fn run(
+    target: &Target,
+    work: &Work,
+    shared: &Shared<'_>,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+    on_bytes: &mut dyn FnMut(u64),
+) -> HostResult {
+    let host_start = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(permit) = shared.gate.acquire(shared.cancel) else {
+            let mut r = HostResult::new(Status::Cancelled);
+            r.failure = Some(Failure {
+                phase: Phase::Connect,
+                kind: FailureKind::Cancelled,
+                message: format!("not started: {}", cancel_reason(shared.cancel)),
+            });
+            r.attempts = attempt - 1;
+            r.retry_wait = host_start.elapsed();
+            r.timings.total = r.retry_wait;
+            return r;
+        };
+        let mut permit = Some(permit);
+        let mut clock = Clock::new();
+        let mut result = HostResult::new(Status::Error);
+        let outcome = one_attempt(
+            target,
+            work,
+            shared,
+            &mut clock,
+            &mut result,
+            &mut permit,
+            on_output,
+            on_bytes,
+        );
+        drop(permit);
+        result.attempts = attempt;
+        if let Err(Fail(f)) = outcome {
+            // The failed phase's time is what elapsed since the last completed phase.
+            clock.mark(f.phase);
+            // a transfer that failed after connecting has set `failed` itself
+            if !matches!(
+                result.status,
+                Status::Timeout | Status::Cancelled | Status::Failed
+            ) {
+                result.status = if f.kind == FailureKind::Cancelled {
+                    Status::Cancelled
+                } else {
+                    Status::Error
+                };
+            }
+            let again = is_retryable(&f)
+                && attempt <= shared.settings.retries
+                && !shared.cancel.is_cancelled();
+            if again && sleep_unless_cancelled(backoff(attempt), shared.cancel) {
+                continue;
+            }
+            result.failure = Some(f);
+        }
+        result.retry_wait = clock.start - host_start;
+        // Up to the end of the last phase (exit status known, or the failure): the session's
+        // teardown after that (disconnect, free) is not part of the host's time.
+        clock.timings.total = clock.last - host_start;
+        result.timings = clock.timings;
+        result.clean_remote_text();
+        return result;
+    }
+}
+
+/// One attempt: connect (directly or through a bastion), log in, then run the work.
+#[allow(clippy::too_many_arguments)]
+fn one_attempt(
+    target: &Target,
+    work: &Work,
+    shared: &Shared<'_>,
+    clock: &mut Clock,
+    result: &mut HostResult,
+    permit: &mut Option<Permit<'_>>,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<(), Fail> {
+    let ctx = shared.ctx();
+    let settings = shared.settings;
+    let deadline = clock.start + target.connect_timeout;
+
+    // connect (includes DNS), directly or through a channel of the bastion's connection
+    let transport = match &target.jump {
+        Some(bastion) => {
+            let (sock, alive, notes) = shared.jumps.open(bastion, target, deadline, &ctx)?;
+            result.notes.extend(notes);
+            Transport::Forwarded(sock, alive)
+        }
+        None => Transport::Tcp(transport::connect(
+            &target.address,
+            target.port,
+            deadline,
+            shared.cancel,
+        )?),
+    };
+    let liveness = match &transport {
+        Transport::Forwarded(_, alive) => Some(alive.clone()),
+        Transport::Tcp(_) => None,
+    };
+    clock.mark(Phase::Connect);
+    let (sess, fd, guard) = login::secure(transport, target, &ctx, deadline, clock, result)?;
+    shared.gate.succeeded();
+    permit.take();
+    let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
+    sess.set_keepalive(true, keepalive_secs);
+    let command = match work {
+        Work::Command(c) => c.as_str(),
+        Work::Push(spec) => {
+            let r = transfer::push(&sess, fd, target, &ctx, spec, clock, result, on_bytes);
+            drop(guard);
+            return r;
+        }
+        Work::Pull(spec) => {
+            let r = transfer::pull(&sess, fd, target, &ctx, spec, clock, result, on_bytes);
+            drop(guard);
+            return r;
+        }
+    };
+    let r = exec::run(
+        &sess, fd, liveness, target, &ctx, command, clock, result, on_output,
+    );
+    drop(guard);
+    r
+}

@@ -1,0 +1,187 @@
+//! The one way prun waits on a session: a libssh2 call that answered EAGAIN is repeated
+//! after [`wait_socket`] polled the socket (in the direction libssh2 is blocked on) together
+//! with the run's cancel pipe, against a deadline ([`nonblocking`]); every read inside is
+//! bounded by [`super::bound`]. Also the small socket helpers around it (TCP_QUICKACK,
+//! TCP_INFO) and the guard that keeps a dropped session from blocking.
+
+use crate::cancel::Cancel;
+use ssh2::{BlockDirections, ErrorCode, Session};
+use std::io;
+use std::os::unix::io::RawFd;
+use std::time::{Duration, Instant};
+
+pub(crate) const EAGAIN: i32 = -37;
+pub(crate) const LIBSSH2_TIMEOUT: i32 = -9;
+
+pub(crate) fn code(e: &ssh2::Error) -> i32 {
+    match e.code() {
+        ErrorCode::Session(c) => c,
+        ErrorCode::SFTP(c) => c,
+    }
+}
+
+pub(crate) fn remaining_ms(deadline: Instant) -> u32 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (left.as_millis() as u32).max(1)
+}
+
+/// Sleep, waking early on cancel; true when the whole sleep passed.
+pub(crate) fn sleep_unless_cancelled(d: Duration, cancel: &Cancel) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: cancel.fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, d.as_millis().min(i32::MAX as u128) as i32) };
+    !cancel.is_cancelled()
+}
+
+/// Sets the session non-blocking when dropped, so freeing it never waits on the network.
+pub(crate) struct NonBlockingOnDrop(pub(crate) Session);
+
+impl Drop for NonBlockingOnDrop {
+    fn drop(&mut self) {
+        self.0.set_blocking(false);
+    }
+}
+
+/// Milliseconds since the socket last received data (Linux TCP_INFO), if known.
+pub(crate) fn ms_since_data_received(fd: RawFd) -> Option<u32> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        );
+        (rc == 0).then_some(info.tcpi_last_data_recv)
+    }
+}
+
+/// Ask the kernel to ACK at once (avoids a 40 ms delayed-ACK stall on channel open; see
+/// ssh2-notes §7). Best effort.
+pub(crate) fn quickack(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: fd is a live TCP socket owned by the session; the option value is a c_int.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// How long to wait when libssh2 made no progress but is not blocked on the socket.
+const UNBLOCKED_WAIT_MS: u128 = 5;
+/// Longest single wait even when libssh2 is blocked on the socket: libssh2 is called again
+/// at least this often, so a state this code misreads costs a delay, never a hang.
+const MAX_WAIT_MS: u128 = 1000;
+
+/// Wait until the socket is ready in the direction libssh2 is blocked on, or the deadline.
+///
+/// When libssh2 reports no blocked direction, it may hold complete packets it has not decoded
+/// yet (a read can return 0 or EAGAIN with bytes still in its buffer): the socket will not
+/// wake us for those, so wait only briefly and let the caller call libssh2 again. Waiting for
+/// POLLIN there could hang forever on a quiet connection.
+pub(crate) fn wait_socket(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+) -> Result<(), WaitError> {
+    wait_socket_or(fd, sess, deadline, Some(cancel))
+}
+
+/// [`wait_socket`], optionally without waking on cancel (for the stop grace period).
+pub(crate) fn wait_socket_or(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Option<Instant>,
+    cancel: Option<&Cancel>,
+) -> Result<(), WaitError> {
+    let (events, cap) = match sess.block_directions() {
+        BlockDirections::Inbound => (libc::POLLIN, MAX_WAIT_MS),
+        BlockDirections::Outbound => (libc::POLLOUT, MAX_WAIT_MS),
+        BlockDirections::Both => (libc::POLLIN | libc::POLLOUT, MAX_WAIT_MS),
+        BlockDirections::None => (libc::POLLIN, UNBLOCKED_WAIT_MS),
+    };
+    let left = deadline.map_or(cap, |d| {
+        d.saturating_duration_since(Instant::now()).as_millis()
+    });
+    let timeout = left.min(cap) as i32;
+    let mut pfds = [
+        libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: cancel.map_or(-1, Cancel::fd),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
+        if r >= 0 {
+            if pfds[1].revents != 0 {
+                return Err(WaitError::Cancelled);
+            }
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(WaitError::Io(e));
+        }
+    }
+}
+
+/// Why waiting for the socket ended without it being ready.
+pub(crate) enum WaitError {
+    Cancelled,
+    Io(io::Error),
+}
+
+/// Why a non-blocking step did not complete.
+pub(crate) enum StepError {
+    Ssh(ssh2::Error),
+    TimedOut,
+    Cancelled,
+    Io(io::Error),
+}
+
+pub(crate) fn nonblocking<T>(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Instant,
+    cancel: &Cancel,
+    mut op: impl FnMut() -> Result<T, ssh2::Error>,
+) -> Result<T, StepError> {
+    let _bound = super::bound::enter(Some(deadline), Some(cancel.flag()));
+    loop {
+        match op() {
+            Ok(v) => return Ok(v),
+            Err(e) if code(&e) == EAGAIN => {
+                if Instant::now() >= deadline {
+                    return Err(StepError::TimedOut);
+                }
+                quickack(fd);
+                match wait_socket(fd, sess, Some(deadline), cancel) {
+                    Ok(()) => {}
+                    Err(WaitError::Cancelled) => return Err(StepError::Cancelled),
+                    Err(WaitError::Io(e)) => return Err(StepError::Io(e)),
+                }
+            }
+            Err(e) => return Err(StepError::Ssh(e)),
+        }
+    }
+}

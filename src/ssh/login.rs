@@ -1,0 +1,431 @@
+//! Logging in over a transport: handshake (host key algorithms ordered by what known_hosts
+//! already has), the host key check against known_hosts before any credential is offered,
+//! then authentication (key files, every agent identity, default keys, password and
+//! keyboard-interactive). Non-blocking through [`super::io`]; each phase marked on the clock.
+//! Used for targets and bastions alike.
+
+use super::Ctx;
+use super::fail::{Clock, Fail, fail, ssh_fail, step_fail};
+use super::io::{LIBSSH2_TIMEOUT, NonBlockingOnDrop, StepError, code, nonblocking, remaining_ms};
+use super::keys::KeyFile;
+use super::known_hosts::{self, Policy, Verdict};
+use super::transport::Transport;
+use crate::cancel::Cancel;
+use crate::event::{FailureKind, HostResult, Phase};
+use crate::target::Target;
+use ssh2::{MethodType, Session};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::time::Instant;
+
+/// Host key algorithms prun negotiates (no certificates: see ssh2-notes §4), best first.
+const HOSTKEY_ALGS: [&str; 6] = [
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+
+/// Handshake, host key check and authentication over `transport`, each phase marked on
+/// `clock`; the session is non-blocking from the handshake on. Also logs in to bastions.
+pub(crate) fn secure(
+    transport: Transport,
+    target: &Target,
+    ctx: &Ctx<'_>,
+    deadline: Instant,
+    clock: &mut Clock,
+    result: &mut HostResult,
+) -> Result<(Session, RawFd, NonBlockingOnDrop), Fail> {
+    let cancel = ctx.cancel;
+    let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
+    // every read bounded by the step's deadline and the cancel, even while data keeps coming
+    super::bound::install(&sess);
+    let fd = match transport {
+        Transport::Tcp(tcp) => {
+            let _ = tcp.set_nodelay(true);
+            let fd = tcp.as_raw_fd();
+            sess.set_tcp_stream(tcp);
+            fd
+        }
+        Transport::Forwarded(sock, _) => {
+            let fd = sock.as_raw_fd();
+            sess.set_tcp_stream(sock);
+            fd
+        }
+    };
+    let lookup = target.host_key_name.as_str();
+    let host_keys = target.known_hosts.for_host(lookup);
+    let prefs = hostkey_prefs(&host_keys.algorithms());
+    sess.method_pref(MethodType::HostKey, &prefs)
+        .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
+    // Bounded drop on every early return: a failed blocking session must not hang in free().
+    let guard = NonBlockingOnDrop(sess.clone());
+    // Non-blocking from here on, each step driven by `nonblocking` against its deadline (the
+    // agent exchange excepted, see `authenticate`).
+    sess.set_blocking(false);
+    let mut hs = sess.clone();
+    super::bound::take_closed();
+    nonblocking(fd, &sess, deadline, cancel, || hs.handshake()).map_err(|e| {
+        let mut f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
+        if f.0.kind == FailureKind::Kex && super::bound::take_closed() {
+            // libssh2 says "key exchange failed" for a dropped connection too
+            f = fail(
+                Phase::Handshake,
+                FailureKind::Io,
+                "connection closed or reset by the server during key exchange",
+            );
+        }
+        if matches!(f.0.kind, FailureKind::Banner | FailureKind::Io) {
+            ctx.gate.dropped(); // sshd MaxStartups: slow down new connections
+        }
+        f
+    })?;
+    result.kex = sess.methods(MethodType::Kex).map(str::to_string);
+    result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
+    clock.mark(Phase::Handshake);
+
+    // host key, before any credential is offered
+    let changed = check_host_key(&sess, target, &host_keys, result)?;
+    clock.mark(Phase::Hostkey);
+
+    // auth: never a password to a host whose key changed (like OpenSSH)
+    result.auth_method = Some(authenticate(&sess, fd, target, ctx, deadline, !changed)?);
+    clock.mark(Phase::Auth);
+    Ok((sess, fd, guard))
+}
+
+fn hostkey_prefs(known: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for k in known {
+        let algs: &[&str] = match k.as_str() {
+            "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256"],
+            other => match HOSTKEY_ALGS.iter().find(|a| **a == other) {
+                Some(a) => std::slice::from_ref(a),
+                None => &[],
+            },
+        };
+        for a in algs {
+            if !out.contains(a) {
+                out.push(a);
+            }
+        }
+    }
+    for a in HOSTKEY_ALGS {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out.join(",")
+}
+
+/// Check the server's host key against known_hosts under the host's policy. `Ok(true)`: the
+/// key does not match what known_hosts says, and the policy (`off`) lets the connection go
+/// on anyway; then no password may be sent.
+fn check_host_key(
+    sess: &Session,
+    target: &Target,
+    host_keys: &known_hosts::HostKeys<'_>,
+    result: &mut HostResult,
+) -> Result<bool, Fail> {
+    let policy = target.host_key_policy;
+    let lookup = target.host_key_name.as_str();
+    let Some((blob, _)) = sess.host_key() else {
+        return Err(fail(
+            Phase::Hostkey,
+            FailureKind::Kex,
+            "server presented no host key",
+        ));
+    };
+    let kh = &*target.known_hosts;
+    let alg = known_hosts::blob_algorithm(blob).unwrap_or("unknown");
+    let fp = known_hosts::fingerprint(blob);
+    let mut verdict = host_keys.check(blob);
+    if verdict == Verdict::Unknown && policy == Policy::AcceptNew {
+        verdict = kh.accept(lookup, blob).map_err(|e| {
+            fail(
+                Phase::Hostkey,
+                FailureKind::Io,
+                format!(
+                    "cannot record host key in {}: {e}",
+                    kh.write_path().display()
+                ),
+            )
+        })?;
+        if verdict == Verdict::Unknown {
+            result.notes.push(format!(
+                "added {lookup} {alg} {fp} to {}",
+                kh.write_path().display()
+            ));
+            return Ok(false);
+        }
+    }
+    match verdict {
+        Verdict::Known => Ok(false),
+        Verdict::Revoked { where_ } => Err(fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyMismatch,
+            format!("host key {alg} {fp} for {lookup} is REVOKED ({where_})"),
+        )),
+        Verdict::Unknown if policy == Policy::Off => {
+            result.notes.push(format!(
+                "host key {alg} {fp} for {lookup} NOT verified (host key checking is off)"
+            ));
+            Ok(false)
+        }
+        Verdict::Changed { where_ } if policy == Policy::Off => {
+            result.notes.push(format!(
+                "HOST KEY CHANGED for {lookup}: server sent {alg} {fp}, which does not match \
+                 {where_}; connecting anyway (host key checking is off), with password and \
+                 keyboard-interactive authentication disabled"
+            ));
+            Ok(true)
+        }
+        Verdict::Changed { where_ } => Err(fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyMismatch,
+            format!(
+                "HOST KEY CHANGED for {lookup}: server sent {alg} {fp}, which does not match \
+                 {where_}; refusing to connect (if the change is expected: ssh-keygen -R '{lookup}')"
+            ),
+        )),
+        Verdict::Unknown => Err(fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyUnknown,
+            match host_keys.cert_authority() {
+                Some(ca) => format!(
+                    "host key for {lookup} is not known ({alg} {fp}): known_hosts trusts a \
+                     certificate authority for it ({ca}), but prun cannot verify host \
+                     certificates (libssh2 does not support them); add the host's plain key \
+                     to known_hosts (ssh-keyscan) or run with --host-key-check accept-new"
+                ),
+                None => format!(
+                    "host key for {lookup} is not known ({alg} {fp}); to trust it, \
+                     run with --host-key-check accept-new or add it to known_hosts"
+                ),
+            },
+        )),
+    }
+}
+
+fn authenticate(
+    sess: &Session,
+    fd: RawFd,
+    target: &Target,
+    ctx: &Ctx<'_>,
+    deadline: Instant,
+    allow_password: bool,
+) -> Result<String, Fail> {
+    let user = target.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let on_err = |e: &ssh2::Error, what: &str, errors: &mut Vec<String>| -> Result<(), Fail> {
+        match code(e) {
+            LIBSSH2_TIMEOUT => Err(fail(
+                Phase::Auth,
+                FailureKind::Timeout,
+                "timed out in auth (--connect-timeout)",
+            )),
+            // -18: key refused; -19: refused/unverified; -16: key file unusable
+            -18 | -19 | -16 => {
+                if code(e) == -16 {
+                    errors.push(format!("{what}: {}", e.message()));
+                }
+                Ok(())
+            }
+            -13 | -7 | -43 => Err(fail(
+                Phase::Auth,
+                FailureKind::Auth,
+                format!(
+                    "server closed the connection during auth after {} key(s) were tried \
+                     (too many keys for its MaxAuthTries?)",
+                    errors.len() + 1
+                ),
+            )),
+            _ => {
+                errors.push(format!("{what}: {} ({})", e.message(), code(e)));
+                Ok(())
+            }
+        }
+    };
+    // Offer one key file; Ok(true) when it authenticated.
+    let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
+        match nonblocking(fd, sess, deadline, ctx.cancel, || {
+            super::sign::userauth(sess, user, key)
+        }) {
+            Ok(()) => Ok(sess.authenticated()),
+            Err(StepError::Ssh(e)) => on_err(&e, &key.display, errors).map(|()| false),
+            Err(e) => Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
+        }
+    };
+
+    for key in target.identities.iter().filter(|k| !k.encrypted) {
+        tried.push(key.display.clone());
+        if try_key(key, &mut errors)? {
+            return Ok(format!("publickey {}", key.display));
+        }
+    }
+    if ctx.settings.use_agent && !target.identities_only {
+        // The agent exchange runs blocking (libssh2's agent code talks to a second socket),
+        // in slices of at most half a second so that the deadline and a cancel are seen.
+        sess.set_blocking(true);
+        let r = {
+            let _bound = super::bound::enter(Some(deadline), Some(ctx.cancel.flag()));
+            agent_auth(sess, user, deadline, ctx.cancel)
+        };
+        sess.set_blocking(false);
+        if ctx.cancel.is_cancelled() {
+            return Err(step_fail(
+                Phase::Auth,
+                StepError::Cancelled,
+                FailureKind::Auth,
+                ctx.cancel,
+            ));
+        }
+        match r {
+            Ok((Some(m), _)) => return Ok(m),
+            Ok((None, n)) => tried.push(format!("{n} agent key(s)")),
+            Err(e) => {
+                if code(&e) == LIBSSH2_TIMEOUT {
+                    on_err(&e, "agent", &mut errors)?;
+                }
+                errors.push(format!("agent: {}", e.message()));
+            }
+        }
+    }
+    for key in ctx.default_keys.iter().filter(|_| !target.identities_only) {
+        if target.identities.iter().any(|k| k.path == key.path) {
+            continue;
+        }
+        tried.push(key.display.clone());
+        if try_key(key, &mut errors)? {
+            return Ok(format!("publickey {}", key.display));
+        }
+    }
+    if ctx.settings.password.is_some() && !allow_password {
+        errors.push(
+            "password authentication disabled: the host key changed (as OpenSSH does)".into(),
+        );
+    }
+    if let Some(pw) = ctx.settings.password.as_ref().filter(|_| allow_password) {
+        // Password, then keyboard-interactive answered with the same password (what
+        // PAM-backed servers offer instead); OpenSSH's order after public keys.
+        tried.push("password".into());
+        match nonblocking(fd, sess, deadline, ctx.cancel, || {
+            sess.userauth_password(user, pw.expose())
+        }) {
+            Ok(()) if sess.authenticated() => return Ok("password".into()),
+            Ok(()) => {}
+            Err(StepError::Ssh(e)) => on_err(&e, "password", &mut errors)?,
+            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
+        }
+        tried.push("keyboard-interactive".into());
+        let mut answer = PasswordPrompt(pw.expose());
+        match nonblocking(fd, sess, deadline, ctx.cancel, || {
+            sess.userauth_keyboard_interactive(user, &mut answer)
+        }) {
+            Ok(()) if sess.authenticated() => return Ok("keyboard-interactive".into()),
+            Ok(()) => {}
+            Err(StepError::Ssh(e)) => on_err(&e, "keyboard-interactive", &mut errors)?,
+            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
+        }
+    }
+    let locked = &ctx.settings.locked_keys;
+    let mut msg = if tried.is_empty() && !locked.is_empty() {
+        format!(
+            "no keys to offer for {user}: {} passphrase-protected and no passphrase was \
+             given (set PRUN_KEY_PASSPHRASE, run on a terminal, or add it to ssh-agent)",
+            match locked.len() {
+                1 => format!("{} is", locked[0]),
+                _ => format!("{} are", locked.join(", ")),
+            }
+        )
+    } else if tried.is_empty() {
+        format!(
+            "no keys to offer for {user}: give --identity FILE, set identity_file in the \
+             inventory, start ssh-agent, or create ~/.ssh/id_ed25519"
+        )
+    } else {
+        format!(
+            "permission denied for {user}: no key was accepted (tried {})",
+            tried.join(", ")
+        )
+    };
+    if !errors.is_empty() {
+        msg.push_str(&format!("; {}", errors.join("; ")));
+    }
+    Err(fail(Phase::Auth, FailureKind::Auth, msg))
+}
+
+/// Answers every keyboard-interactive prompt with the password.
+struct PasswordPrompt<'a>(&'a str);
+
+impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
+    fn prompt<'b>(
+        &mut self,
+        _username: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'b>],
+    ) -> Vec<String> {
+        prompts.iter().map(|_| self.0.to_string()).collect()
+    }
+}
+
+/// Try every agent identity in turn (libssh2's `userauth_agent` tries only the first).
+fn agent_auth(
+    sess: &Session,
+    user: &str,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<(Option<String>, usize), ssh2::Error> {
+    // One blocking call in slices: libssh2 resumes a call that timed out where it stopped.
+    let sliced = |op: &mut dyn FnMut() -> Result<(), ssh2::Error>| loop {
+        sess.set_timeout(remaining_ms(deadline).min(500));
+        match op() {
+            Err(e)
+                if code(&e) == LIBSSH2_TIMEOUT
+                    && !cancel.is_cancelled()
+                    && Instant::now() < deadline => {}
+            r => return r,
+        }
+    };
+    let mut agent = sess.agent()?;
+    agent.connect()?;
+    agent.list_identities()?;
+    let ids = agent.identities()?;
+    let mut n = 0;
+    for id in &ids {
+        n += 1;
+        match sliced(&mut || agent.userauth(user, id)) {
+            Ok(()) if sess.authenticated() => {
+                let _ = agent.disconnect();
+                return Ok((Some(format!("agent {}", id.comment())), n));
+            }
+            Ok(()) => {}
+            Err(e) if matches!(code(&e), -18 | -19) => {}
+            Err(e) => {
+                let _ = agent.disconnect();
+                return Err(e);
+            }
+        }
+    }
+    let _ = agent.disconnect();
+    Ok((None, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostkey_prefs_put_known_types_first() {
+        assert!(hostkey_prefs(&[]).starts_with("ssh-ed25519,"));
+        let p = hostkey_prefs(&["ssh-rsa".into()]);
+        assert!(
+            p.starts_with("rsa-sha2-512,rsa-sha2-256,ssh-ed25519"),
+            "{p}"
+        );
+        assert!(!p.contains("cert"));
+        assert_eq!(p.split(',').count(), HOSTKEY_ALGS.len());
+    }
+}

@@ -1,0 +1,198 @@
+//! The connected byte stream a session runs over: a TCP connection (name resolved on a
+//! helper thread, connect non-blocking, both bounded by the deadline and the cancel), or one
+//! end of a socket pair that a bastion's connection pumps to a forwarded channel.
+
+use super::fail::{Fail, cancelled, fail};
+use crate::cancel::Cancel;
+use crate::event::{FailureKind, Phase};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The connected byte stream a session runs over.
+pub(crate) enum Transport {
+    Tcp(TcpStream),
+    /// One end of a socket pair whose other end a bastion's connection pumps to and from a
+    /// `direct-tcpip` channel (see [`super::jump`]).
+    Forwarded(UnixStream, Liveness),
+}
+
+/// Resolve `address` within the deadline. IP literals need no lookup; names are resolved
+/// on a helper thread (getaddrinfo cannot be interrupted), which is abandoned on timeout or
+/// cancel (checked every 100 ms).
+fn resolve(
+    address: &str,
+    port: u16,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<Vec<SocketAddr>, Fail> {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = address.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("prun-dns".into())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>());
+            let _ = tx.send(r);
+        });
+    let r = match spawned {
+        Ok(_) => loop {
+            if cancel.is_cancelled() {
+                return Err(cancelled(Phase::Connect, cancel));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(r) => break r,
+                Err(_) if Instant::now() < deadline => {}
+                Err(_) => {
+                    return Err(fail(
+                        Phase::Connect,
+                        FailureKind::Timeout,
+                        format!("timed out resolving '{address}' (--connect-timeout)"),
+                    ));
+                }
+            }
+        },
+        Err(_) => (address, port).to_socket_addrs().map(|a| a.collect()),
+    };
+    r.map_err(|e| {
+        fail(
+            Phase::Connect,
+            FailureKind::Unreachable,
+            format!("cannot resolve '{address}': {e}"),
+        )
+    })
+}
+
+/// One non-blocking TCP connect to `a`, waiting for it through poll against the deadline
+/// and the cancel pipe (a blocking connect to a host that drops SYNs would ignore Ctrl-C for
+/// the whole connect timeout). `Ok(None)`: cancelled.
+fn connect_one(
+    a: &SocketAddr,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> io::Result<Option<TcpStream>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(*a), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&(*a).into()) {
+        Ok(()) => return Ok(Some(sock.into())),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let mut pfds = [
+        libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: cancel.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, left.as_millis().min(1000) as i32) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if pfds[1].revents != 0 {
+            return Ok(None);
+        }
+        if pfds[0].revents != 0 {
+            return match sock.take_error()? {
+                Some(e) => Err(e),
+                None => Ok(Some(sock.into())),
+            };
+        }
+    }
+}
+
+pub(crate) fn connect(
+    address: &str,
+    port: u16,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<TcpStream, Fail> {
+    let addrs = resolve(address, port, deadline, cancel)?;
+    if addrs.is_empty() {
+        return Err(fail(
+            Phase::Connect,
+            FailureKind::Unreachable,
+            format!("'{address}' resolves to no address"),
+        ));
+    }
+    let mut last = None;
+    for a in &addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match connect_one(a, deadline, cancel) {
+            Ok(Some(s)) => return Ok(s),
+            Ok(None) => return Err(cancelled(Phase::Connect, cancel)),
+            Err(e) => last = Some((*a, e)),
+        }
+    }
+    let Some((a, e)) = last else {
+        return Err(fail(
+            Phase::Connect,
+            FailureKind::Timeout,
+            "timed out in connect (--connect-timeout)",
+        ));
+    };
+    let kind = match e.kind() {
+        io::ErrorKind::ConnectionRefused => FailureKind::Refused,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailureKind::Timeout,
+        _ => FailureKind::Unreachable,
+    };
+    let msg = match kind {
+        FailureKind::Refused => format!("connection refused by {a}"),
+        FailureKind::Timeout => format!("timed out connecting to {a} (--connect-timeout)"),
+        _ => format!("cannot connect to {a}: {e}"),
+    };
+    Err(fail(Phase::Connect, kind, msg))
+}
+
+/// When a forwarded channel last delivered bytes from the far side. A session over a socket
+/// pair cannot ask TCP when data last arrived (as direct sessions do for keepalives), so the
+/// pump records it here and the session's keepalive check reads it.
+#[derive(Clone, Debug)]
+pub struct Liveness(Arc<std::sync::atomic::AtomicU64>);
+
+fn now_ms() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+impl Liveness {
+    pub(crate) fn new() -> Liveness {
+        Liveness(Arc::new(std::sync::atomic::AtomicU64::new(now_ms())))
+    }
+    pub(crate) fn touch(&self) {
+        self.0.store(now_ms(), Ordering::Relaxed);
+    }
+    /// Milliseconds since the far side last sent anything.
+    pub fn idle_ms(&self) -> u32 {
+        now_ms().saturating_sub(self.0.load(Ordering::Relaxed)) as u32
+    }
+}
