@@ -5,7 +5,7 @@
 
 use super::Ctx;
 use super::channel::ExecChannel;
-use super::fail::{Clock, Fail, cancel_reason, fail, step_fail};
+use super::fail::{Clock, Done, Fail, cancel_reason, fail, step_fail};
 use super::io::{
     EAGAIN, WaitError, code, ms_since_data_received, nonblocking, wait_socket, wait_socket_or,
 };
@@ -34,7 +34,7 @@ pub(crate) fn run(
     clock: &mut Clock,
     result: &mut HostResult,
     on_output: &mut dyn FnMut(Stream, &[u8]),
-) -> Result<(), Fail> {
+) -> Result<Done, Fail> {
     let settings = ctx.settings;
     let cancel = ctx.cancel;
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
@@ -259,14 +259,12 @@ pub(crate) fn run(
                         clock.timings.set(Phase::FirstByte, fb);
                     }
                     return Err(if cancel.is_cancelled() {
-                        result.status = Status::Cancelled;
                         fail(
                             Phase::Read,
                             FailureKind::Cancelled,
                             format!("stopped: {}", cancel_reason(cancel)),
                         )
                     } else {
-                        result.status = Status::Timeout;
                         fail(
                             Phase::Read,
                             FailureKind::Timeout,
@@ -277,6 +275,7 @@ pub(crate) fn run(
                                 )
                             ),
                         )
+                        .with_status(Status::Timeout)
                     });
                 }
             }
@@ -302,21 +301,13 @@ pub(crate) fn run(
     let signal = ch.exit_signal();
     let status = ch.exit_status();
     clock.mark(Phase::Close);
-    if let Some(sig) = signal {
-        result.status = Status::Signal;
-        result.signal = Some(sig);
-    } else {
-        result.exit_code = Some(status);
-        result.status = if status == 0 {
-            Status::Ok
-        } else {
-            Status::Failed
-        };
-    }
     // Best effort: tell the server we are leaving; do not wait for it.
     let _ = sess.disconnect(None, "done", None);
     drop(ch);
-    Ok(())
+    Ok(match signal {
+        Some(sig) => Done::Signalled(sig),
+        None => Done::Exited(status),
+    })
 }
 
 /// Write `secret` and a newline to the command's stdin (sudo's prompt), within the connect

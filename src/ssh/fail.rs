@@ -4,7 +4,7 @@
 
 use super::io::{LIBSSH2_TIMEOUT, StepError, code};
 use crate::cancel::Cancel;
-use crate::event::{Failure, FailureKind, Phase, Timings};
+use crate::event::{Failure, FailureKind, Phase, Status, Timings};
 use std::time::{Duration, Instant};
 
 pub(crate) struct Clock {
@@ -31,14 +31,45 @@ impl Clock {
 }
 
 /// A failed step, still open for the partial timing of the phase it failed in.
-pub(crate) struct Fail(pub(crate) Failure);
+pub(crate) struct Fail {
+    pub(crate) failure: Failure,
+    /// The host's status if this failure ends it: `error` by default, `cancelled` for a
+    /// cancel; a step that knows better (a --timeout, a transfer that failed after the
+    /// login) says so with [`Fail::with_status`]. Only the host applies it.
+    pub(crate) status: Status,
+}
+
+impl Fail {
+    pub(crate) fn with_status(mut self, status: Status) -> Fail {
+        self.status = status;
+        self
+    }
+}
+
+/// How a host's work ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// The command exited with this status.
+    Exited(i32),
+    /// The command was killed by this signal.
+    Signalled(String),
+    /// Every file was transferred.
+    Transferred,
+}
 
 pub(crate) fn fail(phase: Phase, kind: FailureKind, message: impl Into<String>) -> Fail {
-    Fail(Failure {
-        phase,
-        kind,
-        message: message.into(),
-    })
+    Fail {
+        failure: Failure {
+            phase,
+            kind,
+            message: message.into(),
+        },
+        status: if kind == FailureKind::Cancelled {
+            Status::Cancelled
+        } else {
+            Status::Error
+        },
+    }
 }
 
 pub(crate) fn ssh_fail(phase: Phase, e: &ssh2::Error, default: FailureKind) -> Fail {

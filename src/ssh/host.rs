@@ -2,7 +2,7 @@
 //! connecting ([`super::transport`] or a bastion's channel), logging in ([`super::login`]) and
 //! running the work ([`super::exec`], [`super::transfer`]); the result and its timings.
 
-use super::fail::{Clock, Fail, backoff, cancel_reason, is_retryable};
+use super::fail::{Clock, Done, Fail, backoff, cancel_reason, is_retryable};
 use super::gate::{Permit, StartGate};
 use super::io::sleep_unless_cancelled;
 use super::jump::JumpPool;
@@ -71,6 +71,7 @@ pub fn run(
         let mut permit = Some(permit);
         let mut clock = Clock::new();
         let mut result = HostResult::new(Status::Error);
+        let mut failed = None;
         let outcome = one_attempt(
             target,
             work,
@@ -83,20 +84,29 @@ pub fn run(
         );
         drop(permit);
         result.attempts = attempt;
-        if let Err(Fail(f)) = outcome {
-            // The failed phase's time is what elapsed since the last completed phase.
-            clock.mark(f.phase);
-            // a transfer that failed after connecting has set `failed` itself
-            if !matches!(
-                result.status,
-                Status::Timeout | Status::Cancelled | Status::Failed
-            ) {
-                result.status = if f.kind == FailureKind::Cancelled {
-                    Status::Cancelled
+        // the one place a host's status is decided
+        match outcome {
+            Ok(Done::Exited(code)) => {
+                result.exit_code = Some(code);
+                result.status = if code == 0 {
+                    Status::Ok
                 } else {
-                    Status::Error
+                    Status::Failed
                 };
             }
+            Ok(Done::Signalled(sig)) => {
+                result.status = Status::Signal;
+                result.signal = Some(sig);
+            }
+            Ok(Done::Transferred) => result.status = Status::Ok,
+            Err(Fail { failure, status }) => {
+                result.status = status;
+                failed = Some(failure);
+            }
+        }
+        if let Some(f) = failed.take() {
+            // The failed phase's time is what elapsed since the last completed phase.
+            clock.mark(f.phase);
             let again = is_retryable(&f)
                 && attempt <= shared.settings.retries
                 && !shared.cancel.is_cancelled();
@@ -126,7 +136,7 @@ fn one_attempt(
     permit: &mut Option<Permit<'_>>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
     on_bytes: &mut dyn FnMut(u64),
-) -> Result<(), Fail> {
+) -> Result<Done, Fail> {
     let ctx = shared.ctx();
     let settings = shared.settings;
     let deadline = clock.start + target.connect_timeout;

@@ -122,7 +122,8 @@ impl JumpPool {
                     }
                     None => {
                         let c = login(self, bastion, ctx, &via).inspect_err(|f| {
-                            *b.failed.lock().unwrap() = Some((f.0.kind, f.0.message.clone()));
+                            *b.failed.lock().unwrap() =
+                                Some((f.failure.kind, f.failure.message.clone()));
                         })?;
                         c.active.fetch_add(1, Ordering::Relaxed);
                         conns.push(c.clone());
@@ -215,7 +216,7 @@ fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<
     let mut result = HostResult::new(Status::Error);
     let named = |f: Fail| {
         let mut f = f;
-        f.0.message = format!("{via}: {}", f.0.message);
+        f.failure.message = format!("{via}: {}", f.failure.message);
         f
     };
     // a bastion behind another (ProxyJump a,b) is reached through a channel of the previous

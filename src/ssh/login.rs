@@ -68,7 +68,7 @@ pub(crate) fn secure(
     super::bound::take_closed();
     nonblocking(fd, &sess, deadline, cancel, || hs.handshake()).map_err(|e| {
         let mut f = step_fail(Phase::Handshake, e, FailureKind::Kex, cancel);
-        if f.0.kind == FailureKind::Kex && super::bound::take_closed() {
+        if f.failure.kind == FailureKind::Kex && super::bound::take_closed() {
             // libssh2 says "key exchange failed" for a dropped connection too
             f = fail(
                 Phase::Handshake,
@@ -76,7 +76,7 @@ pub(crate) fn secure(
                 "connection closed or reset by the server during key exchange",
             );
         }
-        if matches!(f.0.kind, FailureKind::Banner | FailureKind::Io) {
+        if matches!(f.failure.kind, FailureKind::Banner | FailureKind::Io) {
             ctx.gate.dropped(); // sshd MaxStartups: slow down new connections
         }
         f

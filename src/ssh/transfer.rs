@@ -16,7 +16,7 @@
 
 use super::Ctx;
 use super::channel::ExecChannel;
-use super::fail::{Clock, Fail, fail, step_fail};
+use super::fail::{Clock, Done, Fail, fail, step_fail};
 use super::io::{StepError, WaitError, nonblocking, wait_socket};
 use crate::cancel::Cancel;
 use crate::event::{FailureKind, HostResult, Phase, Status};
@@ -92,12 +92,11 @@ fn step_error(e: StepError) -> ssh2::Error {
 impl Xfer<'_> {
     /// Fail in `phase` with `msg`; the host's status is `failed` (it connected; the transfer
     /// did not succeed), or `timeout` / `cancelled` when that is why the call stopped.
-    fn fail(&self, result: &mut HostResult, phase: Phase, msg: String) -> Fail {
-        if let Err(f) = self.check(result, phase) {
+    fn fail(&self, phase: Phase, msg: String) -> Fail {
+        if let Err(f) = self.check(phase) {
             return f;
         }
-        result.status = Status::Failed;
-        fail(phase, FailureKind::Io, msg)
+        fail(phase, FailureKind::Io, msg).with_status(Status::Failed)
     }
 
     /// The deadline of the next call: the stall limit, or the --timeout deadline if sooner.
@@ -135,20 +134,19 @@ impl Xfer<'_> {
     }
 
     /// Between chunks: stop on Ctrl-C / --fail-fast and at the --timeout deadline.
-    fn check(&self, result: &mut HostResult, phase: Phase) -> Result<(), Fail> {
+    fn check(&self, phase: Phase) -> Result<(), Fail> {
         if self.shared.cancel.is_cancelled() {
-            result.status = Status::Cancelled;
             return Err(fail(phase, FailureKind::Cancelled, "transfer cancelled"));
         }
         if let Some(d) = self.deadline
             && Instant::now() >= d
         {
-            result.status = Status::Timeout;
             return Err(fail(
                 phase,
                 FailureKind::Timeout,
                 "transfer did not finish within --timeout",
-            ));
+            )
+            .with_status(Status::Timeout));
         }
         Ok(())
     }
@@ -357,17 +355,17 @@ impl Xfer<'_> {
         Ok(out)
     }
 
-    fn verify(&mut self, result: &mut HostResult, local: &[(String, String)]) -> Result<(), Fail> {
+    fn verify(&mut self, local: &[(String, String)]) -> Result<(), Fail> {
         let mut full = Vec::with_capacity(local.len());
         for (p, _) in local {
             let a = self
                 .absolute(p)
-                .map_err(|m| self.fail(result, Phase::Close, format!("--checksum: {m}")))?;
+                .map_err(|m| self.fail(Phase::Close, format!("--checksum: {m}")))?;
             full.push(a);
         }
         let remote = self
             .timed(Phase::Close, |x| x.remote_sha256(&full))
-            .map_err(|m| self.fail(result, Phase::Close, m))?;
+            .map_err(|m| self.fail(Phase::Close, m))?;
         let remote: std::collections::HashMap<&str, &str> = remote
             .iter()
             .map(|(p, h)| (p.as_str(), h.as_str()))
@@ -376,15 +374,10 @@ impl Xfer<'_> {
             match remote.get(abs.as_str()) {
                 Some(h) if h == hash => {}
                 Some(_) => {
-                    return Err(self.fail(
-                        result,
-                        Phase::Close,
-                        format!("checksum mismatch for {path}"),
-                    ));
+                    return Err(self.fail(Phase::Close, format!("checksum mismatch for {path}")));
                 }
                 None => {
                     return Err(self.fail(
-                        result,
                         Phase::Close,
                         format!("--checksum: no sha256sum result for {path}"),
                     ));
@@ -483,10 +476,10 @@ pub(crate) fn start_sftp(
     let deadline = Instant::now() + target.connect_timeout;
     nonblocking(fd, sess, deadline, cancel, || sess.sftp()).map_err(|e| {
         let mut f = step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel);
-        if f.0.kind == FailureKind::Channel {
-            f.0.message = format!(
+        if f.failure.kind == FailureKind::Channel {
+            f.failure.message = format!(
                 "cannot start SFTP: {} (does the server enable the sftp subsystem?)",
-                f.0.message
+                f.failure.message
             );
         }
         f
@@ -534,14 +527,11 @@ pub(crate) fn push(
     clock: &mut Clock,
     result: &mut HostResult,
     on_bytes: &mut dyn FnMut(u64),
-) -> Result<(), Fail> {
+) -> Result<Done, Fail> {
     let mut x = start(sess, fd, target, shared, clock)?;
     let r = push_items(&mut x, spec, result, on_bytes);
-    x.record(clock, r.as_ref().err().map(|f| f.0.phase));
-    if r.is_ok() {
-        result.status = Status::Ok;
-    }
-    r
+    x.record(clock, r.as_ref().err().map(|f| f.failure.phase));
+    r.map(|()| Done::Transferred)
 }
 
 fn push_items(
@@ -570,7 +560,7 @@ fn push_items(
             Err(e) => Err(format!("remote {base}: {}", sftp_msg(&e))),
         }
     });
-    ready.map_err(|m| x.fail(result, Phase::Open, m))?;
+    ready.map_err(|m| x.fail(Phase::Open, m))?;
     let join = |rel: &str| {
         if base == "/" {
             format!("/{rel}")
@@ -582,7 +572,7 @@ fn push_items(
     // (temporary file, existing target) pairs to swap once every file is written
     let mut pending: Vec<(String, String)> = Vec::new();
     for it in &spec.items {
-        if let Err(f) = x.check(result, Phase::Transfer) {
+        if let Err(f) = x.check(Phase::Transfer) {
             for (t, _) in &pending {
                 let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
             }
@@ -591,7 +581,7 @@ fn push_items(
         let dst = join(&it.rel);
         if it.dir {
             let made = x.timed(Phase::Open, |x| x.mkdir_one(&dst, it.mode as i32));
-            made.map_err(|m| x.fail(result, Phase::Open, m))?;
+            made.map_err(|m| x.fail(Phase::Open, m))?;
             continue;
         }
         let (dir, name) = dst.rsplit_once('/').unwrap_or(("", dst.as_str()));
@@ -617,11 +607,11 @@ fn push_items(
             for (t, _) in &pending {
                 let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
             }
-            return Err(x.fail(result, Phase::Close, m));
+            return Err(x.fail(Phase::Close, m));
         }
     }
     if spec.checksum && !sums.is_empty() {
-        x.verify(result, &sums)?;
+        x.verify(&sums)?;
     }
     Ok(())
 }
@@ -638,7 +628,7 @@ fn push_file(
     pending: &mut Vec<(String, String)>,
 ) -> Result<Option<String>, Fail> {
     let mut local = fs::File::open(&it.local)
-        .map_err(|e| x.fail(result, Phase::Open, format!("{}: {e}", it.local.display())))?;
+        .map_err(|e| x.fail(Phase::Open, format!("{}: {e}", it.local.display())))?;
     let opened = x.timed(Phase::Open, |x| {
         x.nb(|| {
             x.sftp.open_mode(
@@ -651,7 +641,6 @@ fn push_file(
     });
     let mut remote = opened.map_err(|e| {
         x.fail(
-            result,
             Phase::Open,
             format!("cannot create {tmp}: {}", sftp_msg(&e)),
         )
@@ -659,14 +648,10 @@ fn push_file(
     let mut hasher = spec.checksum.then(Sha256::new);
     let mut sent = 0u64;
     loop {
-        x.check(result, Phase::Transfer)?;
-        let n = local.read(&mut x.buf).map_err(|e| {
-            x.fail(
-                result,
-                Phase::Transfer,
-                format!("{}: {e}", it.local.display()),
-            )
-        })?;
+        x.check(Phase::Transfer)?;
+        let n = local
+            .read(&mut x.buf)
+            .map_err(|e| x.fail(Phase::Transfer, format!("{}: {e}", it.local.display())))?;
         if n == 0 {
             break;
         }
@@ -681,7 +666,7 @@ fn push_file(
             w = x.nb_io(|| remote.write(&x.buf[off..n])).map(|k| off += k);
         }
         x.acc.transfer += t.elapsed();
-        w.map_err(|e| x.fail(result, Phase::Transfer, format!("writing {dst}: {e}")))?;
+        w.map_err(|e| x.fail(Phase::Transfer, format!("writing {dst}: {e}")))?;
         sent += n as u64;
         result.bytes_transferred += n as u64;
         on_bytes(n as u64);
@@ -727,7 +712,7 @@ fn push_file(
         }
         Ok(())
     });
-    closed.map_err(|m| x.fail(result, Phase::Close, m))?;
+    closed.map_err(|m| x.fail(Phase::Close, m))?;
     Ok(hasher.map(|h| hex(&h.finalize())))
 }
 
@@ -766,14 +751,11 @@ pub(crate) fn pull(
     clock: &mut Clock,
     result: &mut HostResult,
     on_bytes: &mut dyn FnMut(u64),
-) -> Result<(), Fail> {
+) -> Result<Done, Fail> {
     let mut x = start(sess, fd, target, shared, clock)?;
     let r = pull_items(&mut x, target, spec, result, on_bytes);
-    x.record(clock, r.as_ref().err().map(|f| f.0.phase));
-    if r.is_ok() {
-        result.status = Status::Ok;
-    }
-    r
+    x.record(clock, r.as_ref().err().map(|f| f.failure.phase));
+    r.map(|()| Done::Transferred)
 }
 
 fn pull_items(
@@ -828,15 +810,15 @@ fn pull_items(
         }
         Ok(out)
     });
-    let items = listed.map_err(|m| x.fail(result, Phase::Open, m))?;
-    local_dir(&host_dir).map_err(|m| x.fail(result, Phase::Open, m))?;
+    let items = listed.map_err(|m| x.fail(Phase::Open, m))?;
+    local_dir(&host_dir).map_err(|m| x.fail(Phase::Open, m))?;
     let mut sums: Vec<(String, String)> = Vec::new();
     let mut local_of: Vec<(String, PathBuf)> = Vec::new();
     for it in &items {
-        x.check(result, Phase::Transfer)?;
+        x.check(Phase::Transfer)?;
         let dst = host_dir.join(&it.rel);
         if it.dir {
-            local_dir(&dst).map_err(|m| x.fail(result, Phase::Open, m))?;
+            local_dir(&dst).map_err(|m| x.fail(Phase::Open, m))?;
             continue;
         }
         let hash = pull_file(x, it, &dst, spec, result, on_bytes)?;
@@ -851,7 +833,7 @@ fn pull_items(
         set_local_attrs(&host_dir.join(&it.rel), it, spec.preserve);
     }
     if spec.checksum && !sums.is_empty() {
-        x.verify(result, &sums)?;
+        x.verify(&sums)?;
     }
     Ok(())
 }
@@ -896,7 +878,6 @@ fn pull_file(
     let opened = x.timed(Phase::Open, |x| x.nb(|| x.sftp.open(Path::new(&it.remote))));
     let mut remote = opened.map_err(|e| {
         x.fail(
-            result,
             Phase::Open,
             format!("cannot open remote {}: {}", it.remote, sftp_msg(&e)),
         )
@@ -905,7 +886,6 @@ fn pull_file(
     // replaced, never followed); removed on every failure path when dropped
     let tmp_file = crate::paths::temp_beside(dst).map_err(|e| {
         x.fail(
-            result,
             Phase::Open,
             format!(
                 "cannot create a temporary file beside {}: {e}",
@@ -921,30 +901,21 @@ fn pull_file(
     buf.resize(CHUNK, 0);
     let r = (|| -> Result<(), Fail> {
         loop {
-            x.check(result, Phase::Transfer)?;
+            x.check(Phase::Transfer)?;
             let t = Instant::now();
             let n = x.nb_io(|| remote.read(&mut buf));
             x.acc.transfer += t.elapsed();
-            let n = n.map_err(|e| {
-                x.fail(
-                    result,
-                    Phase::Transfer,
-                    format!("reading {}: {e}", it.remote),
-                )
-            })?;
+            let n =
+                n.map_err(|e| x.fail(Phase::Transfer, format!("reading {}: {e}", it.remote)))?;
             if n == 0 {
                 break;
             }
             if let Some(h) = hasher.as_mut() {
                 h.update(&buf[..n]);
             }
-            local.write_all(&buf[..n]).map_err(|e| {
-                x.fail(
-                    result,
-                    Phase::Transfer,
-                    format!("writing {}: {e}", tmp.display()),
-                )
-            })?;
+            local
+                .write_all(&buf[..n])
+                .map_err(|e| x.fail(Phase::Transfer, format!("writing {}: {e}", tmp.display())))?;
             got += n as u64;
             result.bytes_transferred += n as u64;
             on_bytes(n as u64);
@@ -967,7 +938,7 @@ fn pull_file(
             Ok(())
         })();
         x.acc.close += t.elapsed();
-        done.map_err(|m| x.fail(result, Phase::Close, m))
+        done.map_err(|m| x.fail(Phase::Close, m))
     })();
     r?;
     let t = Instant::now();
@@ -975,7 +946,6 @@ fn pull_file(
     x.acc.close += t.elapsed();
     persisted.map_err(|e| {
         x.fail(
-            result,
             Phase::Close,
             format!("renaming into {}: {}", dst.display(), e.error),
         )
