@@ -22,7 +22,7 @@ unsafe extern "C" {
     ) -> c_int;
 }
 
-const EAGAIN: c_int = -37;
+use super::io::EAGAIN;
 
 /// An open session channel. Dropped channels are freed (the session must be non-blocking,
 /// so freeing never waits on the network).

@@ -7,7 +7,8 @@ use super::Ctx;
 use super::channel::ExecChannel;
 use super::fail::{Clock, Done, Fail, cancel_reason, fail, step_fail};
 use super::io::{
-    EAGAIN, WaitError, code, ms_since_data_received, nonblocking, wait_socket, wait_socket_or,
+    EAGAIN, IdlePasses, WaitError, code, ms_since_data_received, nonblocking, wait_socket,
+    wait_socket_or,
 };
 use super::sudo::{self, SudoFilter, sudo_wrap};
 use super::transport::Liveness;
@@ -85,7 +86,7 @@ pub(crate) fn run(
     nonblocking(fd, sess, step_deadline, cancel, || ch.exec(command))
         .map_err(|e| step_fail(Phase::Exec, e, FailureKind::Exec, cancel))?;
     clock.mark(Phase::Exec);
-    let exec_done = clock.last;
+    let exec_done = clock.last();
     // stdin: the --stdin data, streamed as the window allows; else EOF at once (like ssh -n),
     // so a command that reads stdin cannot wait forever. With a sudo password, stdin waits
     // until sudo's prompt was answered (or sudo clearly did not ask: output on stdout, or 3 s).
@@ -101,7 +102,7 @@ pub(crate) fn run(
     let cmd_deadline = settings.command_timeout.map(|t| exec_done + t);
     let mut buf = vec![0u8; 32 * 1024];
     let mut first_byte = None;
-    let mut idle_passes = 0u32;
+    let mut idle_passes = IdlePasses::default();
     // reads stop at the command's deadline and on cancel even while output keeps flowing
     let read_bound = super::bound::enter(cmd_deadline, Some(cancel.flag()));
     loop {
@@ -198,18 +199,13 @@ pub(crate) fn run(
         if ch.eof() && !progressed {
             break;
         }
-        if progressed {
-            idle_passes = 0;
-        } else {
-            idle_passes += 1;
-        }
-        // A command whose output never pauses still meets its deadline and the cancel.
-        let must_stop = cancel.is_cancelled() || cmd_deadline.is_some_and(|d| Instant::now() >= d);
         // Reading stderr can make libssh2 decode (and queue) stdout data or the EOF after
         // stdout was read in the same pass: a pass only counts as idle when the next one is
-        // too. Otherwise we would wait on a socket the server has nothing more to send on.
-        if must_stop || (!progressed && idle_passes >= 2) {
-            idle_passes = 0;
+        // too (IdlePasses). Otherwise we would wait on a socket with nothing more to come.
+        let wait_now = idle_passes.wait_now(progressed);
+        // A command whose output never pauses still meets its deadline and the cancel.
+        let must_stop = cancel.is_cancelled() || cmd_deadline.is_some_and(|d| Instant::now() >= d);
+        if must_stop || wait_now {
             // A silent command is fine; a silent server is not: keepalives get a reply from
             // a live server, so nothing received for 3 intervals means it stopped answering.
             let _ = sess.keepalive_send();

@@ -7,9 +7,10 @@ use crate::cancel::Cancel;
 use crate::event::{Failure, FailureKind, Phase, Status, Timings};
 use std::time::{Duration, Instant};
 
+/// A host attempt's phase timings: each phase is the time since the previous one ended.
 pub(crate) struct Clock {
     pub(crate) start: Instant,
-    pub(crate) last: Instant,
+    last: Instant,
     pub(crate) timings: Timings,
 }
 
@@ -27,6 +28,28 @@ impl Clock {
         let now = Instant::now();
         self.timings.set(p, now - self.last);
         self.last = now;
+    }
+
+    /// When the last phase ended.
+    pub(crate) fn last(&self) -> Instant {
+        self.last
+    }
+
+    /// Phases measured as sums (a transfer's open, transfer and close, over its files):
+    /// recorded as they are, and the next phase starts now, or, when `failing` is one of
+    /// them, the final mark of that phase measures its sum (the failure's partial time).
+    pub(crate) fn record_sums(&mut self, sums: &[(Phase, Duration)], failing: Option<Phase>) {
+        let now = Instant::now();
+        for &(p, d) in sums {
+            if Some(p) == failing {
+                self.last = now - d;
+            } else if !d.is_zero() || p == Phase::Open {
+                self.timings.set(p, d);
+            }
+        }
+        if failing.is_none() {
+            self.last = now;
+        }
     }
 }
 

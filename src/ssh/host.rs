@@ -118,7 +118,7 @@ pub fn run(
         result.retry_wait = clock.start - host_start;
         // Up to the end of the last phase (exit status known, or the failure): the session's
         // teardown after that (disconnect, free) is not part of the host's time.
-        clock.timings.total = clock.last - host_start;
+        clock.timings.total = clock.last() - host_start;
         result.timings = clock.timings;
         result.clean_remote_text();
         return result;
@@ -160,7 +160,20 @@ fn one_attempt(
         Transport::Tcp(_) => None,
     };
     clock.mark(Phase::Connect);
-    let (sess, fd, guard) = login::secure(transport, target, &ctx, deadline, clock, result)?;
+    let mut info = login::LoginInfo::default();
+    let secured = login::secure(
+        transport,
+        target,
+        &ctx,
+        deadline,
+        &mut |p| clock.mark(p),
+        &mut info,
+    );
+    result.kex = info.kex;
+    result.cipher = info.cipher;
+    result.auth_method = info.auth_method;
+    result.notes.extend(info.notes);
+    let (sess, fd, guard) = secured?;
     shared.gate.succeeded();
     permit.take();
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;

@@ -27,14 +27,100 @@ pub(crate) fn remaining_ms(deadline: Instant) -> u32 {
 
 /// Sleep, waking early on cancel; true when the whole sleep passed.
 pub(crate) fn sleep_unless_cancelled(d: Duration, cancel: &Cancel) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: cancel.fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut pfd, 1, d.as_millis().min(i32::MAX as u128) as i32) };
+    let _ = poll_or_cancel(None, d, Some(cancel));
     !cancel.is_cancelled()
+}
+
+/// THE wait: until `fd` is ready for `events` (when given), the run is cancelled (when a
+/// cancel is given: its pipe becomes readable), or `timeout` passes. Every other wait in the
+/// ssh layer is built on this one (or on [`recv_or_cancel`] for a reply from another
+/// thread). `Ok(true)`: the fd is ready (or may be); `Ok(false)`: timed out.
+pub(crate) fn poll_or_cancel(
+    fd: Option<(RawFd, libc::c_short)>,
+    timeout: Duration,
+    cancel: Option<&Cancel>,
+) -> Result<bool, WaitError> {
+    let (fd, events) = fd.unwrap_or((-1, 0));
+    let mut pfds = [
+        libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: cancel.map_or(-1, Cancel::fd),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    loop {
+        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
+        if r >= 0 {
+            if pfds[1].revents != 0 {
+                return Err(WaitError::Cancelled);
+            }
+            return Ok(pfds[0].revents != 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(WaitError::Io(e));
+        }
+    }
+}
+
+/// Wait for a reply from another thread (the name resolver, a bastion's pump) until the
+/// deadline or the cancel, looking at the cancel every 100 ms.
+pub(crate) fn recv_or_cancel<T>(
+    rx: &crossbeam_channel::Receiver<T>,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<T, RecvError> {
+    loop {
+        if cancel.is_cancelled() {
+            return Err(RecvError::Cancelled);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(RecvError::TimedOut);
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            Ok(v) => return Ok(v),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(RecvError::Gone);
+            }
+        }
+    }
+}
+
+/// Why [`recv_or_cancel`] got no reply.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RecvError {
+    TimedOut,
+    Cancelled,
+    /// The other thread is gone.
+    Gone,
+}
+
+/// The two-idle-passes rule, for every loop that drives several libssh2 streams: reading one
+/// stream can make libssh2 decode (and queue) data or an EOF for another after that one was
+/// drained, which no poll would announce; so a loop waits on the socket only after two
+/// passes in a row made no progress.
+#[derive(Debug, Default)]
+pub(crate) struct IdlePasses(u32);
+
+impl IdlePasses {
+    /// Record a pass; true when the loop should now wait on the socket.
+    pub(crate) fn wait_now(&mut self, progressed: bool) -> bool {
+        self.0 = if progressed { 0 } else { self.0 + 1 };
+        if self.0 >= 2 {
+            self.0 = 0;
+            return true;
+        }
+        false
+    }
 }
 
 /// Sets the session non-blocking when dropped, so freeing it never waits on the network.
@@ -116,33 +202,8 @@ pub(crate) fn wait_socket_or(
     let left = deadline.map_or(cap, |d| {
         d.saturating_duration_since(Instant::now()).as_millis()
     });
-    let timeout = left.min(cap) as i32;
-    let mut pfds = [
-        libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: cancel.map_or(-1, Cancel::fd),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
-        if r >= 0 {
-            if pfds[1].revents != 0 {
-                return Err(WaitError::Cancelled);
-            }
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(WaitError::Io(e));
-        }
-    }
+    let timeout = Duration::from_millis(left.min(cap) as u64);
+    poll_or_cancel(Some((fd, events)), timeout, cancel).map(drop)
 }
 
 /// Why waiting for the socket ended without it being ready.
@@ -183,5 +244,45 @@ pub(crate) fn nonblocking<T>(
             }
             Err(e) => return Err(StepError::Ssh(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_only_after_two_idle_passes() {
+        let mut p = IdlePasses::default();
+        assert!(!p.wait_now(false));
+        assert!(p.wait_now(false));
+        assert!(!p.wait_now(false), "counting starts again after a wait");
+        assert!(!p.wait_now(true));
+        assert!(!p.wait_now(false));
+        assert!(p.wait_now(false));
+    }
+
+    #[test]
+    fn a_cancel_ends_a_wait_and_a_reply_arrives() {
+        let c = Cancel::new().unwrap();
+        assert!(matches!(
+            poll_or_cancel(None, Duration::from_millis(1), Some(&c)),
+            Ok(false)
+        ));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        tx.send(7).unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        assert_eq!(recv_or_cancel(&rx, far, &c), Ok(7));
+        c.trigger(crate::cancel::Reason::FailFast);
+        assert!(matches!(
+            poll_or_cancel(None, Duration::from_secs(60), Some(&c)),
+            Err(WaitError::Cancelled)
+        ));
+        assert_eq!(recv_or_cancel(&rx, far, &c), Err(RecvError::Cancelled));
+        let near = Instant::now();
+        let c2 = Cancel::new().unwrap();
+        assert_eq!(recv_or_cancel(&rx, near, &c2), Err(RecvError::TimedOut));
+        drop(tx);
+        assert_eq!(recv_or_cancel(&rx, far, &c2), Err(RecvError::Gone));
     }
 }

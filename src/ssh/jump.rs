@@ -15,11 +15,11 @@
 //! is logged in to through a channel of the previous hop's connection, like any host.
 
 use super::Ctx;
-use super::fail::{Clock, Fail, fail};
-use super::io::NonBlockingOnDrop;
-use super::login::secure;
+use super::fail::{Fail, fail};
+use super::io::{EAGAIN, IdlePasses, NonBlockingOnDrop, RecvError, recv_or_cancel};
+use super::login::{LoginInfo, secure};
 use super::transport::{Liveness, Transport, connect};
-use crate::event::{FailureKind, HostResult, Phase, Status};
+use crate::event::{FailureKind, Phase};
 use crate::target::Target;
 use crossbeam_channel::{Receiver, Sender};
 use ssh2::{BlockDirections, Channel, Session};
@@ -30,11 +30,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// At most this many targets share one bastion connection.
 pub const CHANNELS_PER_CONNECTION: usize = 100;
-const EAGAIN: i32 = -37;
 const BUF: usize = 32 * 1024;
 
 /// Every bastion of the run, by `user@address:port`.
@@ -77,7 +76,22 @@ impl Conn {
 struct OpenRequest {
     host: String,
     port: u16,
-    reply: Sender<Result<(UnixStream, Liveness), String>>,
+    reply: Sender<Result<(UnixStream, Liveness), OpenError>>,
+}
+
+/// Why the pump could not give a target its channel.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    /// The bastion refused one more channel on a connection that carries others: a
+    /// per-connection limit, so the target tries another connection.
+    #[error("the connection carries all the channels the jump host allows")]
+    Full,
+    #[error("the jump host refused the channel ({0})")]
+    Refused(String),
+    #[error("connection to the jump host was lost")]
+    Lost,
+    #[error("{0}")]
+    Local(String),
 }
 
 impl JumpPool {
@@ -142,28 +156,24 @@ impl JumpPool {
                 continue;
             }
             conn.wake();
-            // wait for the channel, watching the deadline and the cancel pipe
-            let reply = loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+            // wait for the channel, watching the deadline and the cancel
+            let reply = match recv_or_cancel(&rx, deadline, ctx.cancel) {
+                Ok(r) => r,
+                Err(RecvError::TimedOut) => {
                     return Err(fail(
                         Phase::Connect,
                         FailureKind::Timeout,
                         format!("timed out opening a channel through {via} (--connect-timeout)"),
                     ));
                 }
-                if ctx.cancel.is_cancelled() {
+                Err(RecvError::Cancelled) => {
                     return Err(fail(Phase::Connect, FailureKind::Cancelled, "cancelled"));
                 }
-                match rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                    Ok(r) => break r,
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    Err(_) => break Err("connection to the jump host was lost".to_string()),
-                }
+                Err(RecvError::Gone) => Err(OpenError::Lost),
             };
             match reply {
                 Ok((sock, alive)) => return Ok((sock, alive, conn.notes.clone())),
-                Err(msg) if msg.starts_with("full:") => continue, // try another connection
+                Err(OpenError::Full) => continue, // try another connection
                 Err(msg) => {
                     return Err(fail(
                         Phase::Connect,
@@ -212,8 +222,6 @@ impl Drop for JumpPool {
 /// the connection's pump thread.
 fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<Arc<Conn>, Fail> {
     let deadline = Instant::now() + bastion.connect_timeout;
-    let mut clock = Clock::new();
-    let mut result = HostResult::new(Status::Error);
     let named = |f: Fail| {
         let mut f = f;
         f.failure.message = format!("{via}: {}", f.failure.message);
@@ -232,9 +240,10 @@ fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<
             connect(&bastion.address, bastion.port, deadline, ctx.cancel).map_err(named)?,
         ),
     };
+    let mut info = LoginInfo::default();
     let (sess, fd, guard) =
-        secure(transport, bastion, ctx, deadline, &mut clock, &mut result).map_err(named)?;
-    notes.extend(result.notes.iter().map(|n| format!("{via}: {n}")));
+        secure(transport, bastion, ctx, deadline, &mut |_| {}, &mut info).map_err(named)?;
+    notes.extend(info.notes.iter().map(|n| format!("{via}: {n}")));
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two fds on success; we own them from here.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -334,7 +343,7 @@ impl Pump {
     }
 
     fn run(mut self) {
-        let mut idle = 0;
+        let mut idle = IdlePasses::default();
         loop {
             if self.conn.stop.load(Ordering::Relaxed) || self.broken {
                 break;
@@ -360,31 +369,20 @@ impl Pump {
                 }
                 i += 1;
             }
-            // Reading one channel can make libssh2 queue data for another (or an EOF) that no
-            // poll would announce: wait only after two passes without progress.
-            if progress {
-                idle = 0;
-                continue;
-            }
-            idle += 1;
-            if idle < 2 {
+            // see IdlePasses: one channel's read can queue another's data
+            if !idle.wait_now(progress) {
                 continue;
             }
             if !self.wait() {
                 break; // the bastion connection is gone
             }
-            idle = 0;
         }
         self.conn.dead.store(true, Ordering::Relaxed);
         for req in self.queue.drain(..) {
-            let _ = req
-                .reply
-                .send(Err("connection to the jump host was lost".into()));
+            let _ = req.reply.send(Err(OpenError::Lost));
         }
         while let Ok(req) = self.requests.try_recv() {
-            let _ = req
-                .reply
-                .send(Err("connection to the jump host was lost".into()));
+            let _ = req.reply.send(Err(OpenError::Lost));
         }
         for mut f in self.fwds.drain(..) {
             let _ = f.ch.close();
@@ -434,9 +432,9 @@ impl Pump {
                         let _ = ch.close();
                     }
                     Err(e) => {
-                        let _ = req
-                            .reply
-                            .send(Err(format!("cannot create a socket pair: {e}")));
+                        let _ = req.reply.send(Err(OpenError::Local(format!(
+                            "cannot create a socket pair: {e}"
+                        ))));
                     }
                 }
                 self.conn.active.fetch_sub(1, Ordering::Relaxed);
@@ -455,9 +453,9 @@ impl Pump {
                 let msg = if e.code() == ssh2::ErrorCode::Session(-21) && carried > 0 {
                     // refused while carrying others: a per-connection limit; use another one
                     self.conn.cap.store(carried, Ordering::Relaxed);
-                    format!("full: {}", e.message())
+                    OpenError::Full
                 } else {
-                    format!("the jump host refused the channel ({})", e.message())
+                    OpenError::Refused(e.message().to_string())
                 };
                 let _ = req.reply.send(Err(msg));
                 true

@@ -1,17 +1,17 @@
 //! Logging in over a transport: handshake (host key algorithms ordered by what known_hosts
 //! already has), the host key check against known_hosts before any credential is offered,
 //! then authentication (key files, every agent identity, default keys, password and
-//! keyboard-interactive). Non-blocking through [`super::io`]; each phase marked on the clock.
+//! keyboard-interactive). Non-blocking through [`super::io`]; each phase's end reported.
 //! Used for targets and bastions alike.
 
 use super::Ctx;
-use super::fail::{Clock, Fail, fail, ssh_fail, step_fail};
+use super::fail::{Fail, fail, ssh_fail, step_fail};
 use super::io::{LIBSSH2_TIMEOUT, NonBlockingOnDrop, StepError, code, nonblocking, remaining_ms};
 use super::keys::KeyFile;
 use super::known_hosts::{self, Policy, Verdict};
 use super::transport::Transport;
 use crate::cancel::Cancel;
-use crate::event::{FailureKind, HostResult, Phase};
+use crate::event::{FailureKind, Phase};
 use crate::target::Target;
 use ssh2::{MethodType, Session};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -27,15 +27,25 @@ const HOSTKEY_ALGS: [&str; 6] = [
     "rsa-sha2-256",
 ];
 
-/// Handshake, host key check and authentication over `transport`, each phase marked on
-/// `clock`; the session is non-blocking from the handshake on. Also logs in to bastions.
+/// What logging in learned, kept even when it fails part way (a host key check's note
+/// explains a later auth failure).
+#[derive(Debug, Default)]
+pub(crate) struct LoginInfo {
+    pub(crate) kex: Option<String>,
+    pub(crate) cipher: Option<String>,
+    pub(crate) auth_method: Option<String>,
+    pub(crate) notes: Vec<String>,
+}
+
+/// Handshake, host key check and authentication over `transport`, each phase's end passed
+/// to `mark`; the session is non-blocking from the handshake on. For targets and bastions.
 pub(crate) fn secure(
     transport: Transport,
     target: &Target,
     ctx: &Ctx<'_>,
     deadline: Instant,
-    clock: &mut Clock,
-    result: &mut HostResult,
+    mark: &mut dyn FnMut(Phase),
+    info: &mut LoginInfo,
 ) -> Result<(Session, RawFd, NonBlockingOnDrop), Fail> {
     let cancel = ctx.cancel;
     let mut sess = Session::new().map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Io))?;
@@ -81,17 +91,17 @@ pub(crate) fn secure(
         }
         f
     })?;
-    result.kex = sess.methods(MethodType::Kex).map(str::to_string);
-    result.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
-    clock.mark(Phase::Handshake);
+    info.kex = sess.methods(MethodType::Kex).map(str::to_string);
+    info.cipher = sess.methods(MethodType::CryptCs).map(str::to_string);
+    mark(Phase::Handshake);
 
     // host key, before any credential is offered
-    let changed = check_host_key(&sess, target, &host_keys, result)?;
-    clock.mark(Phase::Hostkey);
+    let changed = check_host_key(&sess, target, &host_keys, &mut info.notes)?;
+    mark(Phase::Hostkey);
 
     // auth: never a password to a host whose key changed (like OpenSSH)
-    result.auth_method = Some(authenticate(&sess, fd, target, ctx, deadline, !changed)?);
-    clock.mark(Phase::Auth);
+    info.auth_method = Some(authenticate(&sess, fd, target, ctx, deadline, !changed)?);
+    mark(Phase::Auth);
     Ok((sess, fd, guard))
 }
 
@@ -126,7 +136,7 @@ fn check_host_key(
     sess: &Session,
     target: &Target,
     host_keys: &known_hosts::HostKeys<'_>,
-    result: &mut HostResult,
+    notes: &mut Vec<String>,
 ) -> Result<bool, Fail> {
     let policy = target.host_key_policy;
     let lookup = target.host_key_name.as_str();
@@ -153,7 +163,7 @@ fn check_host_key(
             )
         })?;
         if verdict == Verdict::Unknown {
-            result.notes.push(format!(
+            notes.push(format!(
                 "added {lookup} {alg} {fp} to {}",
                 kh.write_path().display()
             ));
@@ -168,13 +178,13 @@ fn check_host_key(
             format!("host key {alg} {fp} for {lookup} is REVOKED ({where_})"),
         )),
         Verdict::Unknown if policy == Policy::Off => {
-            result.notes.push(format!(
+            notes.push(format!(
                 "host key {alg} {fp} for {lookup} NOT verified (host key checking is off)"
             ));
             Ok(false)
         }
         Verdict::Changed { where_ } if policy == Policy::Off => {
-            result.notes.push(format!(
+            notes.push(format!(
                 "HOST KEY CHANGED for {lookup}: server sent {alg} {fp}, which does not match \
                  {where_}; connecting anyway (host key checking is off), with password and \
                  keyboard-interactive authentication disabled"

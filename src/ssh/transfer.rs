@@ -17,7 +17,7 @@
 use super::Ctx;
 use super::channel::ExecChannel;
 use super::fail::{Clock, Done, Fail, fail, step_fail};
-use super::io::{StepError, WaitError, nonblocking, wait_socket};
+use super::io::{IdlePasses, StepError, WaitError, nonblocking, wait_socket};
 use crate::cancel::Cancel;
 use crate::event::{FailureKind, HostResult, Phase, Status};
 use crate::target::{PullSpec, PushItem, PushSpec, Target, shell_quote};
@@ -208,7 +208,7 @@ impl Xfer<'_> {
         let _ = self.nb(|| ch.send_eof());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut buf = [0u8; 32 * 1024];
-        let mut idle = 0;
+        let mut idle = IdlePasses::default();
         loop {
             let mut progressed = false;
             for (id, sink) in [(0, &mut out), (1, &mut err)] {
@@ -230,10 +230,7 @@ impl Xfer<'_> {
             if ch.eof() && !progressed {
                 break;
             }
-            // a pass is idle only when the next one is too (reading stderr can queue stdout)
-            idle = if progressed { 0 } else { idle + 1 };
-            if idle >= 2 {
-                idle = 0;
+            if idle.wait_now(progressed) {
                 if self.deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err("did not finish within --timeout".into());
                 }
@@ -388,22 +385,12 @@ impl Xfer<'_> {
     }
 
     fn record(&self, clock: &mut Clock, failing: Option<Phase>) {
-        let now = Instant::now();
-        for (p, d) in [
+        let sums = [
             (Phase::Open, self.acc.open),
             (Phase::Transfer, self.acc.transfer),
             (Phase::Close, self.acc.close),
-        ] {
-            if Some(p) == failing {
-                // the caller's final mark of the failed phase measures from here
-                clock.last = now - d;
-            } else if !d.is_zero() || p == Phase::Open {
-                clock.timings.set(p, d);
-            }
-        }
-        if failing.is_none() {
-            clock.last = now;
-        }
+        ];
+        clock.record_sums(&sums, failing);
     }
 }
 

@@ -3,6 +3,7 @@
 //! end of a socket pair that a bastion's connection pumps to a forwarded channel.
 
 use super::fail::{Fail, cancelled, fail};
+use super::io::{RecvError, WaitError, poll_or_cancel, recv_or_cancel};
 use crate::cancel::Cancel;
 use crate::event::{FailureKind, Phase};
 use std::io;
@@ -45,21 +46,15 @@ fn resolve(
             let _ = tx.send(r);
         });
     let r = match spawned {
-        Ok(_) => loop {
-            if cancel.is_cancelled() {
-                return Err(cancelled(Phase::Connect, cancel));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
-                Ok(r) => break r,
-                Err(_) if Instant::now() < deadline => {}
-                Err(_) => {
-                    return Err(fail(
-                        Phase::Connect,
-                        FailureKind::Timeout,
-                        format!("timed out resolving '{address}' (--connect-timeout)"),
-                    ));
-                }
+        Ok(_) => match recv_or_cancel(&rx, deadline, cancel) {
+            Ok(r) => r,
+            Err(RecvError::Cancelled) => return Err(cancelled(Phase::Connect, cancel)),
+            Err(_) => {
+                return Err(fail(
+                    Phase::Connect,
+                    FailureKind::Timeout,
+                    format!("timed out resolving '{address}' (--connect-timeout)"),
+                ));
             }
         },
         Err(_) => (address, port).to_socket_addrs().map(|a| a.collect()),
@@ -89,40 +84,22 @@ fn connect_one(
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
-    let mut pfds = [
-        libc::pollfd {
-            fd: sock.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: cancel.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        // SAFETY: two valid pollfds.
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, left.as_millis().min(1000) as i32) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        let fd = (sock.as_raw_fd(), libc::POLLOUT);
+        match poll_or_cancel(Some(fd), left.min(Duration::from_secs(1)), Some(cancel)) {
+            Ok(false) => {}
+            Ok(true) => {
+                return match sock.take_error()? {
+                    Some(e) => Err(e),
+                    None => Ok(Some(sock.into())),
+                };
             }
-            return Err(e);
-        }
-        if pfds[1].revents != 0 {
-            return Ok(None);
-        }
-        if pfds[0].revents != 0 {
-            return match sock.take_error()? {
-                Some(e) => Err(e),
-                None => Ok(Some(sock.into())),
-            };
+            Err(WaitError::Cancelled) => return Ok(None),
+            Err(WaitError::Io(e)) => return Err(e),
         }
     }
 }
