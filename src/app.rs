@@ -4,8 +4,7 @@
 
 use crate::cancel::{Cancel, Reason};
 use crate::cli::{BenchArgs, Cli, OutputMode, ReportFormat, Sub, When};
-use crate::event::Event;
-use crate::event::Status;
+use crate::event::{Event, Status, Stop};
 use crate::output::block::{BlockPrinter, Mode as BlockMode};
 use crate::output::json::JsonPrinter;
 use crate::output::outdir::OutDir;
@@ -114,6 +113,7 @@ pub fn run(cli: Cli) -> u8 {
         work: &plan.work,
         parallel,
         shared: shared(&plan, &cancel, &gate, &jumps),
+        fail_fast: cli.fail_fast,
     };
     // Bounded: when the printer is slower than the hosts (a slow terminal or disk), sessions
     // wait instead of piling up output in memory. Output events carry up to 32 KiB each, so
@@ -152,11 +152,6 @@ pub fn run(cli: Cli) -> u8 {
             OutputMode::Json => Printer::Json(JsonPrinter::new(stdout)),
         };
         let mut progress = Progress::new(progress_target);
-        if let crate::ssh::Work::Push(spec) = &plan.work {
-            // a push knows its size: the bar counts bytes of all hosts
-            let per_host: u64 = spec.items.iter().map(|i| i.size).sum();
-            progress.expect_bytes(per_host * plan.targets.len() as u64);
-        }
         let mut result = Ok(());
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
@@ -191,13 +186,6 @@ pub fn run(cli: Cli) -> u8 {
             for ev in &batch {
                 progress.handle(ev);
                 summary.handle(ev);
-                if cli.fail_fast
-                    && let Event::HostFinished { result, .. } = ev
-                    && result.status != Status::Ok
-                    && !cancel.is_cancelled()
-                {
-                    cancel.trigger(Reason::FailFast);
-                }
             }
             // A small batch: let events gather for a moment instead of waking for each one
             // (every wake-up is a futex wake on the session thread and a context switch here,
@@ -226,10 +214,14 @@ pub fn run(cli: Cli) -> u8 {
     }
     if !cli.quiet {
         let mut text = String::new();
-        if cancel.is_interrupted() {
-            text.push_str("prun: interrupted (Ctrl-C/SIGTERM/SIGHUP); partial summary:\n");
-        } else if cancel.is_cancelled() {
-            text.push_str("prun: stopped at the first failed host (--fail-fast)\n");
+        match summary.stopped {
+            Some(Stop::Interrupted) => {
+                text.push_str("prun: interrupted (Ctrl-C/SIGTERM/SIGHUP); partial summary:\n")
+            }
+            Some(Stop::FailFast) => {
+                text.push_str("prun: stopped at the first failed host (--fail-fast)\n")
+            }
+            None => {}
         }
         text.push_str(&summary.render());
         let _ = io::stderr().write_all(text.as_bytes());
@@ -453,6 +445,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             work: &plan.work,
             parallel,
             shared: shared(&plan, &cancel, &gate, &jumps),
+            fail_fast: false,
         };
         let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
         let start = std::time::Instant::now();

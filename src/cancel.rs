@@ -60,6 +60,17 @@ impl Cancel {
         &self.flag
     }
 
+    /// Why the run was cancelled, if it was.
+    pub fn reason(&self) -> Option<Reason> {
+        if !self.is_cancelled() {
+            None
+        } else if self.is_interrupted() {
+            Some(Reason::Interrupted)
+        } else {
+            Some(Reason::FailFast)
+        }
+    }
+
     /// True when the cancel came from Ctrl-C.
     pub fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)

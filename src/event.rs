@@ -268,6 +268,8 @@ pub enum Event {
         parallel: usize,
         /// Wall-clock start of the run (for reports).
         started: std::time::SystemTime,
+        /// Bytes the run will move over all hosts when known beforehand (a push).
+        bytes_total: Option<u64>,
     },
     HostStarted {
         host: usize,
@@ -292,7 +294,18 @@ pub enum Event {
     },
     RunFinished {
         elapsed: Duration,
+        /// Why the run ended early, if it did.
+        stopped: Option<Stop>,
     },
+}
+
+/// Why a run stopped before every host ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Ctrl-C, SIGTERM or SIGHUP.
+    Interrupted,
+    /// `--fail-fast`: a host did not succeed.
+    FailFast,
 }
 
 #[cfg(test)]

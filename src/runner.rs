@@ -2,7 +2,10 @@
 //! reported as an [`Event`] on a crossbeam channel. Once the run is cancelled, hosts not yet
 //! started are reported as cancelled without connecting. Knows ssh and events; never prints.
 
-use crate::event::{Event, Failure, FailureKind, HostInfo, HostResult, Phase, Status, Stream};
+use crate::cancel::Reason;
+use crate::event::{
+    Event, Failure, FailureKind, HostInfo, HostResult, Phase, Status, Stop, Stream,
+};
 use crate::ssh::{self, Shared, Target, Work};
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +19,8 @@ pub struct Job<'a> {
     pub work: &'a Work,
     pub parallel: usize,
     pub shared: Shared<'a>,
+    /// `--fail-fast`: cancel the run at the first host that does not succeed.
+    pub fail_fast: bool,
 }
 
 /// Run the job to completion, sending events to `tx`. Returns when every host is done.
@@ -37,6 +42,13 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
         command: job.command.to_string(),
         parallel: threads,
         started: std::time::SystemTime::now(),
+        bytes_total: match job.work {
+            // a push knows its size: every item to every host
+            Work::Push(spec) => {
+                Some(spec.items.iter().map(|i| i.size).sum::<u64>() * job.targets.len() as u64)
+            }
+            _ => None,
+        },
     });
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -71,18 +83,31 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
                     let Some(target) = job.targets.get(i) else {
                         break;
                     };
-                    run_host(i, target, work, shared, &tx);
+                    run_host(i, target, work, shared, job.fail_fast, &tx);
                 }
             });
         }
     });
+    let cancel = job.shared.cancel;
+    let stopped = cancel.is_cancelled().then(|| match cancel.reason() {
+        Some(Reason::FailFast) => Stop::FailFast,
+        _ => Stop::Interrupted,
+    });
     let _ = tx.send(Event::RunFinished {
         elapsed: start.elapsed(),
+        stopped,
     });
 }
 
 /// One host, start to finish, as events.
-fn run_host(i: usize, target: &Target, work: &Work, shared: &Shared<'_>, tx: &Sender<Event>) {
+fn run_host(
+    i: usize,
+    target: &Target,
+    work: &Work,
+    shared: &Shared<'_>,
+    fail_fast: bool,
+    tx: &Sender<Event>,
+) {
     if shared.cancel.is_cancelled() {
         let mut result = HostResult::new(Status::Cancelled);
         result.failure = Some(Failure {
@@ -108,6 +133,10 @@ fn run_host(i: usize, target: &Target, work: &Work, shared: &Shared<'_>, tx: &Se
         let _ = tx.send(Event::Transferred { host: i, bytes: n });
     };
     let result = ssh::host::run(target, work, shared, &mut emit, &mut bytes);
+    // decided here, as the host ends, not by whoever reads the events
+    if fail_fast && result.status != Status::Ok && !shared.cancel.is_cancelled() {
+        shared.cancel.trigger(Reason::FailFast);
+    }
     let _ = tx.send(Event::HostFinished {
         host: i,
         result: Box::new(result),

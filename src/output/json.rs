@@ -39,6 +39,7 @@ impl<W: Write> JsonPrinter<W> {
                 command,
                 parallel,
                 started,
+                ..
             } => {
                 self.hosts = hosts.clone();
                 let hosts: Vec<_> = hosts

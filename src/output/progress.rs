@@ -62,7 +62,7 @@ impl Progress {
     }
 
     /// Count bytes: a push of `total` bytes over all hosts.
-    pub fn expect_bytes(&mut self, total: u64) {
+    fn expect_bytes(&mut self, total: u64) {
         self.bytes_total = Some(total.max(1));
         let style = ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {bytes}/{total_bytes} ({bytes_per_sec})  {msg}",
@@ -74,7 +74,12 @@ impl Progress {
 
     pub fn handle(&mut self, ev: &Event) {
         match ev {
-            Event::RunStarted { hosts, .. } => {
+            Event::RunStarted {
+                hosts, bytes_total, ..
+            } => {
+                if let Some(total) = bytes_total {
+                    self.expect_bytes(*total);
+                }
                 self.hosts = hosts.len() as u64;
                 self.bar
                     .set_length(self.bytes_total.unwrap_or(hosts.len() as u64));

@@ -180,6 +180,7 @@ mod tests {
             command: "x".into(),
             parallel: 1,
             started: std::time::SystemTime::now(),
+            bytes_total: None,
         }
     }
 

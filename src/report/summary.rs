@@ -3,7 +3,7 @@
 //! and a one-line reason. Built from events; rendered as text.
 
 use super::stats::{fmt_duration, spread};
-use crate::event::{Event, HostInfo, HostResult, Phase, Status};
+use crate::event::{Event, HostInfo, HostResult, Phase, Status, Stop};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct Summary {
     pub(crate) command: String,
     pub(crate) parallel: usize,
     pub(crate) started: std::time::SystemTime,
+    /// Why the run ended early, if it did.
+    pub stopped: Option<Stop>,
 }
 
 impl Default for Summary {
@@ -31,6 +33,7 @@ impl Default for Summary {
             command: String::new(),
             parallel: 0,
             started: std::time::SystemTime::now(),
+            stopped: None,
         }
     }
 }
@@ -43,6 +46,7 @@ impl Summary {
                 command,
                 parallel,
                 started,
+                ..
             } => {
                 self.hosts = hosts.clone();
                 self.results = vec![None; hosts.len()];
@@ -51,7 +55,10 @@ impl Summary {
                 self.started = *started;
             }
             Event::HostFinished { host, result } => self.results[*host] = Some((**result).clone()),
-            Event::RunFinished { elapsed } => self.elapsed = *elapsed,
+            Event::RunFinished { elapsed, stopped } => {
+                self.elapsed = *elapsed;
+                self.stopped = *stopped;
+            }
             _ => {}
         }
     }
@@ -270,6 +277,7 @@ mod tests {
             command: "true".into(),
             parallel: 4,
             started: std::time::SystemTime::now(),
+            bytes_total: None,
         });
         s.handle(&Event::HostFinished {
             host: 0,
@@ -296,6 +304,7 @@ mod tests {
         });
         s.handle(&Event::RunFinished {
             elapsed: Duration::from_millis(1500),
+            stopped: None,
         });
 
         let text = s.render();

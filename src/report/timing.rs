@@ -341,6 +341,7 @@ mod tests {
             command: "uptime".into(),
             parallel: 2,
             started: std::time::SystemTime::UNIX_EPOCH,
+            bytes_total: None,
         });
         let mut ok = HostResult::new(Status::Ok);
         ok.exit_code = Some(0);
