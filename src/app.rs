@@ -4,13 +4,13 @@
 
 use crate::cancel::{Cancel, Reason};
 use crate::cli::{BenchArgs, Cli, OutputMode, ReportFormat, Sub, When};
-use crate::event::{Event, Status, Stop};
+use crate::event::{Event, Printer, Status, Stop};
 use crate::output::block::{BlockPrinter, Mode as BlockMode};
-use crate::output::json::JsonPrinter;
 use crate::output::outdir::OutDir;
 use crate::output::progress::Target as ProgressTarget;
 use crate::output::{Progress, StreamPrinter};
 use crate::report::Summary;
+use crate::report::jsonl::JsonPrinter;
 use crate::report::timing;
 use crate::runner::{self, Job};
 use crate::ssh::Shared;
@@ -131,25 +131,23 @@ pub fn run(cli: Cli) -> u8 {
         let stderr = io::BufWriter::with_capacity(16 * 1024, io::stderr());
         // Remote text cannot drive a terminal: escape control sequences there only.
         let sanitize = (io::stdout().is_terminal(), io::stderr().is_terminal());
-        let mut printer = match cli.output {
-            OutputMode::Stream => {
-                Printer::Stream(StreamPrinter::new(stdout, stderr, color, sanitize))
-            }
-            OutputMode::Block => Printer::Block(BlockPrinter::new(
+        let mut printer: Box<dyn Printer> = match cli.output {
+            OutputMode::Stream => Box::new(StreamPrinter::new(stdout, stderr, color, sanitize)),
+            OutputMode::Block => Box::new(BlockPrinter::new(
                 BlockMode::Block,
                 stdout,
                 stderr,
                 color,
                 sanitize,
             )),
-            OutputMode::Gather => Printer::Block(BlockPrinter::new(
+            OutputMode::Gather => Box::new(BlockPrinter::new(
                 BlockMode::Gather,
                 stdout,
                 stderr,
                 color,
                 sanitize,
             )),
-            OutputMode::Json => Printer::Json(JsonPrinter::new(stdout)),
+            OutputMode::Json => Box::new(JsonPrinter::new(stdout)),
         };
         let mut progress = Progress::new(progress_target);
         let mut result = Ok(());
@@ -195,12 +193,6 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         progress.finish();
-        if !cli.quiet
-            && let Err(e) = printer.finish(&summary)
-            && result.is_ok()
-        {
-            result = Err(e);
-        }
         result
     });
     if let Err(e) = consumed {
@@ -517,37 +509,4 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         return exit::INTERRUPTED;
     }
     exit::for_statuses(statuses)
-}
-
-/// The `--output` printer of this run.
-enum Printer<O: Write, E: Write> {
-    Stream(StreamPrinter<O, E>),
-    Block(BlockPrinter<O, E>),
-    Json(JsonPrinter<O>),
-}
-
-impl<O: Write, E: Write> Printer<O, E> {
-    fn handle(&mut self, ev: &Event) -> io::Result<()> {
-        match self {
-            Printer::Stream(p) => p.handle(ev),
-            Printer::Block(p) => p.handle(ev),
-            Printer::Json(p) => p.handle(ev),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Printer::Stream(p) => p.flush(),
-            Printer::Block(p) => p.flush(),
-            Printer::Json(p) => p.flush(),
-        }
-    }
-
-    /// After the last event: what needs the whole run (the JSON `summary` line).
-    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        match self {
-            Printer::Json(p) => p.finish(summary),
-            _ => self.flush(),
-        }
-    }
 }

@@ -299,6 +299,15 @@ pub enum Event {
     },
 }
 
+/// A consumer of the run's events that writes somewhere: every `--output` printer and the
+/// `--out-dir` writer. It sees events only; `flush` is called after each batch of them.
+pub trait Printer {
+    fn handle(&mut self, ev: &Event) -> std::io::Result<()>;
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why a run stopped before every host ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {

@@ -1,4 +1,5 @@
-//! Making text from the network safe to show: control characters (C0 other than the kept
+//! Text helpers shared by every printer and report: the short duration style of tables
+//! ([`fmt_duration`]), and making text from the network safe to show: control characters (C0 other than the kept
 //! ones, DEL, and the C1 controls U+0080–U+009F) become visible (`^[`, `^M`, `^?`,
 //! `\u{9b}`), so remote text cannot move the cursor, clear the screen or forge lines of
 //! prun's own output. Used for remote output on terminals ([`crate::output::sanitize`]) and,
@@ -6,6 +7,7 @@
 //! names, remote file names and helper-command messages in failures and notes).
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 /// `data` with control characters made visible; `\n` and `\t` kept when `keep_lines`.
 pub fn escape(data: &[u8], keep_lines: bool) -> Cow<'_, [u8]> {
@@ -56,6 +58,21 @@ pub fn clean_in_place(s: &mut String) {
     }
 }
 
+/// `0.42ms`, `12.3ms`, `1.25s`, `2m05s`: short, fixed style for tables.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 60_000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +84,16 @@ mod tests {
         assert_eq!(one_line("a\tb\u{9b}c"), "a^Ib\\u{9b}c");
         assert_eq!(one_line("é"), "é");
         assert_eq!(&*escape(b"x\n\ty\x07", true), b"x\n\ty^G");
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(fmt_duration(Duration::from_micros(420)), "0.42ms");
+        assert_eq!(
+            fmt_duration(Duration::from_millis(12) + Duration::from_micros(340)),
+            "12.3ms"
+        );
+        assert_eq!(fmt_duration(Duration::from_millis(1250)), "1.25s");
+        assert_eq!(fmt_duration(Duration::from_secs(125)), "2m05s");
     }
 }

@@ -7,9 +7,9 @@
 
 use super::sanitize::Sanitizer;
 use super::spool::{SharedSpill, Spool, cap_for};
-use crate::event::{Event, HostResult, Status, Stream};
+use crate::event::{Event, HostResult, Printer, Status, Stream};
 use crate::inventory::range::fold;
-use crate::report::stats::fmt_duration;
+use crate::text::fmt_duration;
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -180,5 +180,14 @@ impl Write for Sanitizing<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
+    }
+}
+
+impl<O: Write, E: Write> Printer for BlockPrinter<O, E> {
+    fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        BlockPrinter::handle(self, ev)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        BlockPrinter::flush(self)
     }
 }

@@ -1,8 +1,8 @@
-//! Everything that shows remote output and progress: the `--output` printers (stream, json),
-//! the `--out-dir` writer and the progress bar. Knows events (and the report records).
+//! Everything that shows remote output and progress: the `--output` printers (stream,
+//! block, gather; json is a report, [`crate::report::jsonl`]), the `--out-dir` writer and
+//! the progress bar. Knows events only.
 
 pub mod block;
-pub mod json;
 pub mod outdir;
 pub mod progress;
 pub mod sanitize;

@@ -2,7 +2,7 @@
 //! `DIR/<host>.err` (pssh's `-o/-e`), in addition to the `--output` mode. Host names are made
 //! safe as file names; both files exist for every host that started, even when empty.
 
-use crate::event::{Event, Stream};
+use crate::event::{Event, Printer, Stream};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
@@ -85,6 +85,12 @@ fn ext(base: &Path, e: &str) -> String {
     match base.extension() {
         Some(x) => format!("{}.{e}", x.to_string_lossy()),
         None => e.to_string(),
+    }
+}
+
+impl Printer for OutDir {
+    fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        OutDir::handle(self, ev)
     }
 }
 

@@ -4,7 +4,7 @@
 //! A host's unterminated last line is emitted (with a newline) when the host finishes.
 
 use super::sanitize::Sanitizer;
-use crate::event::{Event, Stream};
+use crate::event::{Event, Printer, Stream};
 use std::io::{self, Write};
 
 /// Longest piece of a line held before it is written out anyway.
@@ -159,6 +159,15 @@ impl<O: Write, E: Write> StreamPrinter<O, E> {
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
+}
+
+impl<O: Write, E: Write> Printer for StreamPrinter<O, E> {
+    fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        StreamPrinter::handle(self, ev)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        StreamPrinter::flush(self)
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! as a table, as CSV, and as an SVG chart (plotters) of median ms per operation against
 //! concurrency — the chart of the 2017 study this project grew from.
 
-use super::stats::{fmt_duration, percentile};
+use super::stats::percentile;
 use crate::event::{HostResult, Phase, Status};
+use crate::text::fmt_duration;
 use plotters::prelude::*;
 use std::io::{self, Write};
 use std::path::Path;

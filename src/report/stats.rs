@@ -33,21 +33,6 @@ pub fn spread(mut values: Vec<Duration>) -> Option<Spread> {
     })
 }
 
-/// `0.42ms`, `12.3ms`, `1.25s`, `2m05s`: short, fixed style for tables.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2}ms")
-    } else if ms < 1000.0 {
-        format!("{ms:.1}ms")
-    } else if ms < 60_000.0 {
-        format!("{:.2}s", ms / 1000.0)
-    } else {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,13 +60,5 @@ mod tests {
             (3, ms(10), ms(20), ms(30), ms(30))
         );
         assert!(spread(vec![]).is_none());
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(fmt_duration(Duration::from_micros(420)), "0.42ms");
-        assert_eq!(fmt_duration(ms(12) + Duration::from_micros(340)), "12.3ms");
-        assert_eq!(fmt_duration(ms(1250)), "1.25s");
-        assert_eq!(fmt_duration(Duration::from_secs(125)), "2m05s");
     }
 }

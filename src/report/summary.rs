@@ -2,8 +2,9 @@
 //! slowest hosts with their slowest step, and every host that did not succeed with the phase
 //! and a one-line reason. Built from events; rendered as text.
 
-use super::stats::{fmt_duration, spread};
+use super::stats::spread;
 use crate::event::{Event, HostInfo, HostResult, Phase, Status, Stop};
+use crate::text::fmt_duration;
 use std::fmt::Write;
 use std::time::Duration;
 

@@ -4,9 +4,9 @@
 //! `text` when it is valid UTF-8, else as base64 in `bytes`; concatenating a host's chunks of
 //! one stream rebuilds it byte-exact.
 
-use crate::event::{Event, HostInfo, Stream};
-use crate::report::summary::Summary;
-use crate::report::timing;
+use super::summary::Summary;
+use super::timing;
+use crate::event::{Event, HostInfo, Printer, Stream};
 use base64::Engine;
 use serde_json::json;
 use std::io::{self, Write};
@@ -17,6 +17,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct JsonPrinter<W: Write> {
     out: W,
     hosts: Vec<HostInfo>,
+    /// The run so far, for the closing `summary` event.
+    summary: Summary,
 }
 
 impl<W: Write> JsonPrinter<W> {
@@ -24,6 +26,7 @@ impl<W: Write> JsonPrinter<W> {
         JsonPrinter {
             out,
             hosts: Vec::new(),
+            summary: Summary::default(),
         }
     }
 
@@ -31,8 +34,11 @@ impl<W: Write> JsonPrinter<W> {
         serde_json::to_writer(&mut self.out, &v).map_err(io::Error::other)?;
         self.out.write_all(b"\n")
     }
+}
 
-    pub fn handle(&mut self, ev: &Event) -> io::Result<()> {
+impl<W: Write> Printer for JsonPrinter<W> {
+    fn handle(&mut self, ev: &Event) -> io::Result<()> {
+        self.summary.handle(ev);
         match ev {
             Event::RunStarted {
                 hosts,
@@ -90,24 +96,22 @@ impl<W: Write> JsonPrinter<W> {
                 }
                 self.line(v)
             }
+            // the closing `summary` event, from the run's collected results
+            Event::RunFinished { .. } => {
+                let mut line = json!({"type": "summary"});
+                if let (Some(obj), serde_json::Value::Object(fields)) =
+                    (line.as_object_mut(), timing::summary_json(&self.summary))
+                {
+                    obj.extend(fields);
+                }
+                self.line(line)
+            }
             // progress only: the byte counts are in host_end
-            Event::RunFinished { .. } | Event::Warning { .. } | Event::Transferred { .. } => Ok(()),
+            Event::Warning { .. } | Event::Transferred { .. } => Ok(()),
         }
     }
 
-    /// The closing `summary` event, from the run's collected results.
-    pub fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        let mut line = json!({"type": "summary"});
-        if let (Some(obj), serde_json::Value::Object(fields)) =
-            (line.as_object_mut(), timing::summary_json(summary))
-        {
-            obj.extend(fields);
-        }
-        self.line(line)?;
-        self.out.flush()
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }
