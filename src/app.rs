@@ -13,9 +13,7 @@ use crate::report::Summary;
 use crate::report::jsonl::JsonPrinter;
 use crate::report::timing;
 use crate::runner::{self, Job};
-use crate::ssh::Shared;
-use crate::ssh::gate::StartGate;
-use crate::ssh::jump::JumpPool;
+use crate::ssh::RunState;
 use crate::{exit, plan};
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -95,8 +93,7 @@ pub fn run(cli: Cli) -> u8 {
     let Some(cancel) = cancel_on_ctrlc() else {
         return exit::INTERNAL;
     };
-    let gate = StartGate::new(parallel);
-    let jumps = JumpPool::default();
+    let state = RunState::new(parallel);
     let mut out_dir = match &cli.out_dir {
         None => None,
         Some(d) => match OutDir::new(d) {
@@ -112,7 +109,7 @@ pub fn run(cli: Cli) -> u8 {
         command: &plan.command,
         work: &plan.work,
         parallel,
-        shared: shared(&plan, &cancel, &gate, &jumps),
+        shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
         fail_fast: cli.fail_fast,
     };
     // Bounded: when the printer is slower than the hosts (a slow terminal or disk), sessions
@@ -249,18 +246,52 @@ pub fn run(cli: Cli) -> u8 {
 
 /// Build the plan and print its warnings; on a usage error, print it and return `None`.
 fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
-    match plan::build(cli) {
-        Ok(p) => {
-            for w in &p.warnings {
-                eprintln!("prun: warning: {w}");
-            }
-            Some(p)
-        }
+    let mut p = match plan::build(cli) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("prun: error: {e}");
-            None
+            return None;
         }
+    };
+    for w in &p.warnings {
+        eprintln!("prun: warning: {w}");
     }
+    if !cli.list_hosts
+        && let Err(e) = gather_inputs(cli, &mut p)
+    {
+        eprintln!("prun: error: {e}");
+        return None;
+    }
+    Some(p)
+}
+
+/// What the plan needs from the user and the machine before the run, read once the plan
+/// stands: the `--ask-pass` password (one terminal prompt, before any host is contacted; it
+/// serves logins and, with --sudo, sudo's prompt), `--stdin`, and a pull's local directory.
+fn gather_inputs(cli: &Cli, plan: &mut plan::Plan) -> Result<(), String> {
+    if cli.ask_pass {
+        let p = rpassword::prompt_password("prun: password: ").map_err(|e| {
+            format!(
+                "--ask-pass: cannot read a password from the terminal: {e} \
+                 (without a terminal, set PRUN_PASSWORD / PRUN_SUDO_PASSWORD)"
+            )
+        })?;
+        let asked = crate::secret::Secret::new(p);
+        if plan.settings.sudo_user.is_some() {
+            plan.settings.sudo_password = Some(asked.clone());
+        }
+        plan.settings.password = Some(asked);
+    }
+    if cli.stdin {
+        let data = crate::target::StdinData::read_from(&mut io::stdin().lock())
+            .map_err(|e| format!("--stdin: cannot read standard input: {e}"))?;
+        plan.settings.stdin = Some(Arc::new(data));
+    }
+    if let Some(Sub::Pull(a)) = &cli.sub {
+        std::fs::create_dir_all(&a.local_dir)
+            .map_err(|e| format!("pull: cannot create {}: {e}", a.local_dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Where the progress bar draws (`--progress`, `-q`), if anywhere.
@@ -287,22 +318,6 @@ fn cancel_on_ctrlc() -> Option<Arc<Cancel>> {
             eprintln!("prun: error: cannot set up cancellation: {e}");
             None
         }
-    }
-}
-
-/// What every session of a run shares.
-fn shared<'a>(
-    plan: &'a plan::Plan,
-    cancel: &'a Cancel,
-    gate: &'a StartGate,
-    jumps: &'a JumpPool,
-) -> Shared<'a> {
-    Shared {
-        settings: &plan.settings,
-        default_keys: &plan.default_keys,
-        cancel,
-        gate,
-        jumps,
     }
 }
 
@@ -429,14 +444,13 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         let targets: Vec<_> = (0..n)
             .map(|i| plan.targets[i % plan.targets.len()].clone())
             .collect();
-        let gate = StartGate::new(parallel);
-        let jumps = JumpPool::default();
+        let state = RunState::new(parallel);
         let job = Job {
             targets: &targets,
             command: &plan.command,
             work: &plan.work,
             parallel,
-            shared: shared(&plan, &cancel, &gate, &jumps),
+            shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
             fail_fast: false,
         };
         let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);

@@ -339,3 +339,57 @@ mod tests {
         assert!(!m.contains('\x1b') && !m.contains('\r'), "{m}");
     }
 }
+
+/// Synthetic events for the printers' unit tests (no ssh, no sshd).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub(crate) fn start(names: &[&str]) -> Event {
+        Event::RunStarted {
+            hosts: names
+                .iter()
+                .map(|n| HostInfo {
+                    name: n.to_string(),
+                    address: "a".into(),
+                    port: 22,
+                    user: "u".into(),
+                })
+                .collect(),
+            command: "x".into(),
+            parallel: 1,
+            started: std::time::SystemTime::UNIX_EPOCH,
+            bytes_total: None,
+        }
+    }
+
+    pub(crate) fn out(host: usize, stream: Stream, s: &[u8]) -> Event {
+        Event::Output {
+            host,
+            stream,
+            data: s.to_vec(),
+        }
+    }
+
+    /// Host `host` ended with `status` (and exit code 0 or 1 for ok / failed).
+    pub(crate) fn finished(host: usize, status: Status) -> Event {
+        let mut r = HostResult::new(status);
+        r.exit_code = match status {
+            Status::Ok => Some(0),
+            Status::Failed => Some(1),
+            _ => None,
+        };
+        r.timings.total = Duration::from_millis(5);
+        Event::HostFinished {
+            host,
+            result: Box::new(r),
+        }
+    }
+
+    pub(crate) fn end() -> Event {
+        Event::RunFinished {
+            elapsed: Duration::from_millis(10),
+            stopped: None,
+        }
+    }
+}

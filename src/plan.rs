@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use crate::ssh::keys::{KeyFile, KeyStore};
 use crate::ssh::{KnownHosts, Policy};
 use crate::sshconfig::SshConfig;
-use crate::target::{PullSpec, PushItem, PushSpec, Settings, StdinData, Target, Work};
+use crate::target::{PullSpec, PushItem, PushSpec, Settings, Target, Work};
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
@@ -176,37 +176,19 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         .sudo_user
         .clone()
         .or_else(|| cli.sudo.then(|| "root".to_string()));
-    // --ask-pass: one prompt, on the terminal, before any host is contacted; the password
-    // serves password/keyboard-interactive logins and, with --sudo, sudo's prompt.
-    let asked = if cli.ask_pass && !cli.list_hosts {
-        let p = rpassword::prompt_password("prun: password: ").map_err(|e| {
-            UsageError(format!(
-                "--ask-pass: cannot read a password from the terminal: {e} \
-                 (without a terminal, set PRUN_PASSWORD / PRUN_SUDO_PASSWORD)"
-            ))
-        })?;
-        Some(Secret::new(p))
-    } else {
-        None
-    };
+    // secrets from the environment; --ask-pass and --stdin are read by the app once the plan
+    // stands (see `app::gather_inputs`)
     let env_secret = |name: &str| {
         std::env::var(name)
             .ok()
             .filter(|v| !v.is_empty())
             .map(Secret::new)
     };
-    let password = asked.clone().or_else(|| env_secret("PRUN_PASSWORD"));
+    let password = env_secret("PRUN_PASSWORD");
     let sudo_password = if sudo_user.is_none() || cli.list_hosts {
         None
     } else {
-        asked.or_else(|| env_secret("PRUN_SUDO_PASSWORD"))
-    };
-    let stdin = if cli.stdin && !cli.list_hosts {
-        let data = StdinData::read_from(&mut std::io::stdin().lock())
-            .map_err(|e| UsageError(format!("--stdin: cannot read standard input: {e}")))?;
-        Some(Arc::new(data))
-    } else {
-        None
+        env_secret("PRUN_SUDO_PASSWORD")
     };
     Ok(Plan {
         targets,
@@ -220,7 +202,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             env: cli.env.clone(),
             pty: cli.pty,
             cwd: cli.cwd.clone(),
-            stdin,
+            stdin: None,
             sudo_user,
             sudo_password,
             sudo_prompt: crate::ssh::sudo::random_marker(),
@@ -273,14 +255,6 @@ fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageEr
                      itself (its last component becomes LOCAL_DIR/<host>/NAME)",
                     a.remote
                 )));
-            }
-            if !cli.list_hosts {
-                std::fs::create_dir_all(&a.local_dir).map_err(|e| {
-                    UsageError(format!(
-                        "pull: cannot create {}: {e}",
-                        a.local_dir.display()
-                    ))
-                })?;
             }
             Ok((
                 format!("pull {} into {}/<host>/", a.remote, a.local_dir.display()),

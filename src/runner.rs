@@ -142,3 +142,112 @@ fn run_host(
         result: Box::new(result),
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::Cancel;
+    use crate::ssh::{KnownHosts, Policy, RunState, Settings};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Hosts on a loopback port nobody listens on: each fails at once with "refused".
+    fn refused_targets(n: usize) -> Vec<Target> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let kh = Arc::new(KnownHosts::load(&[], std::env::temp_dir().join("prun-none")).unwrap());
+        (0..n)
+            .map(|i| Target {
+                name: format!("h{i}"),
+                address: "127.0.0.1".into(),
+                port,
+                user: "u".into(),
+                identities: vec![],
+                identities_only: true,
+                connect_timeout: Duration::from_secs(2),
+                host_key_policy: Policy::Strict,
+                known_hosts: kh.clone(),
+                host_key_name: format!("[127.0.0.1]:{port}"),
+                jump: None,
+                sources: vec![],
+            })
+            .collect()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            command_timeout: None,
+            use_agent: false,
+            retries: 0,
+            keepalive: Duration::from_secs(15),
+            env: vec![],
+            pty: false,
+            cwd: None,
+            stdin: None,
+            sudo_user: None,
+            sudo_password: None,
+            sudo_prompt: String::new(),
+            locked_keys: vec![],
+            password: None,
+        }
+    }
+
+    fn events(n: usize, fail_fast: bool) -> Vec<Event> {
+        let targets = refused_targets(n);
+        let settings = settings();
+        let cancel = Cancel::new().unwrap();
+        let state = RunState::new(1);
+        let work = Work::Command("true".into());
+        let job = Job {
+            targets: &targets,
+            command: "true",
+            work: &work,
+            parallel: 1,
+            shared: state.shared(&settings, &[], &cancel),
+            fail_fast,
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        run(&job, &tx);
+        drop(tx);
+        rx.into_iter().collect()
+    }
+
+    fn shape(evs: &[Event]) -> Vec<String> {
+        evs.iter()
+            .map(|e| match e {
+                Event::RunStarted { hosts, .. } => format!("start {}", hosts.len()),
+                Event::HostStarted { host } => format!("+{host}"),
+                Event::HostFinished { host, result } => format!("-{host} {}", result.status),
+                Event::RunFinished { stopped, .. } => format!("end {stopped:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hosts_run_in_order_one_at_a_time_at_parallel_one() {
+        assert_eq!(
+            shape(&events(3, false)),
+            [
+                "start 3", "+0", "-0 error", "+1", "-1 error", "+2", "-2 error", "end None"
+            ]
+        );
+    }
+
+    #[test]
+    fn fail_fast_stops_the_run_at_the_first_failure() {
+        assert_eq!(
+            shape(&events(3, true)),
+            [
+                "start 3",
+                "+0",
+                "-0 error",
+                "-1 cancelled",
+                "-2 cancelled",
+                "end Some(FailFast)"
+            ]
+        );
+    }
+}

@@ -191,3 +191,59 @@ impl<O: Write, E: Write> Printer for BlockPrinter<O, E> {
         BlockPrinter::flush(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::fixtures::{end, finished, out, start};
+
+    fn run(mode: Mode, events: &[Event]) -> (String, String) {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        {
+            let mut p = BlockPrinter::new(mode, &mut o, &mut e, false, (false, false));
+            for ev in events {
+                Printer::handle(&mut p, ev).unwrap();
+            }
+            Printer::flush(&mut p).unwrap();
+        }
+        (String::from_utf8(o).unwrap(), String::from_utf8(e).unwrap())
+    }
+
+    #[test]
+    fn block_prints_each_host_whole_when_it_ends() {
+        let events = [
+            start(&["web01", "web02"]),
+            out(0, Stream::Stdout, b"a1\n"),
+            out(1, Stream::Stdout, b"b1\n"),
+            out(0, Stream::Stdout, b"a2"),
+            out(1, Stream::Stderr, b"oops\n"),
+            finished(1, Status::Failed),
+            finished(0, Status::Ok),
+            end(),
+        ];
+        let (o, e) = run(Mode::Block, &events);
+        assert_eq!(
+            o,
+            "── web02 ── failed · exit 1 · 5.00ms\nb1\n── web01 ── ok · exit 0 · 5.00ms\na1\na2\n"
+        );
+        assert_eq!(e, "── web02 ── failed · exit 1 · 5.00ms\noops\n");
+    }
+
+    #[test]
+    fn gather_groups_identical_output_in_range_form() {
+        let mut events = vec![start(&["web01", "web02", "web03", "db1"])];
+        for h in 0..3 {
+            events.push(out(h, Stream::Stdout, b"same\n"));
+        }
+        events.push(out(3, Stream::Stdout, b"other\n"));
+        for h in 0..4 {
+            events.push(finished(h, Status::Ok));
+        }
+        events.push(end());
+        let (o, _) = run(Mode::Gather, &events);
+        assert_eq!(
+            o,
+            "── web[01-03] (3) ── ok · exit 0\nsame\n── db1 (1) ── ok · exit 0\nother\n"
+        );
+    }
+}

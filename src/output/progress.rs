@@ -144,3 +144,41 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::fixtures::{end, finished, start};
+
+    #[test]
+    fn counts_follow_the_events() {
+        let mut p = Progress::new(None);
+        p.handle(&start(&["a", "b", "c"]));
+        p.handle(&Event::HostStarted { host: 0 });
+        p.handle(&Event::HostStarted { host: 1 });
+        assert_eq!((p.running, p.failed, p.hosts_done, p.hosts), (2, 0, 0, 3));
+        p.handle(&finished(0, Status::Ok));
+        p.handle(&finished(1, Status::Error));
+        assert_eq!((p.running, p.failed, p.hosts_done), (0, 1, 2));
+        assert_eq!(p.bar.position(), 2);
+        p.handle(&end());
+        p.finish();
+    }
+
+    #[test]
+    fn a_push_counts_bytes_from_the_run_start() {
+        let mut p = Progress::new(None);
+        let mut ev = start(&["a", "b"]);
+        if let Event::RunStarted { bytes_total, .. } = &mut ev {
+            *bytes_total = Some(1000);
+        }
+        p.handle(&ev);
+        assert_eq!(p.bar.length(), Some(1000));
+        p.handle(&Event::Transferred {
+            host: 0,
+            bytes: 300,
+        });
+        p.handle(&finished(0, Status::Ok));
+        assert_eq!(p.bar.position(), 300, "hosts do not move a byte bar");
+    }
+}

@@ -115,3 +115,54 @@ impl<W: Write> Printer for JsonPrinter<W> {
         self.out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Status;
+    use crate::event::fixtures::{end, finished, out, start};
+
+    #[test]
+    fn json_lines_carry_every_event_and_a_closing_summary() {
+        let mut buf = Vec::new();
+        {
+            let mut p = JsonPrinter::new(&mut buf);
+            for ev in [
+                start(&["web01", "web02"]),
+                Event::HostStarted { host: 0 },
+                out(0, Stream::Stdout, b"hello\n"),
+                out(0, Stream::Stderr, &[0xff, 0x00]),
+                finished(0, Status::Ok),
+                finished(1, Status::Failed),
+                end(),
+            ] {
+                p.handle(&ev).unwrap();
+            }
+            p.flush().unwrap();
+        }
+        let lines: Vec<serde_json::Value> = String::from_utf8(buf)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            types,
+            [
+                "run_start",
+                "host_start",
+                "output",
+                "output",
+                "host_end",
+                "host_end",
+                "summary"
+            ]
+        );
+        assert_eq!(lines[0]["version"], SCHEMA_VERSION);
+        assert_eq!(lines[2]["text"], "hello\n");
+        assert_eq!(lines[3]["bytes"], "/wA=");
+        assert_eq!(lines[5]["host"], "web02");
+        assert_eq!(lines[6]["counts"]["ok"], 1);
+        assert_eq!(lines[6]["counts"]["failed"], 1);
+    }
+}

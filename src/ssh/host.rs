@@ -26,6 +26,38 @@ pub struct Shared<'a> {
     pub jumps: &'a JumpPool,
 }
 
+/// What the hosts of one run share besides the plan: the start gate (connection-rate
+/// limit) and the bastion connections. Built once per run (per bench level).
+pub struct RunState {
+    gate: StartGate,
+    jumps: JumpPool,
+}
+
+impl RunState {
+    pub fn new(parallel: usize) -> RunState {
+        RunState {
+            gate: StartGate::new(parallel),
+            jumps: JumpPool::default(),
+        }
+    }
+
+    /// What every host of the run reads.
+    pub fn shared<'a>(
+        &'a self,
+        settings: &'a Settings,
+        default_keys: &'a [Arc<KeyFile>],
+        cancel: &'a Cancel,
+    ) -> Shared<'a> {
+        Shared {
+            settings,
+            default_keys,
+            cancel,
+            gate: &self.gate,
+            jumps: &self.jumps,
+        }
+    }
+}
+
 impl<'a> Shared<'a> {
     /// The part every step below the host needs (no bastion pool).
     pub(crate) fn ctx(&self) -> Ctx<'a> {

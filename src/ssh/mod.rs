@@ -22,5 +22,5 @@ pub mod transport;
 
 pub use crate::target::{Settings, Target, Work};
 pub use ctx::Ctx;
-pub use host::Shared;
+pub use host::{RunState, Shared};
 pub use known_hosts::{KnownHosts, Policy};
