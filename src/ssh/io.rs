@@ -53,20 +53,37 @@ pub(crate) fn poll_or_cancel(
             revents: 0,
         },
     ];
+    poll_fds(&mut pfds, timeout).map_err(WaitError::Io)?;
+    if pfds[1].revents != 0 {
+        return Err(WaitError::Cancelled);
+    }
+    Ok(pfds[0].revents != 0)
+}
+
+/// poll(2) over `fds` for at most `timeout`, repeated when a signal interrupts it: under
+/// [`poll_or_cancel`], and the form a loop over many descriptors (the bastion pump) uses.
+/// Returns how many are ready.
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     loop {
-        // SAFETY: two valid pollfds (a negative fd is ignored by poll).
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
+        // SAFETY: a valid slice of pollfds (negative fds are ignored by poll).
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if r >= 0 {
-            if pfds[1].revents != 0 {
-                return Err(WaitError::Cancelled);
-            }
-            return Ok(pfds[0].revents != 0);
+            return Ok(r as usize);
         }
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
-            return Err(WaitError::Io(e));
+            return Err(e);
         }
+    }
+}
+
+/// The poll events for the direction libssh2 is blocked on (POLLIN when it names none).
+pub(crate) fn blocked_events(sess: &Session) -> libc::c_short {
+    match sess.block_directions() {
+        BlockDirections::Inbound | BlockDirections::None => libc::POLLIN,
+        BlockDirections::Outbound => libc::POLLOUT,
+        BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
     }
 }
 

@@ -16,13 +16,15 @@
 
 use super::Ctx;
 use super::fail::{Fail, fail};
-use super::io::{EAGAIN, IdlePasses, NonBlockingOnDrop, RecvError, recv_or_cancel};
+use super::io::{
+    EAGAIN, IdlePasses, NonBlockingOnDrop, RecvError, blocked_events, poll_fds, recv_or_cancel,
+};
 use super::login::{LoginInfo, secure};
 use super::transport::{Liveness, Transport, connect};
 use crate::event::{FailureKind, Phase};
 use crate::target::Target;
 use crossbeam_channel::{Receiver, Sender};
-use ssh2::{BlockDirections, Channel, Session};
+use ssh2::{Channel, Session};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -30,7 +32,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// At most this many targets share one bastion connection.
 pub const CHANNELS_PER_CONNECTION: usize = 100;
@@ -565,15 +567,9 @@ impl Pump {
     /// called again after that in any case). False when the bastion connection is gone.
     fn wait(&mut self) -> bool {
         let mut pfds = Vec::with_capacity(self.fwds.len() + 2);
-        let events = match self.sess.block_directions() {
-            BlockDirections::Inbound => libc::POLLIN,
-            BlockDirections::Outbound => libc::POLLOUT,
-            BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
-            BlockDirections::None => libc::POLLIN,
-        };
         pfds.push(libc::pollfd {
             fd: self.fd,
-            events,
+            events: blocked_events(&self.sess),
             revents: 0,
         });
         pfds.push(libc::pollfd {
@@ -595,9 +591,8 @@ impl Pump {
                 revents: 0,
             });
         }
-        let timeout = if self.queue.is_empty() { 1000 } else { 5 };
-        // SAFETY: pfds is a valid array of pollfd for the call's duration.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
+        let timeout = Duration::from_millis(if self.queue.is_empty() { 1000 } else { 5 });
+        let n = poll_fds(&mut pfds, timeout).unwrap_or(0);
         if n > 0 {
             if pfds[1].revents != 0 {
                 let mut sink = [0u8; 64];
