@@ -175,7 +175,8 @@ logs or command lines. --env variables are exported inside the sudo'd shell.",
         "\
 prun push [-r] [--mkdir] [--preserve] [--checksum] LOCAL... REMOTE_DIR copies files to \
 REMOTE_DIR/<name> on every host; prun pull [-r] [--preserve] [--checksum] REMOTE_PATH \
-LOCAL_DIR copies REMOTE_PATH from every host into LOCAL_DIR/<host>/<name>. Both use SFTP on \
+LOCAL_DIR copies REMOTE_PATH from every host into LOCAL_DIR/<host>/<name> (<host> made a \
+safe file name by the same rule as --out-dir). Both use SFTP on \
 the same sessions (the server needs its sftp subsystem) and the same selection, \
 connection options, --parallel, --timeout (the whole transfer of a host), --report and \
 summary as a command. Files are streamed in 256 KiB chunks (never whole in memory), written \
