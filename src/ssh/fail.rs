@@ -60,11 +60,19 @@ pub(crate) struct Fail {
     /// cancel; a step that knows better (a --timeout, a transfer that failed after the
     /// login) says so with [`Fail::with_status`]. Only the host applies it.
     pub(crate) status: Status,
+    /// Known not to change on a retry although its kind usually may (a name that does not
+    /// resolve is `unreachable`, like a network that is down, but retrying will not help).
+    pub(crate) permanent: bool,
 }
 
 impl Fail {
     pub(crate) fn with_status(mut self, status: Status) -> Fail {
         self.status = status;
+        self
+    }
+
+    pub(crate) fn permanent(mut self) -> Fail {
+        self.permanent = true;
         self
     }
 }
@@ -92,6 +100,7 @@ pub(crate) fn fail(phase: Phase, kind: FailureKind, message: impl Into<String>) 
         } else {
             Status::Error
         },
+        permanent: false,
     }
 }
 
@@ -152,18 +161,14 @@ pub(crate) fn cancel_reason(cancel: &Cancel) -> &'static str {
     }
 }
 
-/// May this failure be retried? Only when the command cannot have started: connection
+/// May this failure be retried (unless its [`Fail`] is marked permanent)? Only when the command cannot have started: connection
 /// refused or timed out, no banner (sshd MaxStartups), reset during the handshake, a timeout
 /// before auth completed, or a channel that could not be opened. Not: unknown or changed host
 /// keys, refused credentials, no common algorithms, name resolution, anything from exec on.
 pub fn is_retryable(f: &Failure) -> bool {
     use FailureKind as K;
     match f.phase {
-        Phase::Connect => match f.kind {
-            K::Refused | K::Timeout => true,
-            K::Unreachable => !f.message.starts_with("cannot resolve"),
-            _ => false,
-        },
+        Phase::Connect => matches!(f.kind, K::Refused | K::Timeout | K::Unreachable),
         Phase::Handshake => matches!(f.kind, K::Banner | K::Io | K::Timeout),
         Phase::Auth => f.kind == K::Timeout,
         Phase::ChannelOpen => matches!(f.kind, K::Channel | K::Io | K::Timeout),
@@ -201,11 +206,12 @@ mod tests {
         use FailureKind as K;
         assert!(is_retryable(&f(Phase::Connect, K::Refused, "")));
         assert!(is_retryable(&f(Phase::Connect, K::Timeout, "")));
-        assert!(!is_retryable(&f(
-            Phase::Connect,
-            K::Unreachable,
-            "cannot resolve 'x'"
-        )));
+        assert!(is_retryable(&f(Phase::Connect, K::Unreachable, "")));
+        assert!(
+            fail(Phase::Connect, K::Unreachable, "cannot resolve")
+                .permanent()
+                .permanent
+        );
         assert!(is_retryable(&f(Phase::Handshake, K::Banner, "")));
         assert!(is_retryable(&f(Phase::Handshake, K::Io, "")));
         assert!(!is_retryable(&f(Phase::Handshake, K::Kex, "")));

@@ -131,15 +131,20 @@ pub fn run(
                 result.signal = Some(sig);
             }
             Ok(Done::Transferred) => result.status = Status::Ok,
-            Err(Fail { failure, status }) => {
+            Err(Fail {
+                failure,
+                status,
+                permanent,
+            }) => {
                 result.status = status;
-                failed = Some(failure);
+                failed = Some((failure, permanent));
             }
         }
-        if let Some(f) = failed.take() {
+        if let Some((f, permanent)) = failed.take() {
             // The failed phase's time is what elapsed since the last completed phase.
             clock.mark(f.phase);
-            let again = is_retryable(&f)
+            let again = !permanent
+                && is_retryable(&f)
                 && attempt <= shared.settings.retries
                 && !shared.cancel.is_cancelled();
             if again && sleep_unless_cancelled(backoff(attempt), shared.cancel) {

@@ -65,6 +65,7 @@ fn resolve(
             FailureKind::Unreachable,
             format!("cannot resolve '{address}': {e}"),
         )
+        .permanent()
     })
 }
 
