@@ -122,6 +122,25 @@ fn finish_within(mut c: Command, limit: Duration) -> (i32, String) {
     (st.code().unwrap_or(-1), stderr)
 }
 
+/// Start `c`, send it `sig` after `delay`, and wait (10 s at most, else fail the test) for
+/// its exit code and stderr.
+fn signalled_after(mut c: Command, sig: libc::c_int, delay: Duration) -> (i32, String) {
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(delay);
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let st = wait_at_most(&mut child, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("prun did not stop after signal {sig}"));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (st.code().unwrap_or(-1), err)
+}
+
 fn endless_banner(c: TcpStream, stop: &AtomicBool) {
     let mut line = vec![b'x'; 200];
     line.extend_from_slice(b"\r\n");
@@ -148,21 +167,9 @@ fn ctrl_c_sigterm_and_sighup_are_honoured_during_an_endless_banner() {
     let h = Hostile::start(endless_banner);
     let home = tempfile::tempdir().unwrap();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        let mut c = prun(h.port, home.path(), &["--connect-timeout", "120", "true"]);
-        let mut child = c.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        // SAFETY: signalling the child this test started.
-        unsafe { libc::kill(child.id() as i32, sig) };
-        let st = wait_at_most(&mut child, Duration::from_secs(10))
-            .unwrap_or_else(|| panic!("prun did not stop after signal {sig}"));
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert_eq!(st.code(), Some(130), "signal {sig}: {err}");
+        let c = prun(h.port, home.path(), &["--connect-timeout", "120", "true"]);
+        let (code, err) = signalled_after(c, sig, Duration::from_millis(1500));
+        assert_eq!(code, 130, "signal {sig}: {err}");
         assert!(err.contains("partial summary"), "signal {sig}: {err}");
     }
 }
@@ -281,25 +288,13 @@ fn ctrl_c_is_honoured_during_a_connect_that_never_completes() {
     }
     std::thread::sleep(Duration::from_millis(200));
     let home = tempfile::tempdir().unwrap();
-    let mut c = prun(
+    let c = prun(
         addr.port(),
         home.path(),
         &["--connect-timeout", "120", "true"],
     );
-    let mut child = c.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let st = wait_at_most(&mut child, Duration::from_secs(10))
-        .expect("prun did not stop after the first Ctrl-C during connect");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(st.code(), Some(130), "{err}");
+    let (code, err) = signalled_after(c, libc::SIGINT, Duration::from_millis(1500));
+    assert_eq!(code, 130, "{err}");
     assert!(err.contains("connect cancelled"), "{err}");
     drop(fillers);
 }

@@ -173,33 +173,8 @@ impl<O: Write, E: Write> Printer for StreamPrinter<O, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{HostInfo, HostResult, Status};
-
-    fn start(names: &[&str]) -> Event {
-        Event::RunStarted {
-            hosts: names
-                .iter()
-                .map(|n| HostInfo {
-                    name: n.to_string(),
-                    address: "a".into(),
-                    port: 22,
-                    user: "u".into(),
-                })
-                .collect(),
-            command: "x".into(),
-            parallel: 1,
-            started: std::time::SystemTime::now(),
-            bytes_total: None,
-        }
-    }
-
-    fn out(host: usize, stream: Stream, s: &[u8]) -> Event {
-        Event::Output {
-            host,
-            stream,
-            data: s.to_vec(),
-        }
-    }
+    use crate::event::fixtures::{out, start};
+    use crate::event::{HostResult, Status};
 
     #[test]
     fn whole_lines_prefixed_and_aligned() {
