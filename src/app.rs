@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> u8 {
             return exit::OK;
         }
         // push / pull run the normal pipeline; the plan turns them into the hosts' work
+        Some(Sub::Shell) => return crate::shell::run(cli),
         Some(Sub::Push(_)) | Some(Sub::Pull(_)) | None => {}
     }
     let Some(plan) = plan_or_say(&cli) else {
@@ -83,11 +84,7 @@ pub fn run(cli: Cli) -> u8 {
         }
     }
 
-    let color = match cli.color {
-        When::Always => true,
-        When::Never => false,
-        When::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let color = color_of(&cli);
     let progress_target = progress_target(&cli);
 
     let Some(cancel) = cancel_on_ctrlc() else {
@@ -112,95 +109,14 @@ pub fn run(cli: Cli) -> u8 {
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
         fail_fast: cli.fail_fast,
     };
-    // Bounded: when the printer is slower than the hosts (a slow terminal or disk), sessions
-    // wait instead of piling up output in memory. Output events carry up to 32 KiB each, so
-    // the bound is also a memory bound (~2 MiB).
-    let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
-    let mut summary = Summary::default();
-    let mut output_lost = false;
-    let consumed = std::thread::scope(|s| {
-        let job = &job;
-        s.spawn(move || runner::run(job, &tx));
-
-        // Buffered, flushed after each batch; never hold the stdio locks across batches
-        // (the progress bar's ticker thread writes to stderr too).
-        let stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout());
-        let stderr = io::BufWriter::with_capacity(16 * 1024, io::stderr());
-        // Remote text cannot drive a terminal: escape control sequences there only.
-        let sanitize = (io::stdout().is_terminal(), io::stderr().is_terminal());
-        let mut printer: Box<dyn Printer> = match cli.output {
-            OutputMode::Stream => Box::new(StreamPrinter::new(stdout, stderr, color, sanitize)),
-            OutputMode::Block => Box::new(BlockPrinter::new(
-                BlockMode::Block,
-                stdout,
-                stderr,
-                color,
-                sanitize,
-            )),
-            OutputMode::Gather => Box::new(BlockPrinter::new(
-                BlockMode::Gather,
-                stdout,
-                stderr,
-                color,
-                sanitize,
-            )),
-            OutputMode::Json => Box::new(JsonPrinter::new(stdout)),
-        };
-        let mut progress = Progress::new(progress_target);
-        let mut result = Ok(());
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            batch.extend(rx.try_iter().take(EVENT_QUEUE - 1));
-            let finished = batch.iter().any(|e| matches!(e, Event::RunFinished { .. }));
-            let r = progress.suspend(|| -> io::Result<()> {
-                for ev in &batch {
-                    if let Event::Warning { message } = ev {
-                        eprintln!("prun: warning: {message}");
-                    }
-                    if !cli.quiet {
-                        printer.handle(ev)?;
-                    }
-                    if let Some(d) = &mut out_dir
-                        && let Err(e) = d.handle(ev)
-                    {
-                        eprintln!(
-                            "prun: error: --out-dir: {e}; output from here on is NOT written \
-                             there (the run goes on; exit status 1)"
-                        );
-                        out_dir = None;
-                        output_lost = true;
-                    }
-                }
-                printer.flush()
-            });
-            if let Err(e) = r
-                && result.is_ok()
-            {
-                result = Err(e);
-            }
-            for ev in &batch {
-                progress.handle(ev);
-                summary.handle(ev);
-            }
-            // A small batch: let events gather for a moment instead of waking for each one
-            // (every wake-up is a futex wake on the session thread and a context switch here,
-            // a few per host); output is at most 2 ms later.
-            if batch.len() < 32 && !finished {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-        }
-        progress.finish();
-        result
-    });
-    if let Err(e) = consumed {
-        output_lost = true;
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!(
-                "prun: error: writing output: {e}; remote output after that was NOT written \
-                 (exit status 1)"
-            );
-        }
-    }
+    let (summary, output_lost) = drive(
+        &job,
+        cli.output,
+        cli.quiet,
+        color,
+        progress_target,
+        &mut out_dir,
+    );
     if !cli.quiet {
         let mut text = String::new();
         match summary.stopped {
@@ -244,8 +160,110 @@ pub fn run(cli: Cli) -> u8 {
     exit::for_statuses(summary.statuses())
 }
 
+/// Run `job` on its own thread and consume its events here: the `--output` printer (none
+/// with `quiet`), `--out-dir`, the progress bar and the summary. Returns the summary and
+/// whether remote output was lost (said on stderr).
+pub(crate) fn drive(
+    job: &Job<'_>,
+    output: OutputMode,
+    quiet: bool,
+    color: bool,
+    progress_target: Option<ProgressTarget>,
+    out_dir: &mut Option<OutDir>,
+) -> (Summary, bool) {
+    // Bounded: when the printer is slower than the hosts (a slow terminal or disk), sessions
+    // wait instead of piling up output in memory. Output events carry up to 32 KiB each, so
+    // the bound is also a memory bound (~2 MiB).
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
+    let mut summary = Summary::default();
+    let mut output_lost = false;
+    let consumed = std::thread::scope(|s| {
+        s.spawn(move || runner::run(job, &tx));
+
+        // Buffered, flushed after each batch; never hold the stdio locks across batches
+        // (the progress bar's ticker thread writes to stderr too).
+        let stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        let stderr = io::BufWriter::with_capacity(16 * 1024, io::stderr());
+        // Remote text cannot drive a terminal: escape control sequences there only.
+        let sanitize = (io::stdout().is_terminal(), io::stderr().is_terminal());
+        let mut printer: Box<dyn Printer> = match output {
+            OutputMode::Stream => Box::new(StreamPrinter::new(stdout, stderr, color, sanitize)),
+            OutputMode::Block => Box::new(BlockPrinter::new(
+                BlockMode::Block,
+                stdout,
+                stderr,
+                color,
+                sanitize,
+            )),
+            OutputMode::Gather => Box::new(BlockPrinter::new(
+                BlockMode::Gather,
+                stdout,
+                stderr,
+                color,
+                sanitize,
+            )),
+            OutputMode::Json => Box::new(JsonPrinter::new(stdout)),
+        };
+        let mut progress = Progress::new(progress_target);
+        let mut result = Ok(());
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(EVENT_QUEUE - 1));
+            let finished = batch.iter().any(|e| matches!(e, Event::RunFinished { .. }));
+            let r = progress.suspend(|| -> io::Result<()> {
+                for ev in &batch {
+                    if let Event::Warning { message } = ev {
+                        eprintln!("prun: warning: {message}");
+                    }
+                    if !quiet {
+                        printer.handle(ev)?;
+                    }
+                    if let Some(d) = out_dir
+                        && let Err(e) = d.handle(ev)
+                    {
+                        eprintln!(
+                            "prun: error: --out-dir: {e}; output from here on is NOT written \
+                             there (the run goes on; exit status 1)"
+                        );
+                        *out_dir = None;
+                        output_lost = true;
+                    }
+                }
+                printer.flush()
+            });
+            if let Err(e) = r
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+            for ev in &batch {
+                progress.handle(ev);
+                summary.handle(ev);
+            }
+            // A small batch: let events gather for a moment instead of waking for each one
+            // (every wake-up is a futex wake on the session thread and a context switch here,
+            // a few per host); output is at most 2 ms later.
+            if batch.len() < 32 && !finished {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        progress.finish();
+        result
+    });
+    if let Err(e) = consumed {
+        output_lost = true;
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!(
+                "prun: error: writing output: {e}; remote output after that was NOT written \
+                 (exit status 1)"
+            );
+        }
+    }
+    (summary, output_lost)
+}
+
 /// Build the plan and print its warnings; on a usage error, print it and return `None`.
-fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
+pub(crate) fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
     let mut p = match plan::build(cli) {
         Ok(p) => p,
         Err(e) => {
@@ -294,8 +312,17 @@ fn gather_inputs(cli: &Cli, plan: &mut plan::Plan) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether to colour host names (`--color`, `NO_COLOR`).
+pub(crate) fn color_of(cli: &Cli) -> bool {
+    match cli.color {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
 /// Where the progress bar draws (`--progress`, `-q`), if anywhere.
-fn progress_target(cli: &Cli) -> Option<ProgressTarget> {
+pub(crate) fn progress_target(cli: &Cli) -> Option<ProgressTarget> {
     match cli.progress {
         _ if cli.quiet => None,
         When::Always => Some(ProgressTarget::Forced),
@@ -336,7 +363,7 @@ fn install_ctrlc(cancel: &Arc<Cancel>) {
     }
 }
 
-fn list_hosts(plan: &plan::Plan) -> u8 {
+pub(crate) fn list_hosts(plan: &plan::Plan) -> u8 {
     let mut out = io::stdout().lock();
     for t in &plan.targets {
         let jump = t.jump.as_ref().map_or_else(
@@ -367,7 +394,7 @@ fn list_hosts(plan: &plan::Plan) -> u8 {
 const RESERVED_FDS: usize = 32;
 
 /// Raise the open-file soft limit to the hard limit; return the limit in force.
-fn raise_nofile_limit() -> Option<usize> {
+pub(crate) fn raise_nofile_limit() -> Option<usize> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -616,6 +616,13 @@ pub enum Sub {
     /// convention), written under a temporary name and renamed into place, with its mode (and
     /// with --preserve its times). Directories need -r.
     Pull(PullArgs),
+    /// An interactive prompt that runs each line on the selected hosts over held logins
+    ///
+    /// Every host is logged in to once, at its first command; later commands reuse the
+    /// connection (a channel open and an exec only). Built-ins: :limit PATTERN (select again
+    /// from the inventory), :hosts, :output stream|block|gather|json, :sessions, :help, :quit.
+    /// Ctrl-C stops the running command on every host and returns to the prompt.
+    Shell,
     /// Print a shell completion script (bash, zsh or fish) to stdout
     ///
     /// For example: prun completions bash > /etc/bash_completion.d/prun. The same scripts are

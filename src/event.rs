@@ -215,6 +215,8 @@ pub struct HostResult {
     /// Notes for the user about this host that are not failures (e.g. remote command may
     /// still be running after a timeout).
     pub notes: Vec<String>,
+    /// The command ran on a connection held from an earlier command (no login this time).
+    pub reused: bool,
 }
 
 impl HostResult {
@@ -255,6 +257,7 @@ impl HostResult {
             files: 0,
             bytes_transferred: 0,
             notes: Vec::new(),
+            reused: false,
         }
     }
 }

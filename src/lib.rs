@@ -16,6 +16,7 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod secret;
+pub mod shell;
 pub mod ssh;
 pub mod sshconfig;
 pub mod target;

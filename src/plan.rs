@@ -267,6 +267,8 @@ fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageEr
                 })),
             ))
         }
+        // each line of the shell is its own command
+        Some(Sub::Shell) => Ok((String::new(), Work::Command(String::new()))),
         _ => {
             let command = cli.command.join(" ");
             if !cli.list_hosts && command.trim().is_empty() {

@@ -93,6 +93,7 @@ fn subcommand_man_pages_are_up_to_date() {
         ("bench", "prun-bench"),
         ("push", "prun-push"),
         ("pull", "prun-pull"),
+        ("shell", "prun-shell"),
     ] {
         let sub = cmd
             .find_subcommand(name)

@@ -102,14 +102,20 @@ impl Summary {
             })
             .collect();
         let retried = self.finished().filter(|(_, r)| r.attempts > 1).count();
+        let reused = self.finished().filter(|(_, r)| r.reused).count();
         let _ = writeln!(
             s,
-            "prun: {n} host{} in {}: {}{}",
+            "prun: {n} host{} in {}: {}{}{}",
             if n == 1 { "" } else { "s" },
             fmt_duration(self.elapsed),
             counts.join(", "),
             if retried > 0 {
                 format!(" ({retried} needed more than one attempt)")
+            } else {
+                String::new()
+            },
+            if reused > 0 {
+                format!(" ({reused} on held logins)")
             } else {
                 String::new()
             }

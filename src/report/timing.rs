@@ -80,6 +80,9 @@ struct HostRecord<'a> {
     retry_wait_ms: f64,
     total_ms: f64,
     notes: &'a [String],
+    /// Present (true) only when the command ran on a held login (`prun shell`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reused: bool,
 }
 
 fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
@@ -109,6 +112,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
             retry_wait_ms: 0.0,
             total_ms: 0.0,
             notes: empty,
+            reused: false,
         };
     };
     HostRecord {
@@ -142,6 +146,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
         retry_wait_ms: ms(r.retry_wait),
         total_ms: ms(r.timings.total),
         notes: &r.notes,
+        reused: r.reused,
     }
 }
 

@@ -297,8 +297,6 @@ pub(crate) fn run(
     let signal = ch.exit_signal();
     let status = ch.exit_status();
     clock.mark(Phase::Close);
-    // Best effort: tell the server we are leaving; do not wait for it.
-    let _ = sess.disconnect(None, "done", None);
     drop(ch);
     Ok(match signal {
         Some(sig) => Done::Signalled(sig),

@@ -7,6 +7,7 @@ use super::gate::{Permit, StartGate};
 use super::io::sleep_unless_cancelled;
 use super::jump::JumpPool;
 use super::keys::KeyFile;
+use super::pool::{Held, Pool};
 use super::transport::{self, Transport};
 use super::{Ctx, exec, login, transfer};
 use crate::cancel::Cancel;
@@ -24,6 +25,8 @@ pub struct Shared<'a> {
     pub gate: &'a StartGate,
     /// Connections to bastions, shared by every host behind them.
     pub jumps: &'a JumpPool,
+    /// Held logins, when commands should reuse them (`prun shell`).
+    pub pool: Option<&'a Pool>,
 }
 
 /// What the hosts of one run share besides the plan: the start gate (connection-rate
@@ -31,6 +34,8 @@ pub struct Shared<'a> {
 pub struct RunState {
     gate: StartGate,
     jumps: JumpPool,
+    /// Logged-in connections kept for the next command (`prun shell`).
+    pool: Option<Pool>,
 }
 
 impl RunState {
@@ -38,7 +43,21 @@ impl RunState {
         RunState {
             gate: StartGate::new(parallel),
             jumps: JumpPool::default(),
+            pool: None,
         }
+    }
+
+    /// A run state that keeps every login for the commands after the first.
+    pub fn holding(parallel: usize) -> RunState {
+        RunState {
+            pool: Some(Pool::default()),
+            ..RunState::new(parallel)
+        }
+    }
+
+    /// The held logins: where to, held for how long, commands run (see [`Pool::describe`]).
+    pub fn held(&self) -> Vec<(String, std::time::Duration, u64)> {
+        self.pool.as_ref().map_or_else(Vec::new, Pool::describe)
     }
 
     /// What every host of the run reads.
@@ -54,6 +73,7 @@ impl RunState {
             cancel,
             gate: &self.gate,
             jumps: &self.jumps,
+            pool: self.pool.as_ref(),
         }
     }
 }
@@ -162,6 +182,18 @@ pub fn run(
     }
 }
 
+/// Whether the connection is fit for the next command after this outcome: the command ended
+/// on its own, or prun stopped it (--timeout, Ctrl-C) and the connection itself is fine.
+fn keeps_connection(r: &Result<Done, Fail>) -> bool {
+    match r {
+        Ok(_) => true,
+        Err(f) => {
+            f.failure.phase == Phase::Read
+                && matches!(f.status, Status::Cancelled | Status::Timeout)
+        }
+    }
+}
+
 /// One attempt: connect (directly or through a bastion), log in, then run the work.
 #[allow(clippy::too_many_arguments)]
 fn one_attempt(
@@ -176,6 +208,50 @@ fn one_attempt(
 ) -> Result<Done, Fail> {
     let ctx = shared.ctx();
     let settings = shared.settings;
+    // a command on a held connection: channel open and exec only
+    let key = shared.pool.map(|_| Pool::key(target));
+    if let (Some(pool), Some(key), Work::Command(command)) = (shared.pool, &key, work)
+        && let Some(mut held) = pool.take(key).filter(Held::alive)
+    {
+        permit.take(); // no new connection
+        for p in [
+            Phase::Connect,
+            Phase::Handshake,
+            Phase::Hostkey,
+            Phase::Auth,
+        ] {
+            clock.mark(p);
+        }
+        result.reused = true;
+        result.kex = held.kex.clone();
+        result.cipher = held.cipher.clone();
+        result.auth_method = held.auth_method.clone();
+        let r = exec::run(
+            &held.sess,
+            held.fd,
+            held.liveness.clone(),
+            target,
+            &ctx,
+            command,
+            clock,
+            result,
+            on_output,
+        );
+        match r {
+            r if keeps_connection(&r) => {
+                held.commands += 1;
+                pool.put(key.clone(), held);
+                return r;
+            }
+            // dead before the exec request was sent: log in afresh (the command never ran)
+            Err(f) if f.failure.phase == Phase::ChannelOpen && f.status == Status::Error => {
+                drop(held);
+                *clock = Clock::new();
+                result.reused = false;
+            }
+            other => return other,
+        }
+    }
     let deadline = clock.start + target.connect_timeout;
 
     // connect (includes DNS), directly or through a channel of the bastion's connection
@@ -229,8 +305,37 @@ fn one_attempt(
         }
     };
     let r = exec::run(
-        &sess, fd, liveness, target, &ctx, command, clock, result, on_output,
+        &sess,
+        fd,
+        liveness.clone(),
+        target,
+        &ctx,
+        command,
+        clock,
+        result,
+        on_output,
     );
-    drop(guard);
+    match (shared.pool, key) {
+        // keep the login for the next command
+        (Some(pool), Some(key)) if keeps_connection(&r) => pool.put(
+            key,
+            Held {
+                sess,
+                fd,
+                _guard: guard,
+                liveness,
+                kex: result.kex.clone(),
+                cipher: result.cipher.clone(),
+                auth_method: result.auth_method.clone(),
+                since: Instant::now(),
+                commands: 1,
+            },
+        ),
+        _ => {
+            // Best effort: tell the server we are leaving; do not wait for it.
+            let _ = sess.disconnect(None, "done", None);
+            drop(guard);
+        }
+    }
     r
 }

@@ -78,6 +78,25 @@ pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Resul
     }
 }
 
+/// Whether a TCP socket is still established (Linux TCP_INFO), if known: a connection the
+/// peer closed or reset is not.
+pub(crate) fn tcp_established(fd: RawFd) -> Option<bool> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        );
+        // TCP_ESTABLISHED is 1 in the kernel's tcp_states
+        (rc == 0).then_some(info.tcpi_state == 1)
+    }
+}
+
 /// The poll events for the direction libssh2 is blocked on (POLLIN when it names none).
 pub(crate) fn blocked_events(sess: &Session) -> libc::c_short {
     match sess.block_directions() {

@@ -1,0 +1,189 @@
+//! `prun shell`: an interactive prompt that runs each line on the selected hosts, like
+//! `clush` interactive mode. Every host is logged in to at its first command and the login
+//! is held for the next ones ([`crate::ssh::Pool`]), so later commands cost a channel open
+//! and an exec. Each command runs through the same runner, printers and summary as a normal
+//! run. Built-ins start with `:`. Ctrl-C stops the running command on every host (its own
+//! cancel, the SSH signal request) and returns to the prompt; at the prompt it clears the
+//! line. Line editing and history by rustyline, drawn on the terminal, never on stdout.
+
+use crate::app;
+use crate::cancel::{Cancel, Reason};
+use crate::cli::{Cli, OutputMode};
+use crate::event::Status;
+use crate::exit;
+use crate::output::outdir::OutDir;
+use crate::runner::Job;
+use crate::ssh::{RunState, Work};
+use rustyline::error::ReadlineError;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+const HELP: &str = "\
+  COMMAND                run COMMAND on the selected hosts
+  :limit PATTERN         select hosts again (a --limit pattern; :limit alone: all of them)
+  :hosts                 list the selected hosts
+  :output MODE           stream, block, gather or json
+  :sessions              how many logins are held
+  :help                  this text
+  :quit                  leave (also Ctrl-D)";
+
+/// Run the shell until `:quit` or end of input; the exit status is that of the last command.
+pub fn run(cli: Cli) -> u8 {
+    let mut cli = cli;
+    let Some(mut plan) = app::plan_or_say(&cli) else {
+        return exit::USAGE;
+    };
+    let parallel = match app::raise_nofile_limit() {
+        Some(limit) => plan.parallel.min((limit.saturating_sub(32) / 2).max(1)),
+        None => plan.parallel,
+    };
+    let state = RunState::holding(parallel);
+    // Ctrl-C cancels the command that runs, if any; a second one during it exits
+    let current: Arc<Mutex<Option<Arc<Cancel>>>> = Arc::default();
+    let handler_current = Arc::clone(&current);
+    if let Err(e) = ctrlc::set_handler(move || {
+        if let Some(c) = handler_current.lock().unwrap().as_ref() {
+            if c.is_interrupted() {
+                std::process::exit(exit::INTERRUPTED as i32);
+            }
+            c.trigger(Reason::Interrupted);
+        }
+    }) {
+        eprintln!("prun: warning: cannot handle Ctrl-C ({e}); it will end the shell");
+    }
+    let config = rustyline::Config::builder()
+        .behavior(rustyline::config::Behavior::PreferTerm)
+        .auto_add_history(true)
+        .build();
+    let mut editor = match rustyline::DefaultEditor::with_config(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("prun: error: cannot start the prompt: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let mut out_dir = match &cli.out_dir {
+        None => None,
+        Some(d) => match OutDir::new(d) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("prun: error: cannot create --out-dir {}: {e}", d.display());
+                return exit::USAGE;
+            }
+        },
+    };
+    let mut status = exit::OK;
+    loop {
+        let prompt = format!("prun ({} hosts)> ", plan.targets.len());
+        let line = match editor.readline(&prompt) {
+            Ok(l) => l,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("prun: error: reading the prompt: {e}");
+                return exit::INTERNAL;
+            }
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(builtin) = line.strip_prefix(':') {
+            let (word, arg) = builtin
+                .split_once(char::is_whitespace)
+                .map_or((builtin, ""), |(w, a)| (w, a.trim()));
+            match word {
+                "quit" | "q" | "exit" => break,
+                "help" | "h" | "?" => eprintln!("{HELP}"),
+                "hosts" => {
+                    let mut out = std::io::stdout().lock();
+                    for t in &plan.targets {
+                        let _ = writeln!(out, "{}", t.name);
+                    }
+                }
+                "sessions" => {
+                    let held = state.held();
+                    eprintln!("prun: {} login(s) held", held.len());
+                    for (place, age, commands) in held {
+                        eprintln!(
+                            "  {place}  held {}  {commands} command(s)",
+                            crate::text::fmt_duration(age)
+                        );
+                    }
+                }
+                "output" => match arg {
+                    "stream" => cli.output = OutputMode::Stream,
+                    "block" => cli.output = OutputMode::Block,
+                    "gather" => cli.output = OutputMode::Gather,
+                    "json" => cli.output = OutputMode::Json,
+                    _ => eprintln!("prun: :output takes stream, block, gather or json"),
+                },
+                "limit" => {
+                    let mut next = cli.clone();
+                    next.limit = (!arg.is_empty()).then(|| arg.to_string());
+                    // the same settings, hosts and keys; only the selection changes
+                    match crate::plan::build(&next) {
+                        Ok(p) => {
+                            let settings = std::mem::replace(&mut plan.settings, p.settings);
+                            plan = crate::plan::Plan { settings, ..p };
+                            cli = next;
+                            eprintln!("prun: {} host(s) selected", plan.targets.len());
+                        }
+                        Err(e) => eprintln!("prun: error: {e}"),
+                    }
+                }
+                other => eprintln!("prun: unknown built-in ':{other}' (:help lists them)"),
+            }
+            continue;
+        }
+        let cancel = match Cancel::new() {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                eprintln!("prun: error: cannot set up cancellation: {e}");
+                return exit::INTERNAL;
+            }
+        };
+        *current.lock().unwrap() = Some(Arc::clone(&cancel));
+        let work = Work::Command(line.to_string());
+        let job = Job {
+            targets: &plan.targets,
+            command: line,
+            work: &work,
+            parallel,
+            shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
+            fail_fast: cli.fail_fast,
+        };
+        let (summary, lost) = app::drive(
+            &job,
+            cli.output,
+            cli.quiet,
+            app::color_of(&cli),
+            app::progress_target(&cli),
+            &mut out_dir,
+        );
+        *current.lock().unwrap() = None;
+        // one line when all went well; the whole summary when not
+        let statuses = summary.statuses();
+        let text = summary.render();
+        if !cli.quiet {
+            let all_ok = statuses.iter().all(|s| *s == Status::Ok);
+            let shown = if all_ok {
+                text.lines()
+                    .next()
+                    .map(|l| format!("{l}\n"))
+                    .unwrap_or_default()
+            } else {
+                text
+            };
+            eprint!("{shown}");
+        }
+        status = if cancel.is_interrupted() {
+            exit::INTERRUPTED
+        } else if lost {
+            exit::INTERNAL
+        } else {
+            exit::for_statuses(statuses)
+        };
+    }
+    status
+}
