@@ -8,6 +8,8 @@ byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopp
 
     bench/core.py                      # N=1000, P=100, K=4, R=3, target/release/prun
     bench/core.py -n 100 -p 100 -r 5
+    bench/core.py --shell 5            # one `prun shell` running the command 5 times: the
+                                       # first logs in, the others reuse the held logins
     PRUN_BIN=path/to/prun bench/core.py
 
 Performance is measured here, never asserted in a test.
@@ -15,6 +17,7 @@ Performance is measured here, never asserted in a test.
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -137,12 +140,53 @@ def run_once(prun, state, p, n, servers):
     }
 
 
+def parse_elapsed(text):
+    """Seconds from prun's duration style: 0.42ms, 12.3ms, 1.25s, 2m05s."""
+    m = re.fullmatch(r"(\d+)m(\d+)s", text)
+    if m:
+        return int(m.group(1)) * 60 + int(m.group(2))
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    return float(text[:-1])
+
+
+def run_shell(prun, state, p, n, servers, commands):
+    """One `prun shell` running the command `commands` times; per command: its wall time
+    (from its summary line) and how many hosts ran it on a held login."""
+    time.sleep(0.5)
+    before = sum(children_cpu(proc.pid) for proc, _ in servers)
+    argv = [prun, "-i", f"{state}/inventory.yaml", "--known-hosts", f"{state}/known_hosts",
+            "-p", str(p), "--progress", "never", "shell"]
+    lines = "".join(f"cat {state}/LICENSE\n" for _ in range(commands)) + ":quit\n"
+    rusage = os.path.join(state, "time-shell.txt")
+    t0 = time.monotonic()
+    res = subprocess.run([TIME, "-f", "%U %S %M", "-o", rusage] + argv, input=lines.encode(),
+                         capture_output=True)
+    wall = time.monotonic() - t0
+    user, sys_, maxrss_kb = open(rusage).read().split()[-3:]
+    time.sleep(0.5)
+    after = sum(children_cpu(proc.pid) for proc, _ in servers)
+    rows = []
+    for line in res.stderr.decode(errors="replace").splitlines():
+        m = re.match(r"prun: (\d+) hosts? in (\S+): (.*)", line)
+        if m:
+            held = re.search(r"\((\d+) on held logins\)", m.group(3))
+            rows.append((parse_elapsed(m.group(2)), int(held.group(1)) if held else 0, m.group(3)))
+    payload_bytes = open(f"{state}/LICENSE", "rb").read()
+    ok, _ = verify(res.stdout, payload_bytes * commands, n)
+    return {"rc": res.returncode, "wall": wall, "rows": rows, "ok": ok,
+            "server_cpu": after - before, "cpu": float(user) + float(sys_),
+            "rss_mb": int(maxrss_kb) / 1024}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--hosts", type=int, default=1000)
     ap.add_argument("-p", "--parallel", type=int, default=100)
     ap.add_argument("-k", "--servers", type=int, default=4)
     ap.add_argument("-r", "--rounds", type=int, default=3)
+    ap.add_argument("--shell", type=int, metavar="COMMANDS", default=0,
+                    help="run the command COMMANDS times in one `prun shell` instead")
     args = ap.parse_args()
     prun = os.environ.get("PRUN_BIN") or os.path.join(ROOT, "target/release/prun")
     if not os.path.exists(prun):
@@ -159,6 +203,16 @@ def main():
         print(f"prun {subprocess.run([prun, '--version'], capture_output=True, text=True).stdout.strip()}"
               f" · N={args.hosts} P={args.parallel} · {args.servers} sshd · {cores} cores"
               f" · load {os.getloadavg()[0]:.2f}")
+        if args.shell:
+            m = run_shell(prun, state, args.parallel, args.hosts, servers, args.shell)
+            print("| command | wall s | hosts on held logins | summary |")
+            print("|---|---|---|---|")
+            for i, (w, held, text) in enumerate(m["rows"]):
+                print(f"| {i + 1} | {w:.3f} | {held} | {text} |")
+            print(f"exit {m['rc']}, {m['ok']}/{args.hosts} hosts byte-exact over all commands, "
+                  f"sshd CPU {m['server_cpu']:.2f} s in all, shell wall {m['wall']:.2f} s, "
+                  f"prun CPU {m['cpu']:.2f} s, peak RSS {m['rss_mb']:.1f} MB (all logins held)")
+            return
         print("| run | exit | hosts ok | wall s | prun CPU s | CPU/host ms | peak RSS MB | sshd CPU s | floor s | wall/floor |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         rows = []
