@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> u8 {
         fail_fast: cli.fail_fast,
     };
     let (summary, output_lost) = drive(
-        &job,
+        |tx| runner::run(&job, tx),
         cli.output,
         cli.quiet,
         color,
@@ -160,11 +160,12 @@ pub fn run(cli: Cli) -> u8 {
     exit::for_statuses(summary.statuses())
 }
 
-/// Run `job` on its own thread and consume its events here: the `--output` printer (none
-/// with `quiet`), `--out-dir`, the progress bar and the summary. Returns the summary and
-/// whether remote output was lost (said on stderr).
+/// Run `source` on its own thread (the runner, or later anything that produces a run's
+/// events, such as a process holding logins) and consume its events here: the `--output`
+/// printer (none with `quiet`), `--out-dir`, the progress bar and the summary. Returns the
+/// summary and whether remote output was lost (said on stderr).
 pub(crate) fn drive(
-    job: &Job<'_>,
+    source: impl FnOnce(&crossbeam_channel::Sender<Event>) + Send,
     output: OutputMode,
     quiet: bool,
     color: bool,
@@ -178,7 +179,7 @@ pub(crate) fn drive(
     let mut summary = Summary::default();
     let mut output_lost = false;
     let consumed = std::thread::scope(|s| {
-        s.spawn(move || runner::run(job, &tx));
+        s.spawn(move || source(&tx));
 
         // Buffered, flushed after each batch; never hold the stdio locks across batches
         // (the progress bar's ticker thread writes to stderr too).

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// How a host is reached, as resolved by the plan; sent once per host at run start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct HostInfo {
     pub name: String,
     pub address: String,
@@ -14,7 +14,7 @@ pub struct HostInfo {
 }
 
 /// Which remote stream a chunk of output came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
     Stderr,
@@ -24,7 +24,9 @@ pub enum Stream {
 /// `ChannelOpen`..`Read`; a file transfer (`prun push`/`pull`) uses `ChannelOpen` (the SFTP
 /// subsystem), `Open` (directories and remote files), `Transfer` (the data) instead; both end
 /// with `Close`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum Phase {
     Connect,
     Handshake,
@@ -79,7 +81,7 @@ impl fmt::Display for Phase {
 }
 
 /// Per-phase durations of one host (the final attempt), plus the whole host's time.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct Timings {
     /// Indexed like [`Phase::ALL`]; `None` when the phase was not reached.
     pub phases: [Option<Duration>; 11],
@@ -97,7 +99,7 @@ impl Timings {
 }
 
 /// Why a host failed, classified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureKind {
     Refused,
     Unreachable,
@@ -139,7 +141,7 @@ impl fmt::Display for FailureKind {
 }
 
 /// A failure: where, what kind, and a one-line reason for a person.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Failure {
     pub phase: Phase,
     pub kind: FailureKind,
@@ -147,7 +149,9 @@ pub struct Failure {
 }
 
 /// The outcome class of a host, which decides prun's exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum Status {
     /// The command ran and exited 0.
     Ok,
@@ -192,7 +196,7 @@ impl fmt::Display for Status {
 }
 
 /// Everything known about one host once it is done.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct HostResult {
     pub status: Status,
     pub exit_code: Option<i32>,
@@ -263,7 +267,7 @@ impl HostResult {
 }
 
 /// What flows from the runner to the sinks. `host` is an index into `RunStarted::hosts`.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub enum Event {
     RunStarted {
         hosts: Vec<HostInfo>,
@@ -280,6 +284,7 @@ pub enum Event {
     Output {
         host: usize,
         stream: Stream,
+        #[serde(with = "base64_bytes")]
         data: Vec<u8>,
     },
     /// File transfer progress: `bytes` more moved for `host`.
@@ -302,6 +307,24 @@ pub enum Event {
     },
 }
 
+/// Output bytes as base64 when events are serialized (the contract between a process that
+/// runs hosts and one that prints them), so any bytes travel as text.
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A consumer of the run's events that writes somewhere: every `--output` printer and the
 /// `--out-dir` writer. It sees events only; `flush` is called after each batch of them.
 pub trait Printer {
@@ -312,7 +335,7 @@ pub trait Printer {
 }
 
 /// Why a run stopped before every host ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
@@ -323,6 +346,45 @@ pub enum Stop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_losslessly() {
+        use super::fixtures::{end, finished, out, start};
+        let mut r = HostResult::new(Status::Timeout);
+        r.failure = Some(Failure {
+            phase: Phase::Read,
+            kind: FailureKind::Timeout,
+            message: "command did not finish".into(),
+        });
+        r.timings.set(Phase::Connect, Duration::from_micros(1234));
+        r.notes.push("remote command stopped (SIGTERM)".into());
+        r.reused = true;
+        let events = [
+            start(&["web01", "db1"]),
+            Event::HostStarted { host: 1 },
+            out(0, Stream::Stderr, &[0, 159, 146, 150, b'\n', 0xff]),
+            Event::Transferred { host: 0, bytes: 42 },
+            finished(0, Status::Ok),
+            Event::HostFinished {
+                host: 1,
+                result: Box::new(r),
+            },
+            Event::Warning {
+                message: "w".into(),
+            },
+            Event::RunFinished {
+                elapsed: Duration::from_millis(7),
+                stopped: Some(Stop::Interrupted),
+            },
+            end(),
+        ];
+        for ev in events {
+            let text = serde_json::to_string(&ev).unwrap();
+            assert!(!text.contains('\n'), "one line per event: {text}");
+            let back: Event = serde_json::from_str(&text).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{ev:?}"));
+        }
+    }
 
     #[test]
     fn remote_text_in_results_is_made_harmless() {

@@ -154,7 +154,7 @@ pub fn run(cli: Cli) -> u8 {
             fail_fast: cli.fail_fast,
         };
         let (summary, lost) = app::drive(
-            &job,
+            |tx| crate::runner::run(&job, tx),
             cli.output,
             cli.quiet,
             app::color_of(&cli),
