@@ -16,6 +16,9 @@ _prun() {
             ",$1")
                 cmd="prun"
                 ;;
+            prun,__hold)
+                cmd="prun__subcmd____hold"
+                ;;
             prun,bench)
                 cmd="prun__subcmd__bench"
                 ;;
@@ -31,8 +34,14 @@ _prun() {
             prun,push)
                 cmd="prun__subcmd__push"
                 ;;
+            prun,sessions)
+                cmd="prun__subcmd__sessions"
+                ;;
             prun,shell)
                 cmd="prun__subcmd__shell"
+                ;;
+            prun__subcmd__help,__hold)
+                cmd="prun__subcmd__help__subcmd____hold"
                 ;;
             prun__subcmd__help,bench)
                 cmd="prun__subcmd__help__subcmd__bench"
@@ -49,6 +58,9 @@ _prun() {
             prun__subcmd__help,push)
                 cmd="prun__subcmd__help__subcmd__push"
                 ;;
+            prun__subcmd__help,sessions)
+                cmd="prun__subcmd__help__subcmd__sessions"
+                ;;
             prun__subcmd__help,shell)
                 cmd="prun__subcmd__help__subcmd__shell"
                 ;;
@@ -59,7 +71,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -F -J -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell completions help"
+            opts="-i -H -l -u -F -J -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions __hold completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -153,6 +165,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --persist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -204,8 +220,142 @@ _prun() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        prun__subcmd____hold)
+            opts="-i -H -l -u -F -J -p -t -q -h --idle --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key-check)
+                    COMPREPLY=($(compgen -W "strict accept-new off" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --persist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --failed-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report-format)
+                    COMPREPLY=($(compgen -W "json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         prun__subcmd__bench)
-            opts="-i -H -l -u -F -J -p -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,6 +465,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --persist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -347,7 +501,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__completions)
-            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
+            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -441,6 +595,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --persist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -473,8 +631,22 @@ _prun() {
             return 0
             ;;
         prun__subcmd__help)
-            opts="bench push pull shell completions help"
+            opts="bench push pull shell sessions __hold completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        prun__subcmd__help__subcmd____hold)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -556,6 +728,20 @@ _prun() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        prun__subcmd__help__subcmd__sessions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         prun__subcmd__help__subcmd__shell)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -571,7 +757,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__pull)
-            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +848,10 @@ _prun() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --persist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -697,7 +887,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__push)
-            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -788,6 +978,140 @@ _prun() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --persist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --failed-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report-format)
+                    COMPREPLY=($(compgen -W "json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        prun__subcmd__sessions)
+            opts="-i -H -l -u -F -J -p -t -q -h --stop --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --inventory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key-check)
+                    COMPREPLY=($(compgen -W "strict accept-new off" -- "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jump)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --persist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -823,7 +1147,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__shell)
-            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -914,6 +1238,10 @@ _prun() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --persist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -31,6 +31,8 @@ pub fn run(cli: Cli) -> u8 {
         }
         // push / pull run the normal pipeline; the plan turns them into the hosts' work
         Some(Sub::Shell) => return crate::shell::run(cli),
+        Some(Sub::Sessions { stop }) => return crate::holder::sessions(stop),
+        Some(Sub::Hold { idle }) => return crate::holder::serve(idle),
         Some(Sub::Push(_)) | Some(Sub::Pull(_)) | None => {}
     }
     let Some(plan) = plan_or_say(&cli) else {
@@ -109,8 +111,26 @@ pub fn run(cli: Cli) -> u8 {
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
         fail_fast: cli.fail_fast,
     };
+    // --persist: the holder runs it over held logins, when it can
+    let held = persist_of(&cli).and_then(|idle| {
+        if !matches!(plan.work, crate::ssh::Work::Command(_)) || cli.ask_pass || cli.stdin {
+            eprintln!(
+                "prun: warning: --persist holds logins for commands without --ask-pass or \
+                 --stdin; running this one directly"
+            );
+            return None;
+        }
+        crate::holder::submit(idle)
+            .inspect_err(|why| {
+                eprintln!("prun: warning: --persist: {why}; running this one directly")
+            })
+            .ok()
+    });
     let (summary, output_lost) = drive(
-        |tx| runner::run(&job, tx),
+        |tx| match held {
+            Some((r, first)) => crate::holder::relay(r, first, tx, &cancel),
+            None => runner::run(&job, tx),
+        },
         cli.output,
         cli.quiet,
         color,
@@ -311,6 +331,19 @@ fn gather_inputs(cli: &Cli, plan: &mut plan::Plan) -> Result<(), String> {
             .map_err(|e| format!("pull: cannot create {}: {e}", a.local_dir.display()))?;
     }
     Ok(())
+}
+
+/// `--persist DUR`, else `PRUN_PERSIST` (an unusable value there is warned about).
+fn persist_of(cli: &Cli) -> Option<std::time::Duration> {
+    if cli.persist.is_some() {
+        return cli.persist;
+    }
+    let v = std::env::var("PRUN_PERSIST")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    crate::cli::parse_duration(&v)
+        .inspect_err(|e| eprintln!("prun: warning: PRUN_PERSIST: {e}; not persisting"))
+        .ok()
 }
 
 /// Whether to colour host names (`--color`, `NO_COLOR`).

@@ -496,6 +496,12 @@ pub struct Cli {
           help_heading = "Execution")]
     pub keepalive: Duration,
 
+    /// Keep each host's login in a holder process until it has been idle this long, and run
+    /// this and later commands (with --persist too) over the held logins
+    #[arg(global = true, long, value_name = "DURATION", value_parser = parse_duration,
+          help_heading = "Execution")]
+    pub persist: Option<Duration>,
+
     /// Set an environment variable for the command (repeatable); sent as an SSH env request,
     /// or exported by a command prefix when the server refuses it (sshd's AcceptEnv)
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env, help_heading = "Execution")]
@@ -623,6 +629,19 @@ pub enum Sub {
     /// from the inventory), :hosts, :output stream|block|gather|json, :sessions, :help, :quit.
     /// Ctrl-C stops the running command on every host and returns to the prompt.
     Shell,
+    /// List the logins a --persist holder keeps, or stop it (--stop)
+    Sessions {
+        /// Close every held login and end the holder
+        #[arg(long)]
+        stop: bool,
+    },
+    /// The holder process that --persist starts (not for direct use)
+    #[command(name = "__hold", hide = true)]
+    Hold {
+        /// End after this long without a request
+        #[arg(long, value_parser = parse_duration)]
+        idle: Duration,
+    },
     /// Print a shell completion script (bash, zsh or fish) to stdout
     ///
     /// For example: prun completions bash > /etc/bash_completion.d/prun. The same scripts are
@@ -810,6 +829,20 @@ pub fn command() -> clap::Command {
 }
 
 /// Parse the process arguments (with the extra help sections).
+/// Parse a command line given as words (the first is the program name), as [`parse`] does
+/// but returning the error instead of exiting (for the --persist holder).
+pub fn try_parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, String> {
+    use clap::FromArgMatches;
+    let args = subcommand_first(args);
+    if let Some(msg) = unknown_option(&args) {
+        return Err(msg);
+    }
+    let matches = command()
+        .try_get_matches_from(args)
+        .map_err(|e| e.to_string())?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
 pub fn parse() -> Cli {
     use clap::FromArgMatches;
     let args = subcommand_first(std::env::args_os().collect());

@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod cli;
 pub mod event;
 pub mod exit;
+pub mod holder;
 pub mod inventory;
 pub mod output;
 pub mod paths;

@@ -94,6 +94,7 @@ fn subcommand_man_pages_are_up_to_date() {
         ("push", "prun-push"),
         ("pull", "prun-pull"),
         ("shell", "prun-shell"),
+        ("sessions", "prun-sessions"),
     ] {
         let sub = cmd
             .find_subcommand(name)

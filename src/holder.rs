@@ -1,0 +1,466 @@
+//! `--persist DUR`: a holder process keeps each host's login between separate prun runs.
+//!
+//! The first run with `--persist` starts the holder (`prun __hold`, detached) and every such
+//! run sends it its command line; the holder builds the plan as prun would, runs the hosts
+//! over the logins it holds ([`crate::ssh::Pool`]: channel open + exec for a held host, a
+//! fresh login for the others, which it then keeps) and streams the run's events back, one
+//! JSON line each; the client's printers, reports and exit status consume them as they would
+//! its own runner's. The event contract is the protocol.
+//!
+//! Safety: the socket lives in a directory only the user can enter (`$XDG_RUNTIME_DIR/prun`,
+//! else `/tmp/prun-UID`, mode 0700, checked to be the user's own and not a link), the socket
+//! is 0600, and every connection's peer uid is checked (`SO_PEERCRED`). The holder is
+//! started without prun's secret variables; a run's password (`PRUN_PASSWORD`,
+//! `PRUN_SUDO_PASSWORD`) travels with its request and is dropped when the run ends. The
+//! holder serves runs one at a time and ends after `DUR` without one, on
+//! `prun sessions --stop`, or when it cannot serve.
+
+use crate::cancel::{Cancel, Reason};
+use crate::event::Event;
+use crate::runner::{self, Job};
+use crate::secret::Secret;
+use crate::ssh::RunState;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What a client asks.
+#[derive(Serialize, Deserialize, Debug)]
+enum Request {
+    /// Run this command line (the words after the program name), from `cwd`.
+    Run {
+        argv: Vec<String>,
+        cwd: PathBuf,
+        /// HOME, USER, SSH_AUTH_SOCK as the client sees them: must match the holder's.
+        env: Vec<(String, Option<String>)>,
+        password: Option<String>,
+        sudo_password: Option<String>,
+    },
+    /// Stop the running command (Ctrl-C on the client).
+    Cancel,
+    List,
+    Stop,
+}
+
+/// What the holder answers.
+#[derive(Serialize, Deserialize, Debug)]
+enum Reply {
+    Event(Event),
+    /// The holder cannot run this request (the client runs it itself).
+    Refused(String),
+    /// The held logins: where, held for how many ms, commands run.
+    Held(Vec<(String, u64, u64)>),
+    Stopped,
+}
+
+/// Environment variables that decide what a run means; the holder serves only clients that
+/// agree with it on these.
+const SAME_ENV: [&str; 3] = ["HOME", "USER", "SSH_AUTH_SOCK"];
+
+fn env_now() -> Vec<(String, Option<String>)> {
+    SAME_ENV
+        .iter()
+        .map(|k| (k.to_string(), std::env::var(k).ok()))
+        .collect()
+}
+
+/// The holder's directory: created 0700 when missing; refused unless it is a real directory
+/// of this user that nobody else can enter.
+fn socket_dir() -> Result<PathBuf, String> {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("prun"),
+        None => PathBuf::from(format!("/tmp/prun-{uid}")),
+    };
+    if std::fs::symlink_metadata(&dir).is_err() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let m = std::fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !m.is_dir() || m.uid() != uid || m.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is not a directory of yours that only you can enter (mode 0700): refusing to \
+             keep logins there",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+fn socket_path() -> Result<PathBuf, String> {
+    Ok(socket_dir()?.join("holder.sock"))
+}
+
+/// The uid of the process at the other end of `s`.
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    use std::os::unix::io::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+fn send<T: Serialize>(w: &mut impl Write, v: &T) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line)?;
+    w.flush()
+}
+
+/// A connection to the running holder, starting one (for `idle`) when none answers.
+fn connect_or_start(idle: Duration) -> Result<UnixStream, String> {
+    let path = socket_path()?;
+    if let Ok(s) = UnixStream::connect(&path) {
+        return Ok(s);
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find prun itself: {e}"))?;
+    let mut c = std::process::Command::new(exe);
+    c.arg("__hold")
+        .arg("--idle")
+        .arg(format!("{}ms", idle.as_millis().max(1)))
+        .env_remove("PRUN_PASSWORD")
+        .env_remove("PRUN_SUDO_PASSWORD")
+        .env_remove("PRUN_KEY_PASSPHRASE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe; the holder leaves the terminal's session, so
+        // the client's Ctrl-C never reaches it.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    c.spawn()
+        .map_err(|e| format!("cannot start the holder: {e}"))?;
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        match UnixStream::connect(&path) {
+            Ok(s) => return Ok(s),
+            Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("the holder did not start ({e})")),
+        }
+    }
+}
+
+/// Send this run to the holder. `Ok`: the holder runs it; its first event and the stream of
+/// the others. `Err`: run it here instead (the reason says why).
+pub fn submit(idle: Duration) -> Result<(BufReader<UnixStream>, Event), String> {
+    let mut s = connect_or_start(idle)?;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    let req = Request::Run {
+        argv,
+        cwd,
+        env: env_now(),
+        password: std::env::var("PRUN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+        sudo_password: std::env::var("PRUN_SUDO_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    send(&mut s, &req).map_err(|e| format!("cannot talk to the holder: {e}"))?;
+    let mut r = BufReader::new(s);
+    match read_reply(&mut r)? {
+        Reply::Event(ev) => Ok((r, ev)),
+        Reply::Refused(why) => Err(why),
+        other => Err(format!("unexpected answer from the holder: {other:?}")),
+    }
+}
+
+fn read_reply(r: &mut BufReader<UnixStream>) -> Result<Reply, String> {
+    let mut line = String::new();
+    match r.read_line(&mut line) {
+        Ok(0) => Err("the holder closed the connection".into()),
+        Ok(_) => {
+            serde_json::from_str(&line).map_err(|e| format!("bad answer from the holder: {e}"))
+        }
+        Err(e) => Err(format!("reading from the holder: {e}")),
+    }
+}
+
+/// Relay the holder's events for this run to `tx`; on the client's cancel, ask the holder to
+/// stop the command. If the holder goes away mid-run, the run ends as it stands.
+pub fn relay(
+    mut r: BufReader<UnixStream>,
+    first: Event,
+    tx: &crossbeam_channel::Sender<Event>,
+    cancel: &Cancel,
+) {
+    let mut w = r.get_ref().try_clone().ok();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if cancel.is_cancelled() {
+                    if let Some(w) = w.as_mut() {
+                        let _ = send(w, &Request::Cancel);
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let mut finished = matches!(first, Event::RunFinished { .. });
+        let _ = tx.send(first);
+        while !finished {
+            match read_reply(&mut r) {
+                Ok(Reply::Event(ev)) => {
+                    finished = matches!(ev, Event::RunFinished { .. });
+                    let _ = tx.send(ev);
+                }
+                Ok(_) | Err(_) => {
+                    let _ = tx.send(Event::Warning {
+                        message: "the --persist holder went away during the run; hosts \
+                                  without a result are reported as cancelled"
+                            .into(),
+                    });
+                    let _ = tx.send(Event::RunFinished {
+                        elapsed: Duration::ZERO,
+                        stopped: Some(crate::event::Stop::Interrupted),
+                    });
+                    break;
+                }
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}
+
+/// `prun sessions [--stop]`.
+pub fn sessions(stop: bool) -> u8 {
+    let path = match socket_path() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("prun: error: {e}");
+            return crate::exit::USAGE;
+        }
+    };
+    let Ok(mut s) = UnixStream::connect(&path) else {
+        eprintln!("prun: no holder is running: no logins are held");
+        return crate::exit::OK;
+    };
+    let req = if stop { Request::Stop } else { Request::List };
+    if let Err(e) = send(&mut s, &req) {
+        eprintln!("prun: error: cannot talk to the holder: {e}");
+        return crate::exit::INTERNAL;
+    }
+    let mut r = BufReader::new(s);
+    match read_reply(&mut r) {
+        Ok(Reply::Held(held)) => {
+            let mut out = std::io::stdout().lock();
+            for (place, ms, commands) in &held {
+                let _ = writeln!(
+                    out,
+                    "{place}\theld {}\t{commands} command(s)",
+                    crate::text::fmt_duration(Duration::from_millis(*ms))
+                );
+            }
+            eprintln!("prun: {} login(s) held", held.len());
+            crate::exit::OK
+        }
+        Ok(Reply::Stopped) => {
+            eprintln!("prun: the holder closed its logins and ended");
+            crate::exit::OK
+        }
+        Ok(Reply::Refused(why)) => {
+            eprintln!("prun: error: {why}");
+            crate::exit::INTERNAL
+        }
+        Ok(other) => {
+            eprintln!("prun: error: unexpected answer from the holder: {other:?}");
+            crate::exit::INTERNAL
+        }
+        Err(e) => {
+            eprintln!("prun: error: {e}");
+            crate::exit::INTERNAL
+        }
+    }
+}
+
+/// `prun __hold --idle DUR`: serve runs until idle for `idle`.
+pub fn serve(idle: Duration) -> u8 {
+    let Ok(path) = socket_path() else {
+        return crate::exit::USAGE;
+    };
+    if UnixStream::connect(&path).is_ok() {
+        return crate::exit::OK; // another holder serves already
+    }
+    let _ = std::fs::remove_file(&path);
+    let Ok(listener) = UnixListener::bind(&path) else {
+        return crate::exit::INTERNAL;
+    };
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    let _ = crate::app::raise_nofile_limit();
+    // SAFETY: getuid cannot fail.
+    let me = unsafe { libc::getuid() };
+    let mine = env_now();
+    let state = RunState::holding(64);
+    let _ = listener.set_nonblocking(true);
+    let mut last = Instant::now();
+    loop {
+        let s = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(_) => {
+                if last.elapsed() >= idle {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let _ = s.set_nonblocking(false);
+        if peer_uid(&s) != Some(me) {
+            continue; // never serve another user
+        }
+        last = Instant::now();
+        let mut r = BufReader::new(s);
+        let Ok(req) = read_request(&mut r) else {
+            continue;
+        };
+        match req {
+            Request::Stop => {
+                let _ = send(r.get_mut(), &Reply::Stopped);
+                break;
+            }
+            Request::List => {
+                let held = state
+                    .held()
+                    .into_iter()
+                    .map(|(p, age, n)| (p, age.as_millis() as u64, n))
+                    .collect();
+                let _ = send(r.get_mut(), &Reply::Held(held));
+            }
+            Request::Cancel => {}
+            Request::Run {
+                argv,
+                cwd,
+                env,
+                password,
+                sudo_password,
+            } => {
+                if env != mine {
+                    let _ = send(
+                        r.get_mut(),
+                        &Reply::Refused(
+                            "the holder was started with another HOME, USER or SSH_AUTH_SOCK"
+                                .into(),
+                        ),
+                    );
+                    continue;
+                }
+                run_one(&state, r, argv, cwd, password, sudo_password);
+            }
+        }
+        last = Instant::now();
+    }
+    let _ = std::fs::remove_file(&path);
+    crate::exit::OK
+}
+
+fn read_request(r: &mut BufReader<UnixStream>) -> Result<Request, String> {
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| e.to_string())?;
+    serde_json::from_str(&line).map_err(|e| e.to_string())
+}
+
+/// Serve one run: build its plan as prun would, run it over the held logins, stream events.
+fn run_one(
+    state: &RunState,
+    mut r: BufReader<UnixStream>,
+    argv: Vec<String>,
+    cwd: PathBuf,
+    password: Option<String>,
+    sudo_password: Option<String>,
+) {
+    let refuse = |r: &mut BufReader<UnixStream>, why: String| {
+        let _ = send(r.get_mut(), &Reply::Refused(why));
+    };
+    if let Err(e) = std::env::set_current_dir(&cwd) {
+        return refuse(
+            &mut r,
+            format!("the holder cannot enter {}: {e}", cwd.display()),
+        );
+    }
+    let words = std::iter::once("prun".to_string())
+        .chain(argv)
+        .map(Into::into)
+        .collect();
+    let cli = match crate::cli::try_parse_from(words) {
+        Ok(c) => c,
+        Err(e) => return refuse(&mut r, e),
+    };
+    let mut plan = match crate::plan::build(&cli) {
+        Ok(p) => p,
+        Err(e) => return refuse(&mut r, e.to_string()),
+    };
+    plan.settings.password = password.map(Secret::new);
+    if plan.settings.sudo_user.is_some() {
+        plan.settings.sudo_password = sudo_password.map(Secret::new);
+    }
+    let Ok(cancel) = Cancel::new() else {
+        return refuse(&mut r, "the holder cannot set up cancellation".into());
+    };
+    let job = Job {
+        targets: &plan.targets,
+        command: &plan.command,
+        work: &plan.work,
+        parallel: plan.parallel,
+        shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
+        fail_fast: cli.fail_fast,
+    };
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+    let reader = r.get_ref().try_clone();
+    let mut w = std::io::BufWriter::new(r.into_inner());
+    std::thread::scope(|s| {
+        let job = &job;
+        // the runner owns the sender: the channel ends with the run
+        s.spawn(move || runner::run(job, &tx));
+        // the client says Cancel (its Ctrl-C) or goes away: stop the command
+        if let Ok(rs) = reader {
+            let cancel = &cancel;
+            s.spawn(move || {
+                let mut rs = BufReader::new(rs);
+                let mut line = String::new();
+                let _ = rs.read_line(&mut line);
+                cancel.trigger(Reason::Interrupted);
+            });
+        }
+        for ev in rx.iter() {
+            let end = matches!(ev, Event::RunFinished { .. });
+            if send(&mut w, &Reply::Event(ev)).is_err() {
+                cancel.trigger(Reason::Interrupted);
+            }
+            if end {
+                break;
+            }
+        }
+        // unblock the reader thread: the run is over
+        let _ = w.get_ref().shutdown(std::net::Shutdown::Both);
+        for _ in rx.iter() {}
+    });
+}

@@ -1,0 +1,145 @@
+//! `--persist`: a holder process keeps logins between separate prun runs. Each test gives the
+//! holder its own directory (XDG_RUNTIME_DIR) and stops it at the end; logins are counted in
+//! sshd's own log.
+
+mod common;
+
+use common::{Fleet, run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn logins(f: &Fleet, i: usize) -> usize {
+    std::fs::read_to_string(f.dir.path().join(format!("sshd-{i}.log")))
+        .unwrap_or_default()
+        .matches("Accepted publickey")
+        .count()
+}
+
+/// Stops the test's holder when dropped (also when the test fails).
+struct Holder {
+    runtime: PathBuf,
+    home: PathBuf,
+}
+
+impl Holder {
+    fn prun(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
+        c.env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env_remove("SSH_AUTH_SOCK")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.runtime.join("prun/holder.sock")
+    }
+
+    fn gone_within(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while self.socket().exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !self.socket().exists()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let mut c = self.prun();
+        c.args(["sessions", "--stop"]);
+        let _ = c.output();
+    }
+}
+
+fn holder(f: &Fleet) -> Holder {
+    let runtime = f.dir.path().join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    Holder {
+        runtime,
+        home: f.home.clone(),
+    }
+}
+
+fn with_inv(h: &Holder, inv: &Path, args: &[&str]) -> common::Run {
+    let mut c = h.prun();
+    c.arg("-i").arg(inv).args(args);
+    run(c)
+}
+
+#[test]
+fn later_runs_reuse_the_held_logins_and_sessions_lists_and_stops_them() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(2);
+    let h = holder(&f);
+    let r = with_inv(&h, &inv, &["--persist", "30s", "echo one"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().lines().count(), 2, "{r:?}");
+    for word in ["two", "three"] {
+        let r = with_inv(&h, &inv, &["--persist", "30s", &format!("echo {word}")]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(r.stdout_text().contains(&format!("h02 | {word}")), "{r:?}");
+        assert!(r.stderr.contains("(2 on held logins)"), "{r:?}");
+    }
+    // a failing command keeps its exit status through the holder
+    let r = with_inv(&h, &inv, &["--persist", "30s", "-l", "h01", "exit 3"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    // one login per host over four runs
+    assert_eq!((logins(&f, 0), logins(&f, 1)), (1, 1));
+    let mut c = h.prun();
+    c.arg("sessions");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().lines().count(), 2, "{r:?}");
+    assert!(r.stdout_text().contains("4 command(s)"), "{r:?}");
+    let mut c = h.prun();
+    c.args(["sessions", "--stop"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        h.gone_within(Duration::from_secs(5)),
+        "the holder did not end"
+    );
+    let mut c = h.prun();
+    c.arg("sessions");
+    let r = run(c);
+    assert!(r.stderr.contains("no holder is running"), "{r:?}");
+}
+
+#[test]
+fn an_idle_holder_ends_by_itself_and_no_other_user_reaches_it() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let h = holder(&f);
+    let r = with_inv(&h, &inv, &["--persist", "2s", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(h.socket().exists());
+    // another account: the directory is 0700 and the socket 0600, and prun refuses a
+    // directory that is not the user's own
+    let user = common::ensure_test_user();
+    let uid: u32 = common::sh("id", &["-u", user]).trim().parse().unwrap();
+    let mut c = h.prun();
+    c.args(["sessions"]);
+    {
+        use std::os::unix::process::CommandExt;
+        c.uid(uid);
+    }
+    let r = run(c);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("not a directory of yours"), "{r:?}");
+    let mode = std::fs::metadata(h.runtime.join("prun")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(h.socket()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        h.gone_within(Duration::from_secs(10)),
+        "the idle holder did not end"
+    );
+}
