@@ -10,6 +10,8 @@ byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopp
     bench/core.py -n 100 -p 100 -r 5
     bench/core.py --shell 5            # one `prun shell` running the command 5 times: the
                                        # first logs in, the others reuse the held logins
+    bench/core.py --persist 5m         # every run with --persist: the first starts the
+                                       # holder and logs in, the later ones reuse its logins
     PRUN_BIN=path/to/prun bench/core.py
 
 Performance is measured here, never asserted in a test.
@@ -109,11 +111,11 @@ def verify(stdout, expected, n):
     return sum(1 for v in got.values() if b"".join(v) == expected), len(got)
 
 
-def run_once(prun, state, p, n, servers):
+def run_once(prun, state, p, n, servers, extra=()):
     time.sleep(0.5)  # let the servers reap the previous run's sessions
     before = sum(children_cpu(proc.pid) for proc, _ in servers)
     argv = [prun, "-i", f"{state}/inventory.yaml", "--known-hosts", f"{state}/known_hosts",
-            "-p", str(p), "--progress", "never", f"cat {state}/LICENSE"]
+            "-p", str(p), "--progress", "never", *extra, f"cat {state}/LICENSE"]
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     res = os.path.join(state, "time.txt")
@@ -185,6 +187,8 @@ def main():
     ap.add_argument("-p", "--parallel", type=int, default=100)
     ap.add_argument("-k", "--servers", type=int, default=4)
     ap.add_argument("-r", "--rounds", type=int, default=3)
+    ap.add_argument("--persist", metavar="DURATION",
+                    help="run with --persist DURATION (the holder is stopped at the end)")
     ap.add_argument("--shell", type=int, metavar="COMMANDS", default=0,
                     help="run the command COMMANDS times in one `prun shell` instead")
     args = ap.parse_args()
@@ -217,20 +221,23 @@ def main():
         print("|---|---|---|---|---|---|---|---|---|---|")
         rows = []
         for r in range(args.rounds):
-            m = run_once(prun, state, args.parallel, args.hosts, servers)
+            extra = ("--persist", args.persist) if args.persist else ()
+            m = run_once(prun, state, args.parallel, args.hosts, servers, extra)
             floor = (m["cpu"] + m["server_cpu"]) / cores
             m["floor"] = floor
             rows.append(m)
             print(f"| {r + 1} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.2f} | "
                   f"{1000 * m['cpu'] / args.hosts:.2f} | {m['rss_mb']:.1f} | {m['server_cpu']:.2f} | "
-                  f"{floor:.2f} | {m['wall'] / floor:.2f} |", flush=True)
+                  f"{floor:.2f} | {m['wall'] / max(floor, 1e-9):.2f} |", flush=True)
             if m["rc"] != 0:
                 print(f"  (prun said: {m['stderr_tail']})")
         med = lambda k: statistics.median(x[k] for x in rows)
         print(f"| median | | | {med('wall'):.2f} | {med('cpu'):.2f} | {1000 * med('cpu') / args.hosts:.2f} | "
               f"{med('rss_mb'):.1f} | {med('server_cpu'):.2f} | {med('floor'):.2f} | "
-              f"{med('wall') / med('floor'):.2f} |")
+              f"{med('wall') / max(med('floor'), 1e-9):.2f} |")
     finally:
+        if args.persist:
+            subprocess.run([prun, "sessions", "--stop"], capture_output=True)
         for proc, _ in servers:
             proc.send_signal(signal.SIGTERM)
             proc.wait()

@@ -319,7 +319,8 @@ pub fn serve(idle: Duration) -> u8 {
     // SAFETY: getuid cannot fail.
     let me = unsafe { libc::getuid() };
     let mine = env_now();
-    let state = RunState::holding(64);
+    // sized by the first run's --parallel
+    let mut state: Option<RunState> = None;
     let _ = listener.set_nonblocking(true);
     let mut last = Instant::now();
     loop {
@@ -349,7 +350,9 @@ pub fn serve(idle: Duration) -> u8 {
             }
             Request::List => {
                 let held = state
-                    .held()
+                    .as_ref()
+                    .map(RunState::held)
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|(p, age, n)| (p, age.as_millis() as u64, n))
                     .collect();
@@ -373,7 +376,7 @@ pub fn serve(idle: Duration) -> u8 {
                     );
                     continue;
                 }
-                run_one(&state, r, argv, cwd, password, sudo_password);
+                run_one(&mut state, r, argv, cwd, password, sudo_password);
             }
         }
         last = Instant::now();
@@ -390,7 +393,7 @@ fn read_request(r: &mut BufReader<UnixStream>) -> Result<Request, String> {
 
 /// Serve one run: build its plan as prun would, run it over the held logins, stream events.
 fn run_one(
-    state: &RunState,
+    state: &mut Option<RunState>,
     mut r: BufReader<UnixStream>,
     argv: Vec<String>,
     cwd: PathBuf,
@@ -425,6 +428,7 @@ fn run_one(
     let Ok(cancel) = Cancel::new() else {
         return refuse(&mut r, "the holder cannot set up cancellation".into());
     };
+    let state = state.get_or_insert_with(|| RunState::holding(plan.parallel));
     let job = Job {
         targets: &plan.targets,
         command: &plan.command,
