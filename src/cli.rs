@@ -205,6 +205,22 @@ host that connected but whose transfer failed has status failed (exit 5). A remo
 command named push or pull needs -- before it.",
     ),
     (
+        "HELD LOGINS",
+        "\
+prun shell keeps every host's login for the shell's commands (a channel open and an exec \
+each after the first). --persist DUR (or PRUN_PERSIST) keeps them between separate runs: the \
+first such run starts a holder process, later ones send it their command line and get the \
+run's events back, so output, reports and the exit status are those of a normal run. The \
+holder listens on a socket in $XDG_RUNTIME_DIR/prun/ (else /tmp/prun-UID/), a directory that \
+must be the user's own with mode 0700; the socket is 0600 and every peer's uid is checked. It \
+holds logged-in connections only: it starts without PRUN_PASSWORD, PRUN_SUDO_PASSWORD and \
+PRUN_KEY_PASSPHRASE, and a run's passwords are dropped when that run ends. push, pull, \
+--ask-pass and --stdin runs, and runs with another HOME, USER or SSH_AUTH_SOCK, run directly. \
+A held login found dead before the exec request is replaced; a command never runs twice. The \
+holder ends after DUR without a run or on prun sessions --stop; prun sessions lists what it \
+holds.",
+    ),
+    (
         "SSH CONFIG",
         "\
 prun reads the OpenSSH client configuration like ssh does: ~/.ssh/config, then \
@@ -306,6 +322,8 @@ option: a command that starts with - goes after --.",
   PRUN_PASSWORD  the password for password/keyboard-interactive logins
   PRUN_KEY_PASSPHRASE  the passphrase of protected key files (else asked once)
   PRUN_SUDO_PASSWORD  the password for sudo's prompt (with --sudo)
+  PRUN_PERSIST   like --persist DUR when the option is not given
+  XDG_RUNTIME_DIR  where the --persist holder's socket directory (prun/) is
   USER           the default remote user",
     ),
 ];
