@@ -93,15 +93,8 @@ pub fn run(cli: Cli) -> u8 {
         return exit::INTERNAL;
     };
     let state = RunState::new(parallel);
-    let mut out_dir = match &cli.out_dir {
-        None => None,
-        Some(d) => match OutDir::new(d) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                eprintln!("prun: error: cannot create --out-dir {}: {e}", d.display());
-                return exit::USAGE;
-            }
-        },
+    let Ok(mut out_dir) = open_out_dir(&cli) else {
+        return exit::USAGE;
     };
     let job = Job {
         targets: &plan.targets,
@@ -344,6 +337,16 @@ fn persist_of(cli: &Cli) -> Option<std::time::Duration> {
     crate::cli::parse_duration(&v)
         .inspect_err(|e| eprintln!("prun: warning: PRUN_PERSIST: {e}; not persisting"))
         .ok()
+}
+
+/// The `--out-dir` writer, if asked for; `Err` after saying why it cannot be created.
+pub(crate) fn open_out_dir(cli: &Cli) -> Result<Option<OutDir>, ()> {
+    match &cli.out_dir {
+        None => Ok(None),
+        Some(d) => OutDir::new(d).map(Some).map_err(|e| {
+            eprintln!("prun: error: cannot create --out-dir {}: {e}", d.display());
+        }),
+    }
 }
 
 /// Whether to colour host names (`--color`, `NO_COLOR`).

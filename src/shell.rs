@@ -11,7 +11,6 @@ use crate::cancel::{Cancel, Reason};
 use crate::cli::{Cli, OutputMode};
 use crate::event::Status;
 use crate::exit;
-use crate::output::outdir::OutDir;
 use crate::runner::Job;
 use crate::ssh::{RunState, Work};
 use rustyline::error::ReadlineError;
@@ -62,15 +61,8 @@ pub fn run(cli: Cli) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let mut out_dir = match &cli.out_dir {
-        None => None,
-        Some(d) => match OutDir::new(d) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                eprintln!("prun: error: cannot create --out-dir {}: {e}", d.display());
-                return exit::USAGE;
-            }
-        },
+    let Ok(mut out_dir) = app::open_out_dir(&cli) else {
+        return exit::USAGE;
     };
     let mut status = exit::OK;
     loop {

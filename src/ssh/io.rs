@@ -81,6 +81,12 @@ pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Resul
 /// Whether a TCP socket is still established (Linux TCP_INFO), if known: a connection the
 /// peer closed or reset is not.
 pub(crate) fn tcp_established(fd: RawFd) -> Option<bool> {
+    // TCP_ESTABLISHED is 1 in the kernel's tcp_states
+    tcp_info(fd).map(|i| i.tcpi_state == 1)
+}
+
+/// The kernel's TCP_INFO for a socket (None for a socket that is not TCP).
+fn tcp_info(fd: RawFd) -> Option<libc::tcp_info> {
     // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
     unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();
@@ -92,8 +98,7 @@ pub(crate) fn tcp_established(fd: RawFd) -> Option<bool> {
             &mut info as *mut _ as *mut libc::c_void,
             &mut len,
         );
-        // TCP_ESTABLISHED is 1 in the kernel's tcp_states
-        (rc == 0).then_some(info.tcpi_state == 1)
+        (rc == 0).then_some(info)
     }
 }
 
@@ -170,19 +175,7 @@ impl Drop for NonBlockingOnDrop {
 
 /// Milliseconds since the socket last received data (Linux TCP_INFO), if known.
 pub(crate) fn ms_since_data_received(fd: RawFd) -> Option<u32> {
-    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
-    unsafe {
-        let mut info: libc::tcp_info = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        let rc = libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            &mut info as *mut _ as *mut libc::c_void,
-            &mut len,
-        );
-        (rc == 0).then_some(info.tcpi_last_data_recv)
-    }
+    tcp_info(fd).map(|i| i.tcpi_last_data_recv)
 }
 
 /// Ask the kernel to ACK at once (avoids a 40 ms delayed-ACK stall on channel open; see
