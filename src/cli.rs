@@ -216,7 +216,8 @@ must be the user's own with mode 0700; the socket is 0600 and every peer's uid i
 holds logged-in connections only: it starts without PRUN_PASSWORD, PRUN_SUDO_PASSWORD and \
 PRUN_KEY_PASSPHRASE, and a run's passwords are dropped when that run ends. push, pull, \
 --ask-pass and --stdin runs, and runs with another HOME, USER or SSH_AUTH_SOCK, run directly. \
-A held login found dead before the exec request is replaced; a command never runs twice. The \
+While idle the holder sends its logins keepalives and drops those whose server closed them; \
+a held login found dead before the exec request is replaced; a command never runs twice. The \
 holder ends after DUR without a run or on prun sessions --stop; prun sessions lists what it \
 holds.",
     ),

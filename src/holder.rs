@@ -56,6 +56,9 @@ enum Reply {
     Stopped,
 }
 
+/// How often the idle holder looks after its logins.
+const TEND_EVERY: Duration = Duration::from_secs(2);
+
 /// Environment variables that decide what a run means; the holder serves only clients that
 /// agree with it on these.
 const SAME_ENV: [&str; 3] = ["HOME", "USER", "SSH_AUTH_SOCK"];
@@ -323,7 +326,15 @@ pub fn serve(idle: Duration) -> u8 {
     let mut state: Option<RunState> = None;
     let _ = listener.set_nonblocking(true);
     let mut last = Instant::now();
+    let mut tended = Instant::now();
     loop {
+        // while idle: drop logins that died, keep the others alive
+        if tended.elapsed() >= TEND_EVERY {
+            if let Some(st) = &state {
+                st.tend();
+            }
+            tended = Instant::now();
+        }
         let s = match listener.accept() {
             Ok((s, _)) => s,
             Err(_) => {

@@ -143,3 +143,40 @@ fn an_idle_holder_ends_by_itself_and_no_other_user_reaches_it() {
         "the idle holder did not end"
     );
 }
+
+#[test]
+fn a_held_login_that_dies_while_idle_is_dropped_and_the_next_run_logs_in_once() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let h = holder(&f);
+    let r = with_inv(&h, &inv, &["--persist", "30s", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // the server side of the held connection goes away (as on a server restart)
+    for (pid, _) in common::descendants(f.servers[0].pid()) {
+        // SAFETY: killing per-connection sshd processes of a server this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // the idle holder notices and drops it
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = h.prun();
+        c.arg("sessions");
+        let r = run(c);
+        if r.stderr.contains("0 login(s) held") {
+            break;
+        }
+        assert!(Instant::now() < end, "the dead login is still held: {r:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let marker = f.dir.path().join("ran");
+    let cmd = format!("echo x >> {}", marker.display());
+    let r = with_inv(&h, &inv, &["--persist", "30s", &cmd]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "x\n",
+        "ran exactly once"
+    );
+    assert_eq!(logins(&f, 0), 2, "one fresh login replaced the dead one");
+}

@@ -55,6 +55,13 @@ impl RunState {
         }
     }
 
+    /// Look after the idle held logins (see [`Pool::tend`]).
+    pub fn tend(&self) {
+        if let Some(p) = &self.pool {
+            p.tend();
+        }
+    }
+
     /// The held logins: where to, held for how long, commands run (see [`Pool::describe`]).
     pub fn held(&self) -> Vec<(String, std::time::Duration, u64)> {
         self.pool.as_ref().map_or_else(Vec::new, Pool::describe)

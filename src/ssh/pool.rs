@@ -99,6 +99,17 @@ impl Pool {
         out
     }
 
+    /// Look after idle held connections: drop the ones the peer closed or reset, and send the
+    /// others a keepalive (at most one per keepalive interval: libssh2 keeps the time), so a
+    /// server or firewall that ends idle connections sees traffic.
+    pub fn tend(&self) {
+        let mut held = self.held.lock().unwrap();
+        held.retain(|_, h| h.alive());
+        for h in held.values() {
+            let _ = h.sess.keepalive_send();
+        }
+    }
+
     /// How many connections are held.
     pub fn len(&self) -> usize {
         self.held.lock().unwrap().len()
