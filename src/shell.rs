@@ -36,7 +36,17 @@ pub fn run(cli: Cli) -> u8 {
         Some(limit) => plan.parallel.min((limit.saturating_sub(32) / 2).max(1)),
         None => plan.parallel,
     };
-    let state = RunState::holding(parallel);
+    let state = Arc::new(RunState::holding(parallel));
+    // while the prompt waits: keepalives for the held logins, dead ones dropped (only the idle
+    // ones are in the pool; a running command has taken its login out)
+    let tender = Arc::downgrade(&state);
+    std::thread::spawn(move || {
+        while let Some(state) = tender.upgrade() {
+            state.tend();
+            drop(state);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+    });
     // Ctrl-C cancels the command that runs, if any; a second one during it exits
     let current: Arc<Mutex<Option<Arc<Cancel>>>> = Arc::default();
     let handler_current = Arc::clone(&current);
