@@ -197,13 +197,7 @@ fn ctrl_c_stops_the_run_prints_a_partial_summary_and_exits_130() {
     let start = Instant::now();
     let status = child.wait().unwrap();
     let stopped_in = start.elapsed();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = common::drain(child.stderr.take());
     let left = leftovers_after("sleep 47.31", Duration::from_secs(1));
     kill_leftovers("sleep 47.31");
     assert_eq!(status.code(), Some(130), "{stderr}");
@@ -336,13 +330,7 @@ fn a_server_that_stops_answering_is_detected_by_keepalives() {
     let status = common::wait_at_most(&mut child, Duration::from_secs(30));
     drop(frozen);
     kill_leftovers("sleep 30.9");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = common::drain(child.stderr.take());
     let status = status.expect("prun hung on a server that stopped answering");
     assert_eq!(status.code(), Some(4), "{stderr}");
     // 3 silent keepalive intervals (libssh2 makes 1 s into 2 s), plus slack

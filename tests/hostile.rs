@@ -131,13 +131,7 @@ fn signalled_after(mut c: Command, sig: libc::c_int, delay: Duration) -> (i32, S
     unsafe { libc::kill(child.id() as i32, sig) };
     let st = wait_at_most(&mut child, Duration::from_secs(10))
         .unwrap_or_else(|| panic!("prun did not stop after signal {sig}"));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = common::drain(child.stderr.take());
     (st.code().unwrap_or(-1), err)
 }
 

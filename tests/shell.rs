@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Fleet, pids_of};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,19 +30,8 @@ fn spawn_shell(f: &Fleet, inv: &std::path::Path, args: &[&str]) -> Child {
 
 fn finish(mut child: Child) -> (i32, String, String) {
     let st = common::wait_at_most(&mut child, Duration::from_secs(60)).expect("shell hung");
-    let (mut out, mut err) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let out = common::drain(child.stdout.take());
+    let err = common::drain(child.stderr.take());
     (st.code().unwrap_or(-1), out, err)
 }
 

@@ -638,13 +638,7 @@ fn a_bastion_that_stops_answering_fails_its_hosts_instead_of_hanging() {
         // SAFETY: the remote command this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = common::drain(child.stderr.take());
     let status = status.expect("prun hung behind a frozen bastion");
     assert_ne!(status.code(), Some(0), "{err}");
     assert!(err.contains("stopped answering"), "{err}");

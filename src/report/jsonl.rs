@@ -6,7 +6,7 @@
 
 use super::summary::Summary;
 use super::timing;
-use crate::event::{Event, HostInfo, Printer, Stream};
+use crate::event::{Event, Printer, Stream};
 use base64::Engine;
 use serde_json::json;
 use std::io::{self, Write};
@@ -16,8 +16,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 pub struct JsonPrinter<W: Write> {
     out: W,
-    hosts: Vec<HostInfo>,
-    /// The run so far, for the closing `summary` event.
+    /// The run so far: the hosts' names, and the closing `summary` event.
     summary: Summary,
 }
 
@@ -25,7 +24,6 @@ impl<W: Write> JsonPrinter<W> {
     pub fn new(out: W) -> Self {
         JsonPrinter {
             out,
-            hosts: Vec::new(),
             summary: Summary::default(),
         }
     }
@@ -47,7 +45,6 @@ impl<W: Write> Printer for JsonPrinter<W> {
                 started,
                 ..
             } => {
-                self.hosts = hosts.clone();
                 let hosts: Vec<_> = hosts
                     .iter()
                     .map(|h| {
@@ -65,11 +62,11 @@ impl<W: Write> Printer for JsonPrinter<W> {
                 }))
             }
             Event::HostStarted { host } => {
-                let name = self.hosts[*host].name.clone();
+                let name = self.summary.hosts[*host].name.clone();
                 self.line(json!({"type": "host_start", "host": name}))
             }
             Event::Output { host, stream, data } => {
-                let name = self.hosts[*host].name.clone();
+                let name = self.summary.hosts[*host].name.clone();
                 let stream = match stream {
                     Stream::Stdout => "stdout",
                     Stream::Stderr => "stderr",
@@ -88,10 +85,10 @@ impl<W: Write> Printer for JsonPrinter<W> {
                 self.line(v)
             }
             Event::HostFinished { host, result } => {
-                let rec = timing::host_json(&self.hosts[*host], result);
+                let rec = timing::host_json(&self.summary.hosts[*host], result);
                 let mut v = json!({"type": "host_end"});
                 if let (Some(obj), serde_json::Value::Object(fields)) = (v.as_object_mut(), rec) {
-                    obj.insert("host".into(), json!(self.hosts[*host].name));
+                    obj.insert("host".into(), json!(self.summary.hosts[*host].name));
                     obj.extend(fields);
                 }
                 self.line(v)

@@ -568,3 +568,12 @@ pub fn start_agent(dir: &Path) -> Agent {
     }
     agent
 }
+
+/// All that a finished child wrote on a piped stream (empty when it was not piped).
+pub fn drain(stream: Option<impl std::io::Read>) -> String {
+    let mut s = String::new();
+    if let Some(mut r) = stream {
+        let _ = r.read_to_string(&mut s);
+    }
+    s
+}
