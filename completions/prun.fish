@@ -73,8 +73,7 @@ complete -c prun -n "__fish_prun_needs_command" -a "bench" -d 'Reproduce the 201
 complete -c prun -n "__fish_prun_needs_command" -a "push" -d 'Copy local files to every selected host over SFTP'
 complete -c prun -n "__fish_prun_needs_command" -a "pull" -d 'Copy a file or directory from every selected host into LOCAL_DIR/<host>/ over SFTP'
 complete -c prun -n "__fish_prun_needs_command" -a "shell" -d 'An interactive prompt that runs each line on the selected hosts over held logins'
-complete -c prun -n "__fish_prun_needs_command" -a "sessions" -d 'List the logins a --persist holder keeps, or stop it (--stop)'
-complete -c prun -n "__fish_prun_needs_command" -a "__hold" -d 'The holder process that --persist starts (not for direct use)'
+complete -c prun -n "__fish_prun_needs_command" -a "sessions" -d 'List the logins a --persist holder keeps, or close them (--stop)'
 complete -c prun -n "__fish_prun_needs_command" -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to stdout'
 complete -c prun -n "__fish_prun_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c prun -n "__fish_prun_using_subcommand bench" -l levels -d 'Concurrency levels, comma separated' -r
@@ -212,6 +211,7 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l stop -d 'Close the held logins of the hosts matching a PATTERN (globs on host names: `*`, `?`, `[...]`); with no PATTERN, close every login and end the holder. The holder also ends when its last login is closed' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
@@ -240,42 +240,9 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c prun -n "__fish_prun_using_subcommand sessions" -l stop -d 'Close every held login and end the holder'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s h -l help -d 'Print help'
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l idle -d 'End after this long without a request' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l port -d 'SSH port for every host (default: the inventory\'s port, else 22)' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l identity -d 'Private key file to try first (repeatable)' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l host-key-check -d 'Host key policy: strict refuses unknown hosts, accept-new records them, off checks nothing [default: ssh_config\'s StrictHostKeyChecking, else strict]' -r -f -a "strict\t''
-accept-new\t''
-off\t''"
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s p -l parallel -d 'How many hosts run at once' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l connect-timeout -d 'Deadline for everything before the command starts: DNS, TCP connect, handshake, host key and auth (e.g. 10s, 500ms, 1m) [default: ssh_config\'s ConnectTimeout, else 10s]' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s t -l timeout -d 'Deadline for the command on each host, from the exec request (default: none)' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
-csv\t''"
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
-always\t''
-never\t''"
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
-always\t''
-never\t''"
-complete -c prun -n "__fish_prun_using_subcommand __hold" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
-complete -c prun -n "__fish_prun_using_subcommand __hold" -s h -l help -d 'Print help'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
@@ -307,11 +274,10 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "bench" -d 'Reproduce the 2017 study: time each SSH operation at increasing concurrency'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "push" -d 'Copy local files to every selected host over SFTP'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "pull" -d 'Copy a file or directory from every selected host into LOCAL_DIR/<host>/ over SFTP'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "shell" -d 'An interactive prompt that runs each line on the selected hosts over held logins'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "sessions" -d 'List the logins a --persist holder keeps, or stop it (--stop)'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "__hold" -d 'The holder process that --persist starts (not for direct use)'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to stdout'
-complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions __hold completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "bench" -d 'Reproduce the 2017 study: time each SSH operation at increasing concurrency'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "push" -d 'Copy local files to every selected host over SFTP'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "pull" -d 'Copy a file or directory from every selected host into LOCAL_DIR/<host>/ over SFTP'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "shell" -d 'An interactive prompt that runs each line on the selected hosts over held logins'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "sessions" -d 'List the logins a --persist holder keeps, or close them (--stop)'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) to stdout'
+complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

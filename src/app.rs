@@ -32,7 +32,6 @@ pub fn run(cli: Cli) -> u8 {
         // push / pull run the normal pipeline; the plan turns them into the hosts' work
         Some(Sub::Shell) => return crate::shell::run(cli),
         Some(Sub::Sessions { stop }) => return crate::holder::sessions(stop),
-        Some(Sub::Hold { idle }) => return crate::holder::serve(idle),
         Some(Sub::Push(_)) | Some(Sub::Pull(_)) | None => {}
     }
     let Some(plan) = plan_or_say(&cli) else {

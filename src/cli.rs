@@ -97,9 +97,10 @@ waiting for the connection-rate limit) add up to total (first_byte lies inside r
 The JSON report is one object: version (the schema version, 1), prun_version, command, \
 started (RFC 3339, UTC), parallel, elapsed_ms, hosts_total, counts (hosts by status), phases \
 (for each phase and total: hosts, min_ms, p50_ms, p95_ms, max_ms over the hosts that reached \
-it) and hosts (the records, with timings_ms mapping phase to milliseconds, and notes). The CSV \
-report has a header row and one row per host, with a column per phase (connect_ms … \
-close_ms, retry_wait_ms, total_ms). The report is written at the end of the run, after \
+it) and hosts (the records, with timings_ms mapping phase to milliseconds, notes, and \
+reused: true on a host whose command ran on a held login). The CSV report has a header row \
+and one row per host, with a column per phase (connect_ms … close_ms, retry_wait_ms, \
+total_ms), then reused (true or false). The report is written at the end of the run, after \
 Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
     ),
     (
@@ -216,10 +217,13 @@ must be the user's own with mode 0700; the socket is 0600 and every peer's uid i
 holds logged-in connections only: it starts without PRUN_PASSWORD, PRUN_SUDO_PASSWORD and \
 PRUN_KEY_PASSPHRASE, and a run's passwords are dropped when that run ends. push, pull, \
 --ask-pass and --stdin runs, and runs with another HOME, USER or SSH_AUTH_SOCK, run directly. \
-While idle the holder sends its logins keepalives and drops those whose server closed them; \
-a held login found dead before the exec request is replaced; a command never runs twice. The \
-holder ends after DUR without a run or on prun sessions --stop; prun sessions lists what it \
-holds.",
+While idle the holder sends its logins keepalives every 2 s and drops those whose server \
+closed them or left a keepalive unanswered for three --keepalive intervals (at least 2 s \
+each); a held login found dead before the exec request is replaced; a command never runs \
+twice. prun sessions lists what it holds (host, user@address:port, held for, idle for, \
+commands run); prun sessions --stop PATTERN... closes the logins of the hosts matching a \
+glob. The holder ends after DUR without a run, on prun sessions --stop without a pattern, and \
+when its last login is gone. The reports say which hosts ran on a held login (reused).",
     ),
     (
         "SSH CONFIG",
@@ -648,18 +652,13 @@ pub enum Sub {
     /// from the inventory), :hosts, :output stream|block|gather|json, :sessions, :help, :quit.
     /// Ctrl-C stops the running command on every host and returns to the prompt.
     Shell,
-    /// List the logins a --persist holder keeps, or stop it (--stop)
+    /// List the logins a --persist holder keeps, or close them (--stop)
     Sessions {
-        /// Close every held login and end the holder
-        #[arg(long)]
-        stop: bool,
-    },
-    /// The holder process that --persist starts (not for direct use)
-    #[command(name = "__hold", hide = true)]
-    Hold {
-        /// End after this long without a request
-        #[arg(long, value_parser = parse_duration)]
-        idle: Duration,
+        /// Close the held logins of the hosts matching a PATTERN (globs on host names: `*`,
+        /// `?`, `[...]`); with no PATTERN, close every login and end the holder. The holder
+        /// also ends when its last login is closed.
+        #[arg(long, value_name = "PATTERN", num_args = 0..)]
+        stop: Option<Vec<String>>,
     },
     /// Print a shell completion script (bash, zsh or fish) to stdout
     ///

@@ -19,7 +19,7 @@ use crate::cancel::{Cancel, Reason};
 use crate::event::Event;
 use crate::runner::{self, Job};
 use crate::secret::Secret;
-use crate::ssh::RunState;
+use crate::ssh::{HeldInfo, RunState};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -42,7 +42,9 @@ enum Request {
     /// Stop the running command (Ctrl-C on the client).
     Cancel,
     List,
-    Stop,
+    /// Close the logins of the hosts that match one of these patterns; every login (and the
+    /// holder) when there are none.
+    Stop(Vec<String>),
 }
 
 /// What the holder answers.
@@ -51,9 +53,13 @@ enum Reply {
     Event(Event),
     /// The holder cannot run this request (the client runs it itself).
     Refused(String),
-    /// The held logins: where, held for how many ms, commands run.
-    Held(Vec<(String, u64, u64)>),
-    Stopped,
+    /// The held logins.
+    Held(Vec<HeldInfo>),
+    /// How many logins were closed, and whether the holder ended.
+    Stopped {
+        closed: usize,
+        ended: bool,
+    },
 }
 
 /// How often the idle holder looks after its logins.
@@ -137,7 +143,7 @@ fn connect_or_start(idle: Duration) -> Result<UnixStream, String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find prun itself: {e}"))?;
     let mut c = std::process::Command::new(exe);
-    c.arg("__hold")
+    c.arg(ENTRY)
         .arg("--idle")
         .arg(format!("{}ms", idle.as_millis().max(1)))
         .env_remove("PRUN_PASSWORD")
@@ -254,8 +260,29 @@ pub fn relay(
     });
 }
 
-/// `prun sessions [--stop]`.
-pub fn sessions(stop: bool) -> u8 {
+/// One held login as `prun sessions` prints it: host, where, held for, idle for, commands.
+pub fn held_line(h: &HeldInfo) -> String {
+    format!(
+        "{}\t{}\theld {}\tidle {}\t{} command(s)",
+        h.host,
+        h.place,
+        crate::text::fmt_duration(h.held),
+        crate::text::fmt_duration(h.idle),
+        h.commands
+    )
+}
+
+/// Whether host `name` matches one of `patterns` (globs with `*`, `?` and `[...]`, as
+/// `prun sessions --stop` takes them).
+fn picks(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| match glob::Pattern::new(p) {
+        Ok(g) => g.matches(name),
+        Err(_) => p == name,
+    })
+}
+
+/// `prun sessions [--stop [PATTERN...]]`.
+pub fn sessions(stop: Option<Vec<String>>) -> u8 {
     let path = match socket_path() {
         Ok(p) => p,
         Err(e) => {
@@ -267,7 +294,10 @@ pub fn sessions(stop: bool) -> u8 {
         eprintln!("prun: no holder is running: no logins are held");
         return crate::exit::OK;
     };
-    let req = if stop { Request::Stop } else { Request::List };
+    let req = match stop {
+        Some(patterns) => Request::Stop(patterns),
+        None => Request::List,
+    };
     if let Err(e) = send(&mut s, &req) {
         eprintln!("prun: error: cannot talk to the holder: {e}");
         return crate::exit::INTERNAL;
@@ -276,18 +306,18 @@ pub fn sessions(stop: bool) -> u8 {
     match read_reply(&mut r) {
         Ok(Reply::Held(held)) => {
             let mut out = std::io::stdout().lock();
-            for (place, ms, commands) in &held {
-                let _ = writeln!(
-                    out,
-                    "{place}\theld {}\t{commands} command(s)",
-                    crate::text::fmt_duration(Duration::from_millis(*ms))
-                );
+            for h in &held {
+                let _ = writeln!(out, "{}", held_line(h));
             }
             eprintln!("prun: {} login(s) held", held.len());
             crate::exit::OK
         }
-        Ok(Reply::Stopped) => {
-            eprintln!("prun: the holder closed its logins and ended");
+        Ok(Reply::Stopped { closed, ended }) => {
+            if ended {
+                eprintln!("prun: closed {closed} login(s); the holder ended");
+            } else {
+                eprintln!("prun: closed {closed} login(s); the holder keeps the others");
+            }
             crate::exit::OK
         }
         Ok(Reply::Refused(why)) => {
@@ -305,8 +335,29 @@ pub fn sessions(stop: bool) -> u8 {
     }
 }
 
-/// `prun __hold --idle DUR`: serve runs until idle for `idle`.
-pub fn serve(idle: Duration) -> u8 {
+/// The first argument that makes the prun binary the holder: `prun __hold --idle DUR`.
+pub const ENTRY: &str = "__hold";
+
+/// The holder's own command line (after [`ENTRY`]): `--idle DUR`.
+pub fn serve_from_args(args: &[std::ffi::OsString]) -> u8 {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    match words.as_slice() {
+        ["--idle", d] => match crate::cli::parse_duration(d) {
+            Ok(idle) => serve(idle),
+            Err(e) => {
+                eprintln!("prun: error: {ENTRY}: --idle: {e}");
+                crate::exit::USAGE
+            }
+        },
+        _ => {
+            eprintln!("prun: error: {ENTRY} is started by prun --persist and takes --idle DUR");
+            crate::exit::USAGE
+        }
+    }
+}
+
+/// Serve runs until idle for `idle`.
+fn serve(idle: Duration) -> u8 {
     let Ok(path) = socket_path() else {
         return crate::exit::USAGE;
     };
@@ -328,10 +379,13 @@ pub fn serve(idle: Duration) -> u8 {
     let mut last = Instant::now();
     let mut tended = Instant::now();
     loop {
-        // while idle: drop logins that died, keep the others alive
+        // while idle: drop logins that died, keep the others alive; end when none is left
         if tended.elapsed() >= TEND_EVERY {
             if let Some(st) = &state {
                 st.tend();
+                if st.held().is_empty() {
+                    break;
+                }
             }
             tended = Instant::now();
         }
@@ -355,18 +409,20 @@ pub fn serve(idle: Duration) -> u8 {
             continue;
         };
         match req {
-            Request::Stop => {
-                let _ = send(r.get_mut(), &Reply::Stopped);
-                break;
+            Request::Stop(patterns) => {
+                let held = state.as_ref().map_or(0, |st| st.held().len());
+                let closed = match &state {
+                    Some(st) if !patterns.is_empty() => st.close(|name| picks(&patterns, name)),
+                    _ => held,
+                };
+                let ended = closed == held;
+                let _ = send(r.get_mut(), &Reply::Stopped { closed, ended });
+                if ended {
+                    break;
+                }
             }
             Request::List => {
-                let held = state
-                    .as_ref()
-                    .map(RunState::held)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(p, age, n)| (p, age.as_millis() as u64, n))
-                    .collect();
+                let held = state.as_ref().map(RunState::held).unwrap_or_default();
                 let _ = send(r.get_mut(), &Reply::Held(held));
             }
             Request::Cancel => {}
@@ -388,6 +444,10 @@ pub fn serve(idle: Duration) -> u8 {
                     continue;
                 }
                 run_one(&mut state, r, argv, cwd, password, sudo_password);
+                // SAFETY: malloc_trim only returns free heap pages to the kernel.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
             }
         }
         last = Instant::now();

@@ -10,6 +10,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 4);
     }
+    // the --persist holder (`prun __hold --idle DUR`) is started by prun itself, outside
+    // the command line users see (and its completions)
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == prun::holder::ENTRY) {
+        return ExitCode::from(prun::holder::serve_from_args(&args[2..]));
+    }
     let cli = prun::cli::parse();
     match std::panic::catch_unwind(move || prun::app::run(cli)) {
         Ok(code) => ExitCode::from(code),

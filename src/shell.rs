@@ -106,11 +106,8 @@ pub fn run(cli: Cli) -> u8 {
                 "sessions" => {
                     let held = state.held();
                     eprintln!("prun: {} login(s) held", held.len());
-                    for (place, age, commands) in held {
-                        eprintln!(
-                            "  {place}  held {}  {commands} command(s)",
-                            crate::text::fmt_duration(age)
-                        );
+                    for h in &held {
+                        eprintln!("  {}", crate::holder::held_line(h));
                     }
                 }
                 "output" => match arg {

@@ -157,18 +157,11 @@ fn a_held_login_that_dies_while_idle_is_dropped_and_the_next_run_logs_in_once() 
         // SAFETY: killing per-connection sshd processes of a server this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    // the idle holder notices and drops it
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = h.prun();
-        c.arg("sessions");
-        let r = run(c);
-        if r.stderr.contains("0 login(s) held") {
-            break;
-        }
-        assert!(Instant::now() < end, "the dead login is still held: {r:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // the idle holder notices and drops it; with its last login gone, it ends
+    assert!(
+        h.gone_within(Duration::from_secs(10)),
+        "the dead login is still held"
+    );
     let marker = f.dir.path().join("ran");
     let cmd = format!("echo x >> {}", marker.display());
     let r = with_inv(&h, &inv, &["--persist", "30s", &cmd]);
@@ -179,4 +172,113 @@ fn a_held_login_that_dies_while_idle_is_dropped_and_the_next_run_logs_in_once() 
         "ran exactly once"
     );
     assert_eq!(logins(&f, 0), 2, "one fresh login replaced the dead one");
+}
+
+fn sessions(h: &Holder, args: &[&str]) -> common::Run {
+    let mut c = h.prun();
+    c.arg("sessions").args(args);
+    run(c)
+}
+
+#[test]
+fn sessions_stop_pattern_closes_only_those_hosts_and_the_report_says_which_reused() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(3);
+    let h = holder(&f);
+    let r = with_inv(&h, &inv, &["--persist", "30s", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = sessions(&h, &[]);
+    let lines: Vec<String> = r.stdout_text().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{r:?}");
+    // host, where, held, idle, commands
+    let cols: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(cols[0], "h01", "{r:?}");
+    assert!(
+        cols[1].ends_with(&format!("@127.0.0.1:{}", f.port(0))),
+        "{r:?}"
+    );
+    assert!(
+        cols[2].starts_with("held ") && cols[3].starts_with("idle "),
+        "{r:?}"
+    );
+    assert_eq!(cols[4], "1 command(s)", "{r:?}");
+
+    let r = sessions(&h, &["--stop", "h0[12]"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("closed 2 login(s); the holder keeps"),
+        "{r:?}"
+    );
+    let r = sessions(&h, &[]);
+    assert_eq!(r.stdout_text().lines().count(), 1, "{r:?}");
+    assert!(r.stdout_text().starts_with("h03\t"), "{r:?}");
+
+    // h01 and h02 log in afresh, h03 runs on its held login; the CSV report says which
+    let csv = f.dir.path().join("r.csv");
+    let csv_arg = csv.to_str().unwrap();
+    let r = with_inv(&h, &inv, &["--persist", "30s", "--report", csv_arg, "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("(1 on held logins)"), "{r:?}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let reused = header
+        .iter()
+        .position(|c| *c == "reused")
+        .expect("a reused column");
+    let by_host: Vec<(String, String)> = rows
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[0].to_string(), c[reused].to_string())
+        })
+        .collect();
+    assert_eq!(
+        by_host,
+        [("h01", "false"), ("h02", "false"), ("h03", "true")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .to_vec()
+    );
+    assert_eq!(
+        logins(&f, 0) + logins(&f, 1),
+        5,
+        "3 first logins, 2 after the stop"
+    );
+
+    // closing the last logins ends the holder
+    let r = sessions(&h, &["--stop", "h*"]);
+    assert!(
+        r.stderr.contains("closed 3 login(s); the holder ended"),
+        "{r:?}"
+    );
+    assert!(
+        h.gone_within(Duration::from_secs(5)),
+        "the holder did not end"
+    );
+}
+
+#[test]
+fn a_held_login_whose_server_stops_answering_is_dropped_while_idle() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(2);
+    let h = holder(&f);
+    // keepalives every 2 s (libssh2's least): unanswered for 3 intervals means gone
+    let r = with_inv(&h, &inv, &["--persist", "60s", "--keepalive", "2s", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // h01's server stops answering without closing anything (no FIN, no reset)
+    let _frozen = common::freeze_sessions(&f.servers[0]);
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = sessions(&h, &[]);
+        if r.stderr.contains("1 login(s) held") {
+            assert!(r.stdout_text().starts_with("h02\t"), "{r:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the silent login is still held: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

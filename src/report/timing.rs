@@ -80,7 +80,7 @@ struct HostRecord<'a> {
     retry_wait_ms: f64,
     total_ms: f64,
     notes: &'a [String],
-    /// Present (true) only when the command ran on a held login (`prun shell`).
+    /// Present (true) only when the command ran on a held login (`prun shell`, `--persist`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reused: bool,
 }
@@ -271,6 +271,7 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         "transfer_bytes_per_s",
     ];
     header.extend(TIME_COLUMNS);
+    header.push("reused");
     out.write_record(&header).map_err(io::Error::other)?;
     let opt = |v: Option<String>| v.unwrap_or_default();
     for (h, r) in s.hosts.iter().zip(&s.results) {
@@ -301,6 +302,7 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         }
         row.push(format!("{:.3}", rec.retry_wait_ms));
         row.push(format!("{:.3}", rec.total_ms));
+        row.push(rec.reused.to_string());
         out.write_record(&row).map_err(io::Error::other)?;
     }
     out.flush()

@@ -7,7 +7,7 @@ use super::gate::{Permit, StartGate};
 use super::io::sleep_unless_cancelled;
 use super::jump::JumpPool;
 use super::keys::KeyFile;
-use super::pool::{Held, Pool};
+use super::pool::{Held, HeldInfo, Pool};
 use super::transport::{self, Transport};
 use super::{Ctx, exec, login, transfer};
 use crate::cancel::Cancel;
@@ -62,9 +62,14 @@ impl RunState {
         }
     }
 
-    /// The held logins: where to, held for how long, commands run (see [`Pool::describe`]).
-    pub fn held(&self) -> Vec<(String, std::time::Duration, u64)> {
+    /// The held logins (see [`Pool::describe`]).
+    pub fn held(&self) -> Vec<HeldInfo> {
         self.pool.as_ref().map_or_else(Vec::new, Pool::describe)
+    }
+
+    /// Close the held logins of the hosts `pick` chooses; how many were closed.
+    pub fn close(&self, pick: impl Fn(&str) -> bool) -> usize {
+        self.pool.as_ref().map_or(0, |p| p.close(pick))
     }
 
     /// What every host of the run reads.
@@ -246,7 +251,7 @@ fn one_attempt(
         );
         match r {
             r if keeps_connection(&r) => {
-                held.commands += 1;
+                held.used();
                 pool.put(key.clone(), held);
                 return r;
             }
@@ -326,17 +331,15 @@ fn one_attempt(
         // keep the login for the next command
         (Some(pool), Some(key)) if keeps_connection(&r) => pool.put(
             key,
-            Held {
+            Held::new(
                 sess,
                 fd,
-                _guard: guard,
+                guard,
                 liveness,
-                kex: result.kex.clone(),
-                cipher: result.cipher.clone(),
-                auth_method: result.auth_method.clone(),
-                since: Instant::now(),
-                commands: 1,
-            },
+                &target.name,
+                keepalive_secs,
+                result,
+            ),
         ),
         _ => {
             // Best effort: tell the server we are leaving; do not wait for it.

@@ -25,4 +25,4 @@ pub use crate::target::{Settings, Target, Work};
 pub use ctx::Ctx;
 pub use host::{RunState, Shared};
 pub use known_hosts::{KnownHosts, Policy};
-pub use pool::Pool;
+pub use pool::{HeldInfo, Pool};

@@ -13,7 +13,7 @@ use ssh2::Session;
 use std::collections::HashMap;
 use std::os::unix::io::RawFd;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One logged-in connection.
 pub(crate) struct Held {
@@ -24,11 +24,47 @@ pub(crate) struct Held {
     pub(crate) kex: Option<String>,
     pub(crate) cipher: Option<String>,
     pub(crate) auth_method: Option<String>,
+    /// The host's name (what `prun sessions` shows and `--stop PATTERN` matches).
+    pub(crate) name: String,
     pub(crate) since: Instant,
+    /// When its last command ended.
+    pub(crate) last_used: Instant,
     pub(crate) commands: u64,
+    /// The keepalive interval the session was given (`--keepalive`).
+    pub(crate) keepalive_secs: u32,
+    /// When the idle connection was first sent a keepalive that has not been answered yet.
+    probe: Option<Instant>,
 }
 
 impl Held {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        sess: Session,
+        fd: RawFd,
+        guard: NonBlockingOnDrop,
+        liveness: Option<Liveness>,
+        name: &str,
+        keepalive_secs: u32,
+        result: &crate::event::HostResult,
+    ) -> Held {
+        let now = Instant::now();
+        Held {
+            sess,
+            fd,
+            _guard: guard,
+            liveness,
+            kex: result.kex.clone(),
+            cipher: result.cipher.clone(),
+            auth_method: result.auth_method.clone(),
+            name: name.to_string(),
+            since: now,
+            last_used: now,
+            commands: 1,
+            keepalive_secs,
+            probe: None,
+        }
+    }
+
     /// Whether the connection can still carry a command, as far as the kernel knows: a TCP
     /// connection the peer closed or reset is not; a forwarded one is asked by the channel
     /// open itself.
@@ -38,6 +74,57 @@ impl Held {
         }
         super::io::tcp_established(self.fd).unwrap_or(true)
     }
+
+    /// The connection ran another command and is back: idle from now.
+    pub(crate) fn used(&mut self) {
+        self.commands += 1;
+        self.last_used = Instant::now();
+        self.probe = None;
+    }
+
+    /// Milliseconds since the server last sent anything.
+    fn silent_ms(&self) -> Option<u32> {
+        super::io::ms_since_data_received(self.fd)
+            .or_else(|| self.liveness.as_ref().map(Liveness::idle_ms))
+    }
+
+    /// Send a keepalive (libssh2 sends at most one per interval) and judge the answers to the
+    /// earlier ones: a live server answers every keepalive, so one unanswered for three
+    /// intervals (the rule a running command follows, see [`super::exec`]) means the server
+    /// stopped answering — gone without a FIN or a reset. `false`: drop the connection.
+    fn probe(&mut self) -> bool {
+        if let Some(sent) = self.probe {
+            let waited = sent.elapsed();
+            match self.silent_ms() {
+                // something arrived after the probe was sent: answered
+                Some(ms) if Duration::from_millis(ms.into()) < waited => self.probe = None,
+                // libssh2 sends keepalives at least 2 s apart (it turns 1 s into 2 s)
+                Some(_) if waited > unanswered_limit(self.keepalive_secs) => return false,
+                _ => {}
+            }
+        }
+        let _ = self.sess.keepalive_send();
+        self.probe.get_or_insert_with(Instant::now);
+        true
+    }
+}
+
+/// How long a keepalive may go unanswered before the connection counts as dead.
+fn unanswered_limit(keepalive_secs: u32) -> Duration {
+    Duration::from_millis(3 * u64::from(keepalive_secs.max(2)) * 1000 + 500)
+}
+
+/// One held connection, as `prun sessions` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeldInfo {
+    pub host: String,
+    /// `user@address:port`
+    pub place: String,
+    /// How long it has been held.
+    pub held: Duration,
+    /// How long since its last command ended.
+    pub idle: Duration,
+    pub commands: u64,
 }
 
 impl Drop for Held {
@@ -84,30 +171,38 @@ impl Pool {
         self.held.lock().unwrap().insert(key, held);
     }
 
-    /// Each held connection: where it goes (`user@address:port`), how long it has been held
-    /// and how many commands it ran; sorted.
-    pub fn describe(&self) -> Vec<(String, std::time::Duration, u64)> {
+    /// Each held connection, sorted by host name.
+    pub fn describe(&self) -> Vec<HeldInfo> {
         let held = self.held.lock().unwrap();
         let mut out: Vec<_> = held
             .iter()
-            .map(|(k, h)| {
-                let place = k.split(' ').next().unwrap_or(k).to_string();
-                (place, h.since.elapsed(), h.commands)
+            .map(|(k, h)| HeldInfo {
+                host: h.name.clone(),
+                place: k.split(' ').next().unwrap_or(k).to_string(),
+                held: h.since.elapsed(),
+                idle: h.last_used.elapsed(),
+                commands: h.commands,
             })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| (&a.host, &a.place).cmp(&(&b.host, &b.place)));
         out
     }
 
-    /// Look after idle held connections: drop the ones the peer closed or reset, and send the
-    /// others a keepalive (at most one per keepalive interval: libssh2 keeps the time), so a
-    /// server or firewall that ends idle connections sees traffic.
+    /// Close the held connections whose host `pick` chooses; how many were closed.
+    pub fn close(&self, pick: impl Fn(&str) -> bool) -> usize {
+        let mut held = self.held.lock().unwrap();
+        let before = held.len();
+        held.retain(|_, h| !pick(&h.name));
+        before - held.len()
+    }
+
+    /// Look after idle held connections: drop the ones the peer closed or reset and those
+    /// whose server stopped answering keepalives, and send the others a keepalive (at most
+    /// one per keepalive interval: libssh2 keeps the time), so a server or firewall that ends
+    /// idle connections sees traffic.
     pub fn tend(&self) {
         let mut held = self.held.lock().unwrap();
-        held.retain(|_, h| h.alive());
-        for h in held.values() {
-            let _ = h.sess.keepalive_send();
-        }
+        held.retain(|_, h| h.alive() && h.probe());
     }
 
     /// How many connections are held.
