@@ -329,6 +329,9 @@ option: a command that starts with - goes after --.",
   PRUN_SUDO_PASSWORD  the password for sudo's prompt (with --sudo)
   PRUN_PERSIST   like --persist DUR when the option is not given
   XDG_RUNTIME_DIR  where the --persist holder's socket directory (prun/) is
+  PRUN_HISTORY   prun shell's history file (empty: keep none)
+  XDG_STATE_HOME  else the history is $XDG_STATE_HOME/prun/shell_history
+                 (default ~/.local/state/prun/shell_history)
   USER           the default remote user",
     ),
 ];
@@ -650,7 +653,12 @@ pub enum Sub {
     /// Every host is logged in to once, at its first command; later commands reuse the
     /// connection (a channel open and an exec only). Built-ins: :limit PATTERN (select again
     /// from the inventory), :hosts, :output stream|block|gather|json, :sessions, :help, :quit.
-    /// Ctrl-C stops the running command on every host and returns to the prompt.
+    /// Ctrl-C stops the running command on every host and returns to the prompt; Ctrl-D or
+    /// :quit leaves, and SIGTERM or SIGHUP at the prompt ends the shell. Line editing and
+    /// history (the arrow keys, Ctrl-R) on a terminal; the last 1000 lines are kept in
+    /// PRUN_HISTORY, else $XDG_STATE_HOME/prun/shell_history, else
+    /// ~/.local/state/prun/shell_history (mode 0600); a line that starts with a space is not
+    /// kept.
     Shell,
     /// List the logins a --persist holder keeps, or close them (--stop)
     Sessions {

@@ -4,7 +4,8 @@
 //! and an exec. Each command runs through the same runner, printers and summary as a normal
 //! run. Built-ins start with `:`. Ctrl-C stops the running command on every host (its own
 //! cancel, the SSH signal request) and returns to the prompt; at the prompt it clears the
-//! line. Line editing and history by rustyline, drawn on the terminal, never on stdout.
+//! line. Line editing and history by rustyline, drawn on the terminal, never on stdout; the
+//! history is kept in a file between shells ([`history_file`]).
 
 use crate::app;
 use crate::cancel::{Cancel, Reason};
@@ -22,7 +23,7 @@ const HELP: &str = "\
   :limit PATTERN         select hosts again (a --limit pattern; :limit alone: all of them)
   :hosts                 list the selected hosts
   :output MODE           stream, block, gather or json
-  :sessions              how many logins are held
+  :sessions              the held logins (host, where, held, idle, commands)
   :help                  this text
   :quit                  leave (also Ctrl-D)";
 
@@ -47,15 +48,17 @@ pub fn run(cli: Cli) -> u8 {
             std::thread::sleep(std::time::Duration::from_secs(2));
         }
     });
-    // Ctrl-C cancels the command that runs, if any; a second one during it exits
+    // Ctrl-C cancels the command that runs, if any; a second one during it exits. At the
+    // prompt a typed Ctrl-C reaches the line editor, not this handler: what arrives here then
+    // is SIGTERM, SIGHUP or a SIGINT from elsewhere, and ends the shell (terminal restored).
     let current: Arc<Mutex<Option<Arc<Cancel>>>> = Arc::default();
     let handler_current = Arc::clone(&current);
-    if let Err(e) = ctrlc::set_handler(move || {
-        if let Some(c) = handler_current.lock().unwrap().as_ref() {
-            if c.is_interrupted() {
-                std::process::exit(exit::INTERRUPTED as i32);
-            }
-            c.trigger(Reason::Interrupted);
+    let terminal = TerminalMode::save();
+    if let Err(e) = ctrlc::set_handler(move || match handler_current.lock().unwrap().as_ref() {
+        Some(c) if !c.is_interrupted() => c.trigger(Reason::Interrupted),
+        _ => {
+            terminal.restore();
+            std::process::exit(exit::INTERRUPTED as i32);
         }
     }) {
         eprintln!("prun: warning: cannot handle Ctrl-C ({e}); it will end the shell");
@@ -63,7 +66,10 @@ pub fn run(cli: Cli) -> u8 {
     let config = rustyline::Config::builder()
         .behavior(rustyline::config::Behavior::PreferTerm)
         .auto_add_history(true)
-        .build();
+        .history_ignore_space(true)
+        .max_history_size(HISTORY_LINES)
+        .map(|b| b.build())
+        .unwrap_or_default();
     let mut editor = match rustyline::DefaultEditor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
@@ -71,6 +77,11 @@ pub fn run(cli: Cli) -> u8 {
             return exit::INTERNAL;
         }
     };
+    let history = history_file();
+    if let Some(path) = &history {
+        load_history(&mut editor, path);
+    }
+    let mut history_failed = false;
     let Ok(mut out_dir) = app::open_out_dir(&cli) else {
         return exit::USAGE;
     };
@@ -86,6 +97,16 @@ pub fn run(cli: Cli) -> u8 {
                 return exit::INTERNAL;
             }
         };
+        if let Some(path) = &history
+            && !history_failed
+            && let Err(e) = editor.append_history(path)
+        {
+            eprintln!(
+                "prun: warning: cannot save the history to {}: {e}",
+                path.display()
+            );
+            history_failed = true;
+        }
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -185,4 +206,68 @@ pub fn run(cli: Cli) -> u8 {
         };
     }
     status
+}
+
+/// Lines of history kept.
+const HISTORY_LINES: usize = 1000;
+
+/// Where the shell keeps its history: `PRUN_HISTORY` (empty: nowhere), else
+/// `$XDG_STATE_HOME/prun/shell_history`, else `~/.local/state/prun/shell_history`.
+fn history_file() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("PRUN_HISTORY") {
+        return (!p.is_empty()).then(|| crate::paths::expand_tilde(&p.to_string_lossy()));
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map_or_else(
+            || crate::paths::home().join(".local/state"),
+            std::path::PathBuf::from,
+        );
+    Some(state.join("prun/shell_history"))
+}
+
+/// Read the history file into the editor, creating its directory (0700) when missing. A file
+/// that is not there yet is fine; one that cannot be read is said once.
+fn load_history(editor: &mut rustyline::DefaultEditor, path: &std::path::Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+    match editor.load_history(path) {
+        Ok(()) => {}
+        Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => eprintln!(
+            "prun: warning: cannot read the history {}: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// The terminal's mode as the shell found it (stdin a terminal), to put back when a signal
+/// ends the shell while the line editor has the terminal in raw mode.
+struct TerminalMode(Option<libc::termios>);
+
+impl TerminalMode {
+    fn save() -> TerminalMode {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails (stdin not a terminal).
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            TerminalMode((libc::tcgetattr(0, &mut t) == 0).then_some(t))
+        }
+    }
+
+    fn restore(&self) {
+        if let Some(t) = &self.0 {
+            // SAFETY: restoring attributes read from the same descriptor.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, t);
+            }
+        }
+    }
 }

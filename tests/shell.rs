@@ -155,3 +155,196 @@ fn a_held_connection_that_died_is_replaced_and_the_command_runs_once() {
         "a fresh login replaced the dead one: {err}"
     );
 }
+
+/// A `prun shell` on a pseudo-terminal, as a user's terminal runs it: its own session with
+/// the terminal as controlling terminal (so Ctrl-C typed there is SIGINT to prun), answers
+/// to cursor-position queries, and everything it writes collected.
+struct Terminal {
+    master: std::fs::File,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    child: Child,
+}
+
+impl Terminal {
+    fn spawn(mut c: std::process::Command) -> Terminal {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (0, 0);
+        let size = libc::winsize {
+            ws_row: 40,
+            ws_col: 160,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two descriptors this test then owns.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors are fresh and owned here.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        c.env("TERM", "xterm")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe; the child becomes the terminal's
+        // session leader with it as controlling terminal.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = c.spawn().unwrap();
+        drop(c); // the parent's copies of the slave side
+        let master = std::fs::File::from(master);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut reader, mut answer) = (master.try_clone().unwrap(), master.try_clone().unwrap());
+        let sink = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            // ends with EIO once the shell and its terminal are gone
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                let chunk = &buf[..n];
+                if chunk.windows(4).any(|w| w == b"\x1b[6n") {
+                    let _ = answer.write_all(b"\x1b[1;1R");
+                }
+                sink.lock().unwrap().extend_from_slice(chunk);
+            }
+        });
+        Terminal {
+            master,
+            seen,
+            child,
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until `needle` has appeared `times` times in all the terminal showed.
+    fn expect(&self, needle: &str, times: usize) {
+        let end = Instant::now() + Duration::from_secs(30);
+        while self.text().matches(needle).count() < times {
+            assert!(
+                Instant::now() < end,
+                "the terminal never showed {needle:?} {times} time(s):\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn type_keys(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // a failed test leaves no shell behind
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn on_a_terminal_lines_edit_history_recalls_and_ctrl_c_returns_to_the_prompt() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let user = common::ensure_test_user(); // OpenSSH ignores signal requests for root
+    let inv = f.inventory(2);
+    let history = f.dir.path().join("history");
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-u", user, "--progress", "never", "shell"])
+        .env("PRUN_HISTORY", &history);
+    let mut t = Terminal::spawn(c);
+    t.expect("prun (2 hosts)> ", 1);
+    t.type_keys("echo one\r");
+    t.expect("h01 | one", 1);
+    t.expect("h02 | one", 1);
+    t.expect("prun (2 hosts)> ", 2);
+    // a selection change, then a line edited with backspace and the arrow keys
+    t.type_keys(":limit h02\r");
+    t.expect("prun (1 hosts)> ", 1);
+    t.type_keys("echo twx\x7fo\x1b[D\x1b[D\x1b[Dl \x1b[F\r"); // → "echo l two"
+    t.expect("prun (1 hosts)> ", 2);
+    let shown = t.text();
+    assert!(shown.contains("h02 | l two"), "{shown}");
+    assert!(!shown.contains("h01 | l two"), "{shown}");
+    // the up arrow recalls the last line
+    t.type_keys("\x1b[A\r");
+    t.expect("h02 | l two", 2);
+    t.expect("prun (1 hosts)> ", 3);
+    // Ctrl-C typed on the terminal stops the remote command and the prompt returns
+    t.type_keys(":limit\r");
+    t.expect("prun (2 hosts)> ", 3);
+    t.type_keys("sleep 48.88\r");
+    let start = Instant::now();
+    while pids_of("sleep 48.88").len() < 2 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(pids_of("sleep 48.88").len(), 2, "the sleeps did not start");
+    t.type_keys("\x03");
+    t.expect("prun (2 hosts)> ", 4);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !pids_of("sleep 48.88").is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = pids_of("sleep 48.88");
+    for p in &left {
+        // SAFETY: killing a leftover the test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert!(left.is_empty(), "remote sleeps still running: {left:?}");
+    // Ctrl-D at an empty prompt leaves
+    t.type_keys("\x04");
+    let st = common::wait_at_most(&mut t.child, Duration::from_secs(20)).expect("shell hung");
+    assert_eq!(
+        st.code(),
+        Some(130),
+        "the last command was interrupted: {}",
+        t.text()
+    );
+    // one login per host for all of it, and the history kept for the next shell
+    assert_eq!(logins(&f, 0), 2, "{}", t.text());
+    let kept = std::fs::read_to_string(&history).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&history).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the history is private");
+    for line in ["echo one", ":limit h02", "echo l two", "sleep 48.88"] {
+        assert!(kept.contains(line), "{line:?} not in the history:\n{kept}");
+    }
+}
+
+#[test]
+fn sigterm_at_the_prompt_ends_the_shell() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(1);
+    let mut child = spawn_shell(&f, &inv, &[]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"echo one\n").unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while logins(&f, 0) < 1 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = common::wait_at_most(&mut child, Duration::from_secs(10));
+    assert!(st.is_some(), "the shell ignored SIGTERM at its prompt");
+    assert_eq!(st.unwrap().code(), Some(130));
+}

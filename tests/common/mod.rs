@@ -287,6 +287,8 @@ impl Fleet {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prun"));
         c.env("HOME", &self.home)
             .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("PRUN_HISTORY")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         c
