@@ -12,6 +12,10 @@ byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopp
                                        # first logs in, the others reuse the held logins
     bench/core.py --persist 5m         # every run with --persist: the first starts the
                                        # holder and logs in, the later ones reuse its logins
+    bench/core.py --held -r 3          # alternating rounds of: a fresh prun run, a later
+                                       # --persist run, and a later pssh run over OpenSSH
+                                       # ControlPersist masters (after one warm-up run each);
+                                       # counts the holder's and the masters' CPU and memory
     PRUN_BIN=path/to/prun bench/core.py
 
 Performance is measured here, never asserted in a test.
@@ -142,6 +146,172 @@ def run_once(prun, state, p, n, servers, extra=()):
     }
 
 
+def proc_stat(pid):
+    """(ppid, utime+stime+cutime+cstime in seconds) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), sum(int(x) for x in fields[11:15]) / TICK
+
+
+def tree_cpu(roots):
+    """CPU of the processes under `roots` (themselves included): the live ones' own and their
+    reaped children's. Reaped descendants are counted in a live ancestor's cutime."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st:
+                table[int(d)] = st
+    roots = set(roots)
+
+    def under(pid):
+        while pid > 1:
+            if pid in roots:
+                return True
+            pid = table.get(pid, (0, 0))[0]
+        return False
+
+    return sum(c for pid, (_, c) in table.items() if under(pid))
+
+
+def pids_matching(prefix):
+    """PIDs whose command line starts with `prefix`."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                cmd = open(f"/proc/{d}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith(prefix):
+                out.append(int(d))
+    return out
+
+
+def mem_mb(pids):
+    """Summed (RSS, PSS) in MB of live processes."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/smaps_rollup"):
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss / 1024, pss / 1024
+
+
+def write_pssh_fleet(state, servers, n):
+    """hosts.txt and an OpenSSH client config with ControlMaster/ControlPersist, one master
+    per host name (as the issue measured: ControlPath DIR/%n, ControlPersist 300)."""
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    cm = os.path.join(state, "cm")
+    os.makedirs(cm, exist_ok=True)
+    with open(os.path.join(state, "hosts.txt"), "w") as f:
+        f.writelines(f"h{h + 1:05}\n" for h in range(n))
+    with open(os.path.join(state, "ssh_config"), "w") as f:
+        for h in range(n):
+            f.write(f"Host h{h + 1:05}\n  Port {servers[h % len(servers)][1]}\n")
+        f.write(f"Host *\n  HostName 127.0.0.1\n  User {user}\n  IdentityFile {state}/id_ed25519\n"
+                f"  IdentitiesOnly yes\n  UserKnownHostsFile {state}/known_hosts\n"
+                "  StrictHostKeyChecking yes\n  BatchMode yes\n  ControlMaster auto\n"
+                f"  ControlPath {cm}/%n\n  ControlPersist 300\n")
+    return cm
+
+
+def timed(argv, state, env=None):
+    """Run argv under GNU time: (wall s, user+sys s of it and its reaped children, max RSS MB,
+    exit status, stdout bytes)."""
+    res = os.path.join(state, "time.txt")
+    out = tempfile.TemporaryFile()
+    t0 = time.monotonic()
+    proc = subprocess.Popen([TIME, "-f", "%U %S %M %x", "-o", res] + argv, stdout=out,
+                            stderr=subprocess.DEVNULL, env=env)
+    proc.wait()
+    wall = time.monotonic() - t0
+    user, sys_, maxrss_kb, rc = open(res).read().split()[-4:]
+    out.seek(0)
+    return wall, float(user) + float(sys_), int(maxrss_kb) / 1024, int(rc), out.read()
+
+
+def held_compare(prun, state, p, n, servers, rounds):
+    """Fresh prun runs, later --persist runs and later pssh + ControlPersist runs, alternating."""
+    masters = [proc.pid for proc, _ in servers]
+    expected = open(f"{state}/LICENSE", "rb").read()
+    cm = write_pssh_fleet(state, servers, n)
+    pssh = shutil.which("parallel-ssh")
+    if not pssh:
+        sys.exit("parallel-ssh missing: apt-get install pssh (or bench/peers/setup.sh)")
+    prun_argv = [prun, "-i", f"{state}/inventory.yaml", "--known-hosts", f"{state}/known_hosts",
+                 "-p", str(p), "--progress", "never"]
+    cmd = f"cat {state}/LICENSE"
+
+    def pssh_ok():
+        out = os.path.join(state, "pssh-out")
+        return sum(1 for h in range(n)
+                   if open(os.path.join(out, f"h{h + 1:05}"), "rb").read() == expected)
+
+    def one(kind):
+        time.sleep(0.5)  # let the servers reap the previous run's sessions
+        holder = pids_matching(f"{prun} __hold")
+        mux = pids_matching(f"ssh: {cm}/")
+        side = holder if kind == "persist" else mux if kind == "pssh" else []
+        before_side = tree_cpu(side) if side else 0.0
+        before = tree_cpu(masters)
+        if kind == "pssh":
+            out = os.path.join(state, "pssh-out")
+            shutil.rmtree(out, ignore_errors=True)
+            argv = [pssh, "-p", str(p), "-h", f"{state}/hosts.txt", "-t", "0", "-o", out,
+                    "-x", f"-F {state}/ssh_config", cmd]
+        else:
+            argv = prun_argv + (["--persist", "5m"] if kind == "persist" else []) + [cmd]
+        wall, cpu, rss, rc, stdout = timed(argv, state)
+        time.sleep(0.5)
+        after = tree_cpu(masters)
+        holder = pids_matching(f"{prun} __hold")
+        mux = pids_matching(f"ssh: {cm}/")
+        side_now = holder if kind == "persist" else mux if kind == "pssh" else []
+        side_cpu = (tree_cpu(side_now) - before_side) if side_now else 0.0
+        side_rss, side_pss = mem_mb(side_now)
+        ok = pssh_ok() if kind == "pssh" else verify(stdout, expected, n)[0]
+        return {"kind": kind, "rc": rc, "wall": wall, "cpu": cpu + side_cpu, "rss": rss,
+                "side_rss": side_rss, "side_pss": side_pss, "kept": len(side_now),
+                "server": after - before, "ok": ok}
+
+    def show(label, m):
+        print(f"| {label} | {m['kind']} | {m['rc']} | {m['ok']}/{n} | {m['wall']:.2f} | {m['cpu']:.2f} | "
+              f"{1000 * m['server'] / n:.2f} | {m['rss']:.1f} | {m['kept']} | {m['side_rss']:.1f} | "
+              f"{m['side_pss']:.1f} |", flush=True)
+
+    print("| run | kind | exit | hosts ok | wall s | client CPU s | server CPU ms/host | "
+          "client peak RSS MB | held by | holder/masters RSS MB | PSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    show("warm-up", one("persist"))
+    show("warm-up", one("pssh"))
+    kinds = ["fresh", "persist", "pssh"]
+    rows = []
+    for r in range(rounds):
+        order = kinds[r % 3:] + kinds[:r % 3]
+        for k in order:
+            m = one(k)
+            rows.append(m)
+            show(str(r + 1), m)
+    med = {k: statistics.median(x["wall"] for x in rows if x["kind"] == k) for k in kinds}
+    srv = {k: statistics.median(1000 * x["server"] / n for x in rows if x["kind"] == k) for k in kinds}
+    print(f"\nmedian wall: fresh {med['fresh']:.2f} s, --persist {med['persist']:.2f} s "
+          f"({med['persist'] / med['fresh']:.2f}x fresh, {med['persist'] / med['pssh']:.2f}x pssh+ControlPersist), "
+          f"pssh+ControlPersist {med['pssh']:.2f} s")
+    print(f"median server CPU per host: fresh {srv['fresh']:.2f} ms, --persist {srv['persist']:.2f} ms, "
+          f"pssh+ControlPersist {srv['pssh']:.2f} ms")
+    subprocess.run([pssh, "-p", str(p), "-h", f"{state}/hosts.txt", "-t", "0",
+                    "-x", f"-F {state}/ssh_config -O exit", "true"], capture_output=True)
+
+
 def parse_elapsed(text):
     """Seconds from prun's duration style: 0.42ms, 12.3ms, 1.25s, 2m05s."""
     m = re.fullmatch(r"(\d+)m(\d+)s", text)
@@ -191,6 +361,9 @@ def main():
                     help="run with --persist DURATION (the holder is stopped at the end)")
     ap.add_argument("--shell", type=int, metavar="COMMANDS", default=0,
                     help="run the command COMMANDS times in one `prun shell` instead")
+    ap.add_argument("--held", action="store_true",
+                    help="compare fresh runs, later --persist runs and later pssh + OpenSSH "
+                         "ControlPersist runs, R alternating rounds")
     args = ap.parse_args()
     prun = os.environ.get("PRUN_BIN") or os.path.join(ROOT, "target/release/prun")
     if not os.path.exists(prun):
@@ -207,6 +380,9 @@ def main():
         print(f"prun {subprocess.run([prun, '--version'], capture_output=True, text=True).stdout.strip()}"
               f" · N={args.hosts} P={args.parallel} · {args.servers} sshd · {cores} cores"
               f" · load {os.getloadavg()[0]:.2f}")
+        if args.held:
+            held_compare(prun, state, args.parallel, args.hosts, servers, args.rounds)
+            return
         if args.shell:
             m = run_shell(prun, state, args.parallel, args.hosts, servers, args.shell)
             print("| command | wall s | hosts on held logins | summary |")
@@ -236,7 +412,7 @@ def main():
               f"{med('rss_mb'):.1f} | {med('server_cpu'):.2f} | {med('floor'):.2f} | "
               f"{med('wall') / max(med('floor'), 1e-9):.2f} |")
     finally:
-        if args.persist:
+        if args.persist or args.held:
             subprocess.run([prun, "sessions", "--stop"], capture_output=True)
         for proc, _ in servers:
             proc.send_signal(signal.SIGTERM)

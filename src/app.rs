@@ -105,14 +105,14 @@ pub fn run(cli: Cli) -> u8 {
     };
     // --persist: the holder runs it over held logins, when it can
     let held = persist_of(&cli).and_then(|idle| {
-        if !matches!(plan.work, crate::ssh::Work::Command(_)) || cli.ask_pass || cli.stdin {
+        if !matches!(plan.work, crate::ssh::Work::Command(_)) {
             eprintln!(
-                "prun: warning: --persist holds logins for commands without --ask-pass or \
-                 --stdin; running this one directly"
+                "prun: warning: --persist holds logins for commands, not push or pull; running \
+                 this one directly"
             );
             return None;
         }
-        crate::holder::submit(idle)
+        crate::holder::submit(idle, &plan.settings)
             .inspect_err(|why| {
                 eprintln!("prun: warning: --persist: {why}; running this one directly")
             })

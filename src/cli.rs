@@ -215,8 +215,10 @@ run's events back, so output, reports and the exit status are those of a normal 
 holder listens on a socket in $XDG_RUNTIME_DIR/prun/ (else /tmp/prun-UID/), a directory that \
 must be the user's own with mode 0700; the socket is 0600 and every peer's uid is checked. It \
 holds logged-in connections only: it starts without PRUN_PASSWORD, PRUN_SUDO_PASSWORD and \
-PRUN_KEY_PASSPHRASE, and a run's passwords are dropped when that run ends. push, pull, \
---ask-pass and --stdin runs, and runs with another HOME, USER or SSH_AUTH_SOCK, run directly. \
+PRUN_KEY_PASSPHRASE; a run's passwords (the environment's or --ask-pass's, asked by the \
+client) and --stdin bytes travel with the run and are dropped when it ends. push, pull, \
+--stdin over 8 MiB, and runs with another HOME, USER or SSH_AUTH_SOCK run directly; a \
+passphrase-protected key works through the agent only. \
 While idle the holder sends its logins keepalives every 2 s and drops those whose server \
 closed them or left a keepalive unanswered for three --keepalive intervals (at least 2 s \
 each); a held login found dead before the exec request is replaced; a command never runs \

@@ -10,8 +10,9 @@
 //! Safety: the socket lives in a directory only the user can enter (`$XDG_RUNTIME_DIR/prun`,
 //! else `/tmp/prun-UID`, mode 0700, checked to be the user's own and not a link), the socket
 //! is 0600, and every connection's peer uid is checked (`SO_PEERCRED`). The holder is
-//! started without prun's secret variables; a run's password (`PRUN_PASSWORD`,
-//! `PRUN_SUDO_PASSWORD`) travels with its request and is dropped when the run ends. The
+//! started without prun's secret variables; a run's passwords (`PRUN_PASSWORD`,
+//! `PRUN_SUDO_PASSWORD`, `--ask-pass`) and `--stdin` bytes travel with its request and are
+//! dropped when the run ends. The
 //! holder serves runs one at a time and ends after `DUR` without one, on
 //! `prun sessions --stop`, or when it cannot serve.
 
@@ -20,6 +21,7 @@ use crate::event::Event;
 use crate::runner::{self, Job};
 use crate::secret::Secret;
 use crate::ssh::{HeldInfo, RunState};
+use crate::target::{STDIN_MEMORY_CAP, StdinData};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -36,8 +38,11 @@ enum Request {
         cwd: PathBuf,
         /// HOME, USER, SSH_AUTH_SOCK as the client sees them: must match the holder's.
         env: Vec<(String, Option<String>)>,
-        password: Option<String>,
-        sudo_password: Option<String>,
+        /// The run's passwords (`PRUN_PASSWORD`, `PRUN_SUDO_PASSWORD`, `--ask-pass`).
+        password: Option<Secret>,
+        sudo_password: Option<Secret>,
+        /// `--stdin`: the bytes read by the client, base64 (at most [`STDIN_MEMORY_CAP`]).
+        stdin: Option<String>,
     },
     /// Stop the running command (Ctrl-C on the client).
     Cancel,
@@ -129,7 +134,8 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 }
 
 fn send<T: Serialize>(w: &mut impl Write, v: &T) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+    // the serialized copy may hold a secret (a run's password): wiped once written
+    let mut line = zeroize::Zeroizing::new(serde_json::to_vec(v).map_err(std::io::Error::other)?);
     line.push(b'\n');
     w.write_all(&line)?;
     w.flush()
@@ -175,9 +181,26 @@ fn connect_or_start(idle: Duration) -> Result<UnixStream, String> {
     }
 }
 
-/// Send this run to the holder. `Ok`: the holder runs it; its first event and the stream of
-/// the others. `Err`: run it here instead (the reason says why).
-pub fn submit(idle: Duration) -> Result<(BufReader<UnixStream>, Event), String> {
+/// Send this run to the holder, with what the client gathered for it (passwords, `--stdin`).
+/// `Ok`: the holder runs it; its first event and the stream of the others. `Err`: run it here
+/// instead (the reason says why).
+pub fn submit(
+    idle: Duration,
+    settings: &crate::target::Settings,
+) -> Result<(BufReader<UnixStream>, Event), String> {
+    use base64::Engine as _;
+    let stdin = match settings.stdin.as_deref() {
+        None => None,
+        Some(StdinData::Memory(bytes)) => {
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+        Some(StdinData::File { .. }) => {
+            return Err(format!(
+                "--stdin over {} MiB is not sent to the holder",
+                STDIN_MEMORY_CAP >> 20
+            ));
+        }
+    };
     let mut s = connect_or_start(idle)?;
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
@@ -185,12 +208,9 @@ pub fn submit(idle: Duration) -> Result<(BufReader<UnixStream>, Event), String> 
         argv,
         cwd,
         env: env_now(),
-        password: std::env::var("PRUN_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty()),
-        sudo_password: std::env::var("PRUN_SUDO_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty()),
+        password: settings.password.clone(),
+        sudo_password: settings.sudo_password.clone(),
+        stdin,
     };
     send(&mut s, &req).map_err(|e| format!("cannot talk to the holder: {e}"))?;
     let mut r = BufReader::new(s);
@@ -432,6 +452,7 @@ fn serve(idle: Duration) -> u8 {
                 env,
                 password,
                 sudo_password,
+                stdin,
             } => {
                 if env != mine {
                     let _ = send(
@@ -443,7 +464,12 @@ fn serve(idle: Duration) -> u8 {
                     );
                     continue;
                 }
-                run_one(&mut state, r, argv, cwd, password, sudo_password);
+                let given = Given {
+                    password,
+                    sudo_password,
+                    stdin,
+                };
+                run_one(&mut state, r, argv, cwd, given);
                 // SAFETY: malloc_trim only returns free heap pages to the kernel.
                 unsafe {
                     libc::malloc_trim(0);
@@ -457,9 +483,17 @@ fn serve(idle: Duration) -> u8 {
 }
 
 fn read_request(r: &mut BufReader<UnixStream>) -> Result<Request, String> {
-    let mut line = String::new();
+    // the line may hold a run's password: wiped once parsed
+    let mut line = zeroize::Zeroizing::new(String::new());
     r.read_line(&mut line).map_err(|e| e.to_string())?;
     serde_json::from_str(&line).map_err(|e| e.to_string())
+}
+
+/// What the client gathered for a run.
+struct Given {
+    password: Option<Secret>,
+    sudo_password: Option<Secret>,
+    stdin: Option<String>,
 }
 
 /// Serve one run: build its plan as prun would, run it over the held logins, stream events.
@@ -468,8 +502,7 @@ fn run_one(
     mut r: BufReader<UnixStream>,
     argv: Vec<String>,
     cwd: PathBuf,
-    password: Option<String>,
-    sudo_password: Option<String>,
+    given: Given,
 ) {
     let refuse = |r: &mut BufReader<UnixStream>, why: String| {
         let _ = send(r.get_mut(), &Reply::Refused(why));
@@ -492,9 +525,16 @@ fn run_one(
         Ok(p) => p,
         Err(e) => return refuse(&mut r, e.to_string()),
     };
-    plan.settings.password = password.map(Secret::new);
+    plan.settings.password = given.password;
     if plan.settings.sudo_user.is_some() {
-        plan.settings.sudo_password = sudo_password.map(Secret::new);
+        plan.settings.sudo_password = given.sudo_password;
+    }
+    if let Some(text) = given.stdin {
+        use base64::Engine as _;
+        match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) => plan.settings.stdin = Some(std::sync::Arc::new(StdinData::Memory(bytes))),
+            Err(e) => return refuse(&mut r, format!("bad --stdin data: {e}")),
+        }
     }
     let Ok(cancel) = Cancel::new() else {
         return refuse(&mut r, "the holder cannot set up cancellation".into());

@@ -282,3 +282,54 @@ fn a_held_login_whose_server_stops_answering_is_dropped_while_idle() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+#[test]
+fn stdin_and_a_password_login_go_through_the_holder() {
+    let f = Fleet::with_config(1, "PasswordAuthentication yes");
+    f.trust_all();
+    let user = common::ensure_test_user();
+    let hosts = format!("127.0.0.1:{}", f.port(0));
+    let h = holder(&f);
+    // no key in HOME: only the password logs in; the holder never had it in its environment
+    for (i, data) in ["first input\n", "second input\n"].iter().enumerate() {
+        let mut c = h.prun();
+        c.args([
+            "-H",
+            &hosts,
+            "-u",
+            user,
+            "--persist",
+            "30s",
+            "--stdin",
+            "cat; id -un",
+        ])
+        .env("PRUN_PASSWORD", common::TEST_PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(data.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            stdout,
+            format!("127.0.0.1 | {data}127.0.0.1 | {user}\n"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("running this one directly"), "{stderr}");
+        if i == 1 {
+            assert!(stderr.contains("(1 on held logins)"), "{stderr}");
+        }
+        assert!(!stderr.contains(common::TEST_PASSWORD));
+    }
+    let log = std::fs::read_to_string(f.dir.path().join("sshd-0.log")).unwrap_or_default();
+    assert_eq!(log.matches("Accepted password").count(), 1, "{log}");
+}
