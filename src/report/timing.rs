@@ -404,8 +404,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("name,address,port,user,status,exit_code"));
-        assert!(lines[0].ends_with("retry_wait_ms,total_ms"));
+        assert!(lines[0].ends_with("retry_wait_ms,total_ms,reused"));
         assert!(lines[1].starts_with("a,10.0.0.1,22,u,ok,0,,,,,1,"));
+        assert!(lines[1].ends_with(",false"));
         assert!(lines[2].starts_with("\"b,\"\"x\"\"\",10.0.0.2,2222,u,error,,,connect,refused,"));
     }
 
