@@ -361,6 +361,9 @@ def main():
                     help="run with --persist DURATION (the holder is stopped at the end)")
     ap.add_argument("--shell", type=int, metavar="COMMANDS", default=0,
                     help="run the command COMMANDS times in one `prun shell` instead")
+    ap.add_argument("--engines", default="",
+                    help="comma-separated engines to alternate round by round (threads,events); "
+                         "default: prun's default")
     ap.add_argument("--held", action="store_true",
                     help="compare fresh runs, later --persist runs and later pssh + OpenSSH "
                          "ControlPersist runs, R alternating rounds")
@@ -396,21 +399,28 @@ def main():
         print("| run | exit | hosts ok | wall s | prun CPU s | CPU/host ms | peak RSS MB | sshd CPU s | floor s | wall/floor |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         rows = []
-        for r in range(args.rounds):
+        engines = [e for e in args.engines.split(",") if e] or [None]
+        for r in range(args.rounds * len(engines)):
+            engine = engines[r % len(engines)]
             extra = ("--persist", args.persist) if args.persist else ()
+            if engine:
+                extra = extra + ("--engine", engine)
             m = run_once(prun, state, args.parallel, args.hosts, servers, extra)
+            m["engine"] = engine or ""
             floor = (m["cpu"] + m["server_cpu"]) / cores
             m["floor"] = floor
             rows.append(m)
-            print(f"| {r + 1} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.2f} | "
+            print(f"| {r + 1}{' ' + engine if engine else ''} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.2f} | "
                   f"{1000 * m['cpu'] / args.hosts:.2f} | {m['rss_mb']:.1f} | {m['server_cpu']:.2f} | "
                   f"{floor:.2f} | {m['wall'] / max(floor, 1e-9):.2f} |", flush=True)
             if m["rc"] != 0:
                 print(f"  (prun said: {m['stderr_tail']})")
-        med = lambda k: statistics.median(x[k] for x in rows)
-        print(f"| median | | | {med('wall'):.2f} | {med('cpu'):.2f} | {1000 * med('cpu') / args.hosts:.2f} | "
-              f"{med('rss_mb'):.1f} | {med('server_cpu'):.2f} | {med('floor'):.2f} | "
-              f"{med('wall') / max(med('floor'), 1e-9):.2f} |")
+        for engine in engines:
+            sel = [x for x in rows if x["engine"] == (engine or "")]
+            med = lambda k: statistics.median(x[k] for x in sel)
+            print(f"| median{' ' + engine if engine else ''} | | | {med('wall'):.2f} | {med('cpu'):.2f} | "
+                  f"{1000 * med('cpu') / args.hosts:.2f} | {med('rss_mb'):.1f} | {med('server_cpu'):.2f} | "
+                  f"{med('floor'):.2f} | {med('wall') / max(med('floor'), 1e-9):.2f} |")
     finally:
         if args.persist or args.held:
             subprocess.run([prun, "sessions", "--stop"], capture_output=True)

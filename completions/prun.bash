@@ -65,7 +65,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -F -J -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
+            opts="-i -H -l -u -F -J -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --engine --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -179,6 +179,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "stream block gather json" -- "${cur}"))
                     return 0
@@ -215,7 +219,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__bench)
-            opts="-i -H -l -u -F -J -p -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +337,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
+                    return 0
+                    ;;
                 --failed-hosts)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -361,7 +369,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__completions)
-            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
+            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -461,6 +469,10 @@ _prun() {
                     ;;
                 --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
                     ;;
                 --failed-hosts)
@@ -603,7 +615,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__pull)
-            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -703,6 +715,10 @@ _prun() {
                     ;;
                 --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
                     ;;
                 --failed-hosts)
@@ -733,7 +749,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__push)
-            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -835,6 +851,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
+                    return 0
+                    ;;
                 --failed-hosts)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -863,7 +883,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__sessions)
-            opts="-i -H -l -u -F -J -p -t -q -h --stop --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -q -h --stop --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -969,6 +989,10 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
+                    return 0
+                    ;;
                 --failed-hosts)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -997,7 +1021,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__shell)
-            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1097,6 +1121,10 @@ _prun() {
                     ;;
                 --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
                     ;;
                 --failed-hosts)

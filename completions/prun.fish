@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= fail-fast output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= fail-fast engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -45,6 +45,8 @@ complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment va
 complete -c prun -n "__fish_prun_needs_command" -l cwd -d 'Run the command in DIR on every host' -r
 complete -c prun -n "__fish_prun_needs_command" -l sudo-user -d 'Run the command as USER through sudo (implies --sudo)' -r
 complete -c prun -n "__fish_prun_needs_command" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_needs_command" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_needs_command" -l output -d 'How remote output is shown' -r -f -a "stream\t'Each line as it arrives, prefixed with the host'
 block\t'Each host\'s output as one block under a header when the host finishes (pssh -i)'
 gather\t'At the end, hosts with identical output grouped under one header (clush -b)'
@@ -98,6 +100,8 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -s t -l timeout -d 'Dea
 complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
@@ -129,6 +133,8 @@ complete -c prun -n "__fish_prun_using_subcommand push" -s t -l timeout -d 'Dead
 complete -c prun -n "__fish_prun_using_subcommand push" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
@@ -164,6 +170,8 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -s t -l timeout -d 'Dead
 complete -c prun -n "__fish_prun_using_subcommand pull" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
@@ -198,6 +206,8 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -s t -l timeout -d 'Dea
 complete -c prun -n "__fish_prun_using_subcommand shell" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
@@ -230,6 +240,8 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -s t -l timeout -d '
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
@@ -261,6 +273,8 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -s t -l timeout -
 complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+events\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''

@@ -100,6 +100,7 @@ pub fn run(cli: Cli) -> u8 {
         command: &plan.command,
         work: &plan.work,
         parallel,
+        engine: cli.engine.engine(),
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
         fail_fast: cli.fail_fast,
     };
@@ -513,6 +514,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             command: &plan.command,
             work: &plan.work,
             parallel,
+            engine: cli.engine.engine(),
             shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
             fail_fast: false,
         };

@@ -206,6 +206,17 @@ host that connected but whose transfer failed has status failed (exit 5). A remo
 command named push or pull needs -- before it.",
     ),
     (
+        "ENGINES",
+        "\
+--engine threads (the default) runs each running host on its own thread: --parallel threads. \
+--engine events (or PRUN_ENGINE=events) runs one thread per core, each with its share of \
+the sessions as fibers on an event loop (epoll): --parallel counts sessions, so -p 2000 \
+needs no 2000 threads. The session code is the same: every wait of the SSH layer suspends \
+the fiber (socket and direction, deadline, cancel) instead of blocking the thread, and \
+every wait is bounded. Jump hosts, push and pull, keepalives, --timeout, Ctrl-C, --persist, \
+prun shell and prun bench work on both.",
+    ),
+    (
         "HELD LOGINS",
         "\
 prun shell keeps every host's login for the shell's commands (a channel open and an exec \
@@ -330,6 +341,7 @@ option: a command that starts with - goes after --.",
   PRUN_KEY_PASSPHRASE  the passphrase of protected key files (else asked once)
   PRUN_SUDO_PASSWORD  the password for sudo's prompt (with --sudo)
   PRUN_PERSIST   like --persist DUR when the option is not given
+  PRUN_ENGINE    like --engine (threads or events) when the option is not given
   XDG_RUNTIME_DIR  where the --persist holder's socket directory (prun/) is
   PRUN_HISTORY   prun shell's history file (empty: keep none)
   XDG_STATE_HOME  else the history is $XDG_STATE_HOME/prun/shell_history
@@ -579,6 +591,12 @@ pub struct Cli {
     #[arg(global = true, long, help_heading = "Execution")]
     pub fail_fast: bool,
 
+    /// How hosts share threads: threads (one thread per running host) or events (one event
+    /// loop per core, each running many sessions; --parallel counts sessions)
+    #[arg(global = true, long, value_enum, value_name = "ENGINE", default_value_t = EngineArg::Threads,
+          env = "PRUN_ENGINE", hide_env_values = true, help_heading = "Execution")]
+    pub engine: EngineArg,
+
     /// How remote output is shown
     #[arg(long, value_enum, value_name = "MODE", default_value_t = OutputMode::Stream,
           help_heading = "Output")]
@@ -783,6 +801,21 @@ pub enum HostKeyCheck {
     Strict,
     AcceptNew,
     Off,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineArg {
+    Threads,
+    Events,
+}
+
+impl EngineArg {
+    pub fn engine(self) -> crate::runner::Engine {
+        match self {
+            EngineArg::Threads => crate::runner::Engine::Threads,
+            EngineArg::Events => crate::runner::Engine::Events,
+        }
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

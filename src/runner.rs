@@ -18,9 +18,21 @@ pub struct Job<'a> {
     pub command: &'a str,
     pub work: &'a Work,
     pub parallel: usize,
+    /// How hosts share threads.
+    pub engine: Engine,
     pub shared: Shared<'a>,
     /// `--fail-fast`: cancel the run at the first host that does not succeed.
     pub fail_fast: bool,
+}
+
+/// How the hosts of a run share threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// One thread per running host (`--parallel` threads).
+    Threads,
+    /// A few threads (one per core), each running many hosts as fibers on an event loop
+    /// ([`crate::ssh::fiber`]); `--parallel` counts sessions.
+    Events,
 }
 
 /// Run the job to completion, sending events to `tx`. Returns when every host is done.
@@ -50,8 +62,16 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
             _ => None,
         },
     });
+    // the event engine: one thread per core, each with its share of the sessions
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match job.engine {
+        Engine::Threads => threads,
+        Engine::Events => cores.min(threads).max(1),
+    };
+    // sessions per event-engine worker: `threads` in all, spread evenly
+    let width = |k: usize| threads / workers + usize::from(k < threads % workers);
     let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(workers)
         .thread_name(|i| format!("prun-{i}"))
         .stack_size(512 * 1024)
         .build()
@@ -72,18 +92,29 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
     // through rayon's deques (whose epoch bookkeeping showed in profiles at 1000 hosts).
     let next = AtomicUsize::new(0);
     pool.scope(|s| {
-        for _ in 0..threads {
+        for k in 0..workers {
+            let width = width(k);
             let tx = tx.clone();
             let next = &next;
             let shared = &job.shared;
             let work = job.work;
-            s.spawn(move |_| {
-                loop {
+            s.spawn(move |_| match job.engine {
+                Engine::Threads => loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(target) = job.targets.get(i) else {
                         break;
                     };
                     run_host(i, target, work, shared, job.fail_fast, &tx);
+                },
+                Engine::Events => {
+                    let tx = &tx;
+                    crate::ssh::fiber::run(width, || {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let target = job.targets.get(i)?;
+                        Some(Box::new(move || {
+                            run_host(i, target, work, shared, job.fail_fast, tx)
+                        }))
+                    });
                 }
             });
         }
@@ -205,6 +236,7 @@ mod tests {
             command: "true",
             work: &work,
             parallel: 1,
+            engine: Engine::Threads,
             shared: state.shared(&settings, &[], &cancel),
             fail_fast,
         };

@@ -76,6 +76,21 @@ pub fn enter<'a>(deadline: Option<Instant>, cancel: Option<&'a AtomicBool>) -> S
     }
 }
 
+/// A fiber's read bound and closed mark, kept while it is suspended (see [`super::fiber`]):
+/// another fiber runs on the thread meanwhile.
+pub(crate) struct Saved(Option<Bound>, bool);
+
+/// Take the thread's bound and mark, leaving none.
+pub(crate) fn save() -> Saved {
+    Saved(BOUND.with(|b| b.take()), CLOSED.with(|c| c.replace(false)))
+}
+
+/// Put back what [`save`] took.
+pub(crate) fn restore(s: Saved) {
+    BOUND.with(|b| b.set(s.0));
+    CLOSED.with(|c| c.set(s.1));
+}
+
 /// True when the calling thread's bound says stop.
 fn exhausted() -> bool {
     BOUND.with(|b| match b.get() {

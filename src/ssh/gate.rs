@@ -56,6 +56,14 @@ impl StartGate {
                 s.inflight += 1;
                 return Some(Permit(self));
             }
+            if super::fiber::in_fiber() {
+                // a fiber must not block its thread (the permits may be held by fibers of
+                // this same thread): look again in 5 ms
+                drop(s);
+                super::fiber::pause(Duration::from_millis(5), Some(cancel.fd()));
+                s = self.state.lock().unwrap();
+                continue;
+            }
             s = self
                 .cv
                 .wait_timeout(s, Duration::from_millis(100))

@@ -40,6 +40,19 @@ pub(crate) fn poll_or_cancel(
     timeout: Duration,
     cancel: Option<&Cancel>,
 ) -> Result<bool, WaitError> {
+    if super::fiber::in_fiber() {
+        // the event engine: the fiber waits, its thread runs the others
+        let w = super::fiber::Wait {
+            fd,
+            until: Instant::now() + timeout,
+            cancel: cancel.map(Cancel::fd),
+        };
+        return match super::fiber::suspend(w) {
+            super::fiber::Woke::Ready => Ok(true),
+            super::fiber::Woke::TimedOut => Ok(false),
+            super::fiber::Woke::Cancelled => Err(WaitError::Cancelled),
+        };
+    }
     let (fd, events) = fd.unwrap_or((-1, 0));
     let mut pfds = [
         libc::pollfd {
@@ -125,6 +138,19 @@ pub(crate) fn recv_or_cancel<T>(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(RecvError::TimedOut);
+        }
+        if super::fiber::in_fiber() {
+            // a fiber must not block its thread: look every 2 ms
+            match rx.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    return Err(RecvError::Gone);
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    super::fiber::pause(left.min(Duration::from_millis(2)), Some(cancel.fd()));
+                    continue;
+                }
+            }
         }
         match rx.recv_timeout(left.min(Duration::from_millis(100))) {
             Ok(v) => return Ok(v),

@@ -122,7 +122,8 @@ impl JumpPool {
         let via = format!("jump host {}", bastion.name);
         for _ in 0..3 {
             let conn = {
-                let mut conns = b.conns.lock().unwrap();
+                // held while logging in to the bastion: other hosts for it wait for that login
+                let mut conns = super::fiber::lock(&b.conns);
                 if let Some((kind, msg)) = b.failed.lock().unwrap().clone() {
                     return Err(fail(Phase::Connect, kind, msg));
                 }

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod ctx;
 pub mod exec;
 pub mod fail;
+pub mod fiber;
 pub mod gate;
 pub mod host;
 pub mod io;

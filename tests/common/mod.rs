@@ -523,6 +523,15 @@ impl Drop for Frozen {
     }
 }
 
+/// Freeze an sshd's listening process: new connections are accepted by the kernel but get
+/// no banner (a server that stops answering at the start). Dropping it ends that sshd.
+pub fn freeze_listener(sshd: &Sshd) -> Frozen {
+    let pid = sshd.pid() as i32;
+    // SAFETY: stopping the sshd this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    Frozen(vec![pid])
+}
+
 /// Wait for `child` at most `limit`; past it, kill it and return `None`.
 pub fn wait_at_most(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();

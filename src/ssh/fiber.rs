@@ -1,0 +1,294 @@
+//! The event engine (`--engine events`): many hosts per thread, each host's session code
+//! running as a fiber (a stackful coroutine, corosensei) on one event loop per thread
+//! (readiness from the `polling` crate: epoll here).
+//!
+//! Every wait of the ssh layer goes through [`super::io::poll_or_cancel`] (and
+//! [`super::io::recv_or_cancel`]); inside a fiber, those waits [`suspend`] the fiber with
+//! what it waits for (a socket and direction, a deadline, the run's cancel pipe) instead of
+//! blocking the thread, and the loop ([`run`]) resumes it when that happens. The session code
+//! is the same on both engines: the non-blocking contract of libssh2 (wait for the
+//! direction it names, bounded waits when it names none) is kept by that code, and only the
+//! way of waiting changes — as gevent did for the 2017 study's second setup.
+//!
+//! What a fiber must not do is block its thread: the start gate and replies from other
+//! threads are polled with short timed suspensions in fibers ([`pause`]); the event queue to
+//! the printers may block (that is back-pressure, the printers run on their own thread).
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::os::fd::BorrowedFd;
+use std::os::unix::io::RawFd;
+use std::time::{Duration, Instant};
+
+/// Stack of each fiber: the size of a thread-engine worker's stack. Only the pages a fiber
+/// touches cost memory.
+const STACK: usize = 512 * 1024;
+
+/// What a suspended fiber waits for: whichever comes first.
+pub(crate) struct Wait {
+    /// A socket and the poll events (POLLIN/POLLOUT) it waits for.
+    pub fd: Option<(RawFd, libc::c_short)>,
+    pub until: Instant,
+    /// The run's cancel pipe (readable once cancelled).
+    pub cancel: Option<RawFd>,
+}
+
+/// Why a fiber was resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woke {
+    Ready,
+    TimedOut,
+    Cancelled,
+}
+
+type Fiber = Coroutine<Woke, Wait, (), DefaultStack>;
+
+thread_local! {
+    /// The running fiber's yielder: set only while a fiber's own code runs on this thread.
+    static CURRENT: Cell<Option<*const Yielder<Woke, Wait>>> = const { Cell::new(None) };
+}
+
+/// Whether the calling code runs in a fiber (and must suspend rather than block).
+pub(crate) fn in_fiber() -> bool {
+    CURRENT.with(|c| c.get().is_some())
+}
+
+/// Suspend the calling fiber until `w` happens. Panics outside a fiber (callers check
+/// [`in_fiber`]).
+pub(crate) fn suspend(w: Wait) -> Woke {
+    let y = CURRENT
+        .with(|c| c.take())
+        .expect("suspend is called in a fiber");
+    // the read bound of this fiber's libssh2 call is thread-local: keep it across the switch
+    let bound = super::bound::save();
+    // SAFETY: the pointer is the yielder of the fiber running this code (set when it started
+    // or last resumed, below); the fiber and its yielder outlive this call.
+    let woke = unsafe { (*y).suspend(w) };
+    super::bound::restore(bound);
+    CURRENT.with(|c| c.set(Some(y)));
+    woke
+}
+
+/// Suspend for `d` (or until cancelled); for polling what has no descriptor to wait on.
+pub(crate) fn pause(d: Duration, cancel: Option<RawFd>) -> Woke {
+    suspend(Wait {
+        fd: None,
+        until: Instant::now() + d,
+        cancel,
+    })
+}
+
+/// Lock `m`, the way a fiber may: a mutex held across a wait (a bastion's connection list
+/// while logging in to it) may be held by another fiber of this same thread, which can only
+/// let go when this thread runs it — so a fiber tries and pauses instead of blocking.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    if !in_fiber() {
+        return m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    loop {
+        match m.try_lock() {
+            Ok(g) => return g,
+            Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                pause(Duration::from_millis(1), None);
+            }
+        }
+    }
+}
+
+/// One fiber and what it waits for.
+struct Slot {
+    fiber: Fiber,
+    wait: Option<Wait>,
+    /// The descriptor registered with the poller for this slot, if any.
+    registered: Option<RawFd>,
+}
+
+/// Run jobs from `next` as fibers on this thread, at most `width` at a time, until `next`
+/// has no more and every fiber has finished.
+pub(crate) fn run<'a>(width: usize, mut next: impl FnMut() -> Option<Box<dyn FnOnce() + 'a>>) {
+    let poller = match polling::Poller::new() {
+        Ok(p) => p,
+        Err(_) => {
+            // no event loop: run the jobs one after another, blocking
+            while let Some(job) = next() {
+                job();
+            }
+            return;
+        }
+    };
+    let mut slots: Vec<Option<Slot>> = (0..width.max(1)).map(|_| None).collect();
+    let mut events = polling::Events::new();
+    // cancel pipes seen readable (a cancel is never undone) and those registered
+    let mut cancelled: HashSet<RawFd> = HashSet::new();
+    let mut watched: HashSet<RawFd> = HashSet::new();
+    let cancel_key = |fd: RawFd| usize::MAX - fd as usize;
+    let mut more = true;
+    loop {
+        // start new fibers in free slots; each runs until its first wait
+        for i in 0..slots.len() {
+            if !more || slots[i].is_some() {
+                continue;
+            }
+            let Some(job) = next() else {
+                more = false;
+                break;
+            };
+            let Ok(stack) = DefaultStack::new(STACK) else {
+                job(); // no memory for a stack: run it here, blocking
+                continue;
+            };
+            // SAFETY: the fiber borrows data that lives for 'a; every fiber is dropped before
+            // this function returns (the slots are local), also when it unwinds.
+            let fiber = unsafe {
+                Coroutine::with_stack_unchecked(stack, move |y: &Yielder<Woke, Wait>, _: Woke| {
+                    CURRENT.with(|c| c.set(Some(y as *const _)));
+                    job();
+                    CURRENT.with(|c| c.set(None));
+                })
+            };
+            slots[i] = Some(Slot {
+                fiber,
+                wait: None,
+                registered: None,
+            });
+            resume(
+                &poller,
+                &mut slots,
+                i,
+                Woke::Ready,
+                &mut watched,
+                &cancel_key,
+            );
+        }
+        if slots.iter().all(Option::is_none) {
+            if more {
+                continue;
+            }
+            break;
+        }
+        // wait for the first socket, deadline or cancel
+        let now = Instant::now();
+        let first = slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.wait.as_ref().map(|w| w.until))
+            .min();
+        let timeout = first.map(|t| t.saturating_duration_since(now));
+        let already = slots.iter().flatten().any(|s| {
+            s.wait
+                .as_ref()
+                .and_then(|w| w.cancel)
+                .is_some_and(|c| cancelled.contains(&c))
+        });
+        events.clear();
+        if !already && timeout.is_none_or(|t| !t.is_zero()) {
+            let _ = poller.wait(&mut events, timeout);
+        }
+        let mut ready: HashSet<usize> = HashSet::new();
+        for ev in events.iter() {
+            if ev.key >= usize::MAX - i32::MAX as usize {
+                cancelled.insert((usize::MAX - ev.key) as RawFd);
+            } else {
+                ready.insert(ev.key);
+            }
+        }
+        let now = Instant::now();
+        for i in 0..slots.len() {
+            let Some(slot) = slots[i].as_mut() else {
+                continue;
+            };
+            let Some(w) = &slot.wait else {
+                continue;
+            };
+            let woke = if w.cancel.is_some_and(|c| cancelled.contains(&c)) {
+                Woke::Cancelled
+            } else if ready.contains(&i) {
+                Woke::Ready
+            } else if now >= w.until {
+                Woke::TimedOut
+            } else {
+                continue;
+            };
+            resume(&poller, &mut slots, i, woke, &mut watched, &cancel_key);
+        }
+    }
+    for fd in watched {
+        // SAFETY: the descriptor is the run's cancel pipe, alive for the run.
+        let _ = poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+    }
+}
+
+/// Resume slot `i` with `woke`; arm what it waits for next, or free the slot when it ended.
+fn resume(
+    poller: &polling::Poller,
+    slots: &mut [Option<Slot>],
+    i: usize,
+    woke: Woke,
+    watched: &mut HashSet<RawFd>,
+    cancel_key: &dyn Fn(RawFd) -> usize,
+) {
+    let Some(slot) = slots[i].as_mut() else {
+        return;
+    };
+    slot.wait = None;
+    match slot.fiber.resume(woke) {
+        CoroutineResult::Yield(w) => {
+            let want = w.fd;
+            if let Some(c) = w.cancel
+                && watched.insert(c)
+            {
+                // SAFETY: the cancel pipe outlives the run; removed at the end of `run`.
+                let _ = unsafe { poller.add(c, polling::Event::readable(cancel_key(c))) };
+            }
+            match want {
+                Some((fd, events)) => {
+                    let mut interest = polling::Event::none(i);
+                    interest.readable = events & libc::POLLIN != 0;
+                    interest.writable = events & libc::POLLOUT != 0;
+                    if slot.registered.is_some_and(|r| r != fd) {
+                        forget(poller, slot);
+                    }
+                    // SAFETY: the fiber's socket is open while it waits on it.
+                    let b = unsafe { BorrowedFd::borrow_raw(fd) };
+                    let armed = if slot.registered == Some(fd) {
+                        // re-arm (one-shot); a socket closed and reopened under the same
+                        // number was dropped from the set: add it again
+                        poller.modify(b, interest).is_ok()
+                            // SAFETY: as above.
+                            || unsafe { poller.add(fd, interest) }.is_ok()
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { poller.add(fd, interest) }.is_ok()
+                    };
+                    slot.registered = armed.then_some(fd);
+                    if !armed {
+                        // cannot watch it: let the fiber look again soon (a bounded wait)
+                        slot.wait = Some(Wait {
+                            fd: None,
+                            until: Instant::now().min(w.until),
+                            cancel: w.cancel,
+                        });
+                        return;
+                    }
+                }
+                None => forget(poller, slot),
+            }
+            slot.wait = Some(w);
+        }
+        CoroutineResult::Return(()) => {
+            forget(poller, slot);
+            slots[i] = None;
+        }
+    }
+}
+
+/// Stop watching the slot's descriptor (it may be closed already: then it left the set).
+fn forget(poller: &polling::Poller, slot: &mut Slot) {
+    if let Some(fd) = slot.registered.take() {
+        // SAFETY: only used to name the descriptor to epoll; a closed one is an error we ignore.
+        let _ = poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+    }
+}
