@@ -45,7 +45,7 @@ complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment va
 complete -c prun -n "__fish_prun_needs_command" -l cwd -d 'Run the command in DIR on every host' -r
 complete -c prun -n "__fish_prun_needs_command" -l sudo-user -d 'Run the command as USER through sudo (implies --sudo)' -r
 complete -c prun -n "__fish_prun_needs_command" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_needs_command" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_needs_command" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_needs_command" -l output -d 'How remote output is shown' -r -f -a "stream\t'Each line as it arrives, prefixed with the host'
 block\t'Each host\'s output as one block under a header when the host finishes (pssh -i)'
@@ -81,7 +81,7 @@ complete -c prun -n "__fish_prun_needs_command" -a "help" -d 'Print this message
 complete -c prun -n "__fish_prun_using_subcommand bench" -l levels -d 'Concurrency levels, comma separated' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l rounds -d 'Sessions per level, as a multiple of the level (at least 10 sessions per level)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l csv -d 'Where to write the table as CSV' -r -F
-complete -c prun -n "__fish_prun_using_subcommand bench" -l svg -d 'Where to draw the chart (SVG)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -l svg -d 'Where to draw the chart (SVG); with several engines, FILE-ENGINE.svg for each' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
@@ -100,7 +100,7 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -s t -l timeout -d 'Dea
 complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand bench" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_using_subcommand bench" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
@@ -133,7 +133,7 @@ complete -c prun -n "__fish_prun_using_subcommand push" -s t -l timeout -d 'Dead
 complete -c prun -n "__fish_prun_using_subcommand push" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand push" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_using_subcommand push" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
@@ -170,7 +170,7 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -s t -l timeout -d 'Dead
 complete -c prun -n "__fish_prun_using_subcommand pull" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand pull" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_using_subcommand pull" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
@@ -206,7 +206,7 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -s t -l timeout -d 'Dea
 complete -c prun -n "__fish_prun_using_subcommand shell" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand shell" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_using_subcommand shell" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
@@ -240,7 +240,7 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -s t -l timeout -d '
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand sessions" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
@@ -273,7 +273,7 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -s t -l timeout -
 complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
-complete -c prun -n "__fish_prun_using_subcommand completions" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions)' -r -f -a "threads\t''
+complete -c prun -n "__fish_prun_using_subcommand completions" -l engine -d 'How hosts share threads: threads (one thread per running host) or events (one event loop per core, each running many sessions; --parallel counts sessions). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F

@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> u8 {
         command: &plan.command,
         work: &plan.work,
         parallel,
-        engine: cli.engine.engine(),
+        engine: cli.engine(),
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
         fail_fast: cli.fail_fast,
     };
@@ -278,6 +278,12 @@ pub(crate) fn drive(
 
 /// Build the plan and print its warnings; on a usage error, print it and return `None`.
 pub(crate) fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
+    if cli.engine.len() > 1 && !matches!(cli.sub, Some(Sub::Bench(_))) {
+        eprintln!(
+            "prun: error: --engine takes one engine (threads or events); a list is for prun bench"
+        );
+        return None;
+    }
     let mut p = match plan::build(cli) {
         Ok(p) => p,
         Err(e) => {
@@ -498,13 +504,21 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     };
     let mut levels = Vec::new();
     let mut statuses = Vec::new();
-    for &level in &args.levels {
+    let mut engines: Vec<crate::runner::Engine> = cli.engine.iter().map(|e| e.engine()).collect();
+    engines.dedup();
+    for (engine, &level) in engines
+        .iter()
+        .flat_map(|e| args.levels.iter().map(move |l| (*e, l)))
+    {
         if cancel.is_cancelled() {
             break;
         }
         let parallel = (level as usize).min(fd_cap);
         let n = (level as usize * args.rounds as usize).max(10);
-        bar.set_message(format!("{n} sessions at concurrency {level}"));
+        bar.set_message(format!(
+            "{n} sessions at concurrency {level} ({} engine)",
+            engine.name()
+        ));
         let targets: Vec<_> = (0..n)
             .map(|i| plan.targets[i % plan.targets.len()].clone())
             .collect();
@@ -514,7 +528,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             command: &plan.command,
             work: &plan.work,
             parallel,
-            engine: cli.engine.engine(),
+            engine,
             shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
             fail_fast: false,
         };
@@ -550,7 +564,10 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             });
         }
         levels.push(crate::report::bench::Level::from_results(
-            level, &results, wall,
+            engine.name(),
+            level,
+            &results,
+            wall,
         ));
         bar.inc(1);
     }
@@ -574,11 +591,27 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         if plan.targets.len() == 1 { "" } else { "s" },
         plan.command
     );
-    match b::write_svg(&levels, &title, &args.svg) {
-        Ok(()) => eprintln!("prun: wrote {}", args.svg.display()),
-        Err(e) => {
-            eprintln!("prun: error: {e}");
-            failed_write = true;
+    // one chart per engine: FILE itself for one, FILE-ENGINE.svg for each of several
+    for engine in &engines {
+        let mine: Vec<_> = levels
+            .iter()
+            .filter(|l| l.engine == engine.name())
+            .cloned()
+            .collect();
+        let path = if engines.len() == 1 {
+            args.svg.clone()
+        } else {
+            let stem = args.svg.file_stem().unwrap_or_default().to_string_lossy();
+            args.svg
+                .with_file_name(format!("{stem}-{}.svg", engine.name()))
+        };
+        let title = format!("{title} · {} engine", engine.name());
+        match b::write_svg(&mine, &title, &path) {
+            Ok(()) => eprintln!("prun: wrote {}", path.display()),
+            Err(e) => {
+                eprintln!("prun: error: {e}");
+                failed_write = true;
+            }
         }
     }
     if failed_write {

@@ -109,11 +109,14 @@ Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
 prun bench [OPTIONS] COMMAND reproduces the 2017 study of SSH libraries: COMMAND runs at each \
 concurrency level of --levels (default 1,10,25,50,100), level × --rounds sessions per level \
 (default 3, at least 10), cycling over the selected hosts. For each level it records the \
-median and p90 of auth, channel_open, exec, read, close (+ exit status) and total over the \
-sessions that succeeded, and sessions per second; it prints the table on stdout, writes it as \
-CSV (--csv, default prun-bench.csv: concurrency, sessions, ok, wall_s, sessions_per_s, then \
-OP_p50_ms and OP_p90_ms per operation) and draws an SVG chart of median ms per operation \
-against concurrency (--svg, default prun-bench.svg). A level of more than 100,000 sessions \
+median and p90 of handshake, auth, channel_open, exec, read, close (+ exit status) and total \
+over the sessions that succeeded, and sessions per second; it prints the table on stdout, \
+writes it as CSV (--csv, default prun-bench.csv: engine, concurrency, sessions, ok, wall_s, \
+sessions_per_s, then OP_p50_ms and OP_p90_ms per operation) and draws an SVG chart of median \
+ms per operation against concurrency (--svg, default prun-bench.svg). --engine threads,events \
+runs every level on each engine in turn — the study's two setups, sessions in threads and \
+sessions on an event loop — with one chart per engine (FILE-threads.svg, FILE-events.svg). \
+A level of more than 100,000 sessions \
 (level × rounds) is refused. Host selection and connection options \
 may come before or after `bench`; to run a remote command named bench, write `-- bench`.",
     ),
@@ -592,10 +595,20 @@ pub struct Cli {
     pub fail_fast: bool,
 
     /// How hosts share threads: threads (one thread per running host) or events (one event
-    /// loop per core, each running many sessions; --parallel counts sessions)
-    #[arg(global = true, long, value_enum, value_name = "ENGINE", default_value_t = EngineArg::Threads,
-          env = "PRUN_ENGINE", hide_env_values = true, help_heading = "Execution")]
-    pub engine: EngineArg,
+    /// loop per core, each running many sessions; --parallel counts sessions). prun bench
+    /// takes a list (threads,events) and measures each
+    #[arg(
+        global = true,
+        long,
+        value_enum,
+        value_name = "ENGINE",
+        value_delimiter = ',',
+        default_value = "threads",
+        env = "PRUN_ENGINE",
+        hide_env_values = true,
+        help_heading = "Execution"
+    )]
+    pub engine: Vec<EngineArg>,
 
     /// How remote output is shown
     #[arg(long, value_enum, value_name = "MODE", default_value_t = OutputMode::Stream,
@@ -650,10 +663,11 @@ pub enum Sub {
     /// Reproduce the 2017 study: time each SSH operation at increasing concurrency
     ///
     /// Runs COMMAND at each concurrency level (--levels), level × --rounds sessions per level,
-    /// cycling over the selected hosts, and records the median and p90 of auth, channel open,
-    /// exec, read, close (+ exit status) and total, plus sessions per second. Prints the
-    /// table, writes it as CSV and draws an SVG chart of the median ms per operation against
-    /// concurrency. Host selection and connection options are those of a normal run.
+    /// cycling over the selected hosts, and records the median and p90 of handshake, auth,
+    /// channel open, exec, read, close (+ exit status) and total, plus sessions per second.
+    /// Prints the table, writes it as CSV and draws an SVG chart of the median ms per
+    /// operation against concurrency. --engine threads,events measures both engines (one
+    /// chart each). Host selection and connection options are those of a normal run.
     Bench(BenchArgs),
     /// Copy local files to every selected host over SFTP
     ///
@@ -736,7 +750,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE", default_value = "prun-bench.csv")]
     pub csv: PathBuf,
 
-    /// Where to draw the chart (SVG)
+    /// Where to draw the chart (SVG); with several engines, FILE-ENGINE.svg for each
     #[arg(long, value_name = "FILE", default_value = "prun-bench.svg")]
     pub svg: PathBuf,
 
@@ -807,6 +821,17 @@ pub enum HostKeyCheck {
 pub enum EngineArg {
     Threads,
     Events,
+}
+
+impl Cli {
+    /// The engine of a run (the first of `--engine`'s list; only `prun bench` takes more).
+    pub fn engine(&self) -> crate::runner::Engine {
+        self.engine
+            .first()
+            .copied()
+            .unwrap_or(EngineArg::Threads)
+            .engine()
+    }
 }
 
 impl EngineArg {

@@ -545,7 +545,7 @@ fn run_one(
         command: &plan.command,
         work: &plan.work,
         parallel: plan.parallel,
-        engine: cli.engine.engine(),
+        engine: cli.engine(),
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
         fail_fast: cli.fail_fast,
     };

@@ -35,6 +35,16 @@ pub enum Engine {
     Events,
 }
 
+impl Engine {
+    /// The name `--engine` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Threads => "threads",
+            Engine::Events => "events",
+        }
+    }
+}
+
 /// Run the job to completion, sending events to `tx`. Returns when every host is done.
 pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
     let start = Instant::now();

@@ -170,7 +170,7 @@ pub fn run(cli: Cli) -> u8 {
             command: line,
             work: &work,
             parallel,
-            engine: cli.engine.engine(),
+            engine: cli.engine(),
             shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
             fail_fast: cli.fail_fast,
         };

@@ -190,14 +190,15 @@ fn bench_writes_rows_for_each_level_and_a_well_formed_svg() {
     }
     let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(&rows[0][0], "1");
-    assert_eq!(&rows[1][0], "5");
-    assert_eq!(&rows[1][1], "15", "5 × 3 rounds");
-    assert_eq!(&rows[1][2], "15", "all sessions ok");
+    assert_eq!(&rows[0][1], "1");
+    assert_eq!(&rows[1][1], "5");
+    assert_eq!(&rows[1][2], "15", "5 × 3 rounds");
+    assert_eq!(&rows[1][3], "15", "all sessions ok");
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(svg.matches("<svg").count(), 1);
     for label in [
+        "handshake",
         "auth",
         "channel_open",
         "exec",
@@ -209,4 +210,50 @@ fn bench_writes_rows_for_each_level_and_a_well_formed_svg() {
     ] {
         assert!(svg.contains(label), "{label} missing from the chart");
     }
+}
+
+#[test]
+fn bench_measures_both_engines_in_one_run_as_the_study_did() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(4);
+    let csv_path = f.dir.path().join("b.csv");
+    let svg_path = f.dir.path().join("b.svg");
+    let mut c = f.prun();
+    c.arg("bench")
+        .arg("-i")
+        .arg(&inv)
+        .args(["--engine", "threads,events", "--levels", "2,4", "--csv"])
+        .arg(&csv_path)
+        .arg("--svg")
+        .arg(&svg_path)
+        .arg("echo x");
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut rd = csv::Reader::from_path(&csv_path).unwrap();
+    let rows: Vec<(String, String, String)> = rd
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string(), r[3].to_string())
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = [
+        ("threads", "2", "10"),
+        ("threads", "4", "12"),
+        ("events", "2", "10"),
+        ("events", "4", "12"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(rows, want, "{r:?}");
+    for engine in ["threads", "events"] {
+        let svg = std::fs::read_to_string(f.dir.path().join(format!("b-{engine}.svg"))).unwrap();
+        assert!(svg.contains(&format!("{engine} engine")), "{engine} chart");
+    }
+    // a normal run takes one engine
+    let r = f.run_inv(&inv, &["--engine", "threads,events", "true"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("a list is for prun bench"), "{r:?}");
 }

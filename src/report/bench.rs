@@ -10,11 +10,21 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
-/// The operations the study timed, with how to read each from a host's timings.
-pub const OPS: [&str; 6] = ["auth", "channel_open", "exec", "read", "close", "total"];
+/// The operations the study timed, with how to read each from a host's timings; the
+/// handshake (key exchange) too, which explains most of `total`'s rise with concurrency.
+pub const OPS: [&str; 7] = [
+    "handshake",
+    "auth",
+    "channel_open",
+    "exec",
+    "read",
+    "close",
+    "total",
+];
 
 fn op_time(r: &HostResult, op: &str) -> Option<Duration> {
     match op {
+        "handshake" => r.timings.get(Phase::Handshake),
         "auth" => r.timings.get(Phase::Auth),
         "channel_open" => r.timings.get(Phase::ChannelOpen),
         "exec" => r.timings.get(Phase::Exec),
@@ -27,6 +37,8 @@ fn op_time(r: &HostResult, op: &str) -> Option<Duration> {
 /// One concurrency level's numbers.
 #[derive(Debug, Clone)]
 pub struct Level {
+    /// The engine that ran it (`threads`, `events`).
+    pub engine: &'static str,
     pub level: u32,
     pub sessions: usize,
     pub ok: usize,
@@ -37,7 +49,12 @@ pub struct Level {
 
 impl Level {
     /// Summarise the sessions of one level.
-    pub fn from_results(level: u32, results: &[HostResult], wall: Duration) -> Level {
+    pub fn from_results(
+        engine: &'static str,
+        level: u32,
+        results: &[HostResult],
+        wall: Duration,
+    ) -> Level {
         let ok: Vec<&HostResult> = results.iter().filter(|r| r.status == Status::Ok).collect();
         let ops = OPS
             .iter()
@@ -48,6 +65,7 @@ impl Level {
             })
             .collect();
         Level {
+            engine,
             level,
             sessions: results.len(),
             ok: ok.len(),
@@ -68,14 +86,18 @@ fn ms(d: Duration) -> f64 {
 
 /// The table, for people.
 pub fn table(levels: &[Level]) -> String {
-    let mut s = format!("{:>6} {:>9} {:>9}", "conc", "sessions", "sess/s");
+    let mut s = format!(
+        "{:>7} {:>6} {:>9} {:>9}",
+        "engine", "conc", "sessions", "sess/s"
+    );
     for op in OPS {
         s.push_str(&format!(" {:>21}", format!("{op} p50/p90")));
     }
     s.push('\n');
     for l in levels {
         s.push_str(&format!(
-            "{:>6} {:>9} {:>9.1}",
+            "{:>7} {:>6} {:>9} {:>9.1}",
+            l.engine,
             l.level,
             format!("{}/{}", l.ok, l.sessions),
             l.rate()
@@ -96,6 +118,7 @@ pub fn table(levels: &[Level]) -> String {
 pub fn write_csv(levels: &[Level], w: &mut dyn Write) -> io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     let mut header = vec![
+        "engine".to_string(),
         "concurrency".to_string(),
         "sessions".into(),
         "ok".into(),
@@ -109,6 +132,7 @@ pub fn write_csv(levels: &[Level], w: &mut dyn Write) -> io::Result<()> {
     out.write_record(&header).map_err(io::Error::other)?;
     for l in levels {
         let mut row = vec![
+            l.engine.to_string(),
             l.level.to_string(),
             l.sessions.to_string(),
             l.ok.to_string(),
@@ -161,6 +185,7 @@ pub fn write_svg(levels: &[Level], title: &str, path: &Path) -> Result<(), Strin
         RGBColor(44, 160, 44),
         RGBColor(214, 39, 40),
         RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
         RGBColor(90, 90, 90),
     ];
     for (i, op) in OPS.iter().enumerate() {
@@ -210,25 +235,33 @@ mod tests {
     #[test]
     fn level_stats_table_csv_svg() {
         let rs: Vec<HostResult> = (1..=10).map(|i| res(i * 10, i != 10)).collect();
-        let l = Level::from_results(5, &rs, Duration::from_secs(1));
+        let l = Level::from_results("events", 5, &rs, Duration::from_secs(1));
         assert_eq!((l.sessions, l.ok), (10, 9));
         assert_eq!(
-            l.ops[5],
+            l.ops[6],
             Some((Duration::from_millis(50), Duration::from_millis(90)))
         );
         assert!((l.rate() - 9.0).abs() < 1e-9);
         let t = table(std::slice::from_ref(&l));
-        assert!(t.contains("auth p50/p90"), "{t}");
+        assert!(
+            t.contains("auth p50/p90") && t.contains("handshake p50/p90"),
+            "{t}"
+        );
+        assert!(t.contains(" events "), "{t}");
         assert!(t.contains("9/10"), "{t}");
         let mut out = Vec::new();
         write_csv(std::slice::from_ref(&l), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("concurrency,sessions,ok,wall_s,sessions_per_s,auth_p50_ms"));
+        assert!(
+            text.starts_with(
+                "engine,concurrency,sessions,ok,wall_s,sessions_per_s,handshake_p50_ms"
+            )
+        );
         assert!(
             text.lines()
                 .nth(1)
                 .unwrap()
-                .starts_with("5,10,9,1.000,9.00,5.000,9.000")
+                .starts_with("events,5,10,9,1.000,9.00,5.000,9.000")
         );
         let dir = tempfile::tempdir().unwrap();
         let svg = dir.path().join("c.svg");
