@@ -12,6 +12,10 @@ byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopp
                                        # first logs in, the others reuse the held logins
     bench/core.py --persist 5m         # every run with --persist: the first starts the
                                        # holder and logs in, the later ones reuse its logins
+    bench/core.py --engines threads,events        # both engines, alternating rounds
+    bench/core.py --delay 25ms -n 300 -p 300 --engines threads,events
+                                       # through bench/latency-proxy.py (50 ms round trips),
+                                       # plus one host alone: its time in round trips
     bench/core.py --held -r 3          # alternating rounds of: a fresh prun run, a later
                                        # --persist run, and a later pssh run over OpenSSH
                                        # ControlPersist masters (after one warm-up run each);
@@ -105,6 +109,47 @@ def start_fleet(state, k, n):
     with open(os.path.join(state, "LICENSE"), "w") as f:
         f.write(payload())
     return servers
+
+
+def start_proxy(state, servers, n, delay):
+    """Relay a new loopback port to each server with `delay` one way (bench/latency-proxy.py);
+    the inventory and known_hosts then point at the relays. Returns the proxy process."""
+    relays = [(free_port(), port) for _, port in servers]
+    proxy = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "bench", "latency-proxy.py"), "--delay", delay]
+        + [f"127.0.0.1:{a}=127.0.0.1:{b}" for a, b in relays],
+        stdout=subprocess.PIPE, stderr=open(os.path.join(state, "proxy.log"), "w"), text=True)
+    for _ in relays:
+        if not proxy.stdout.readline():
+            sys.exit("latency-proxy did not start")
+    host_key = " ".join(open(os.path.join(state, "host_ed25519.pub")).read().split()[:2])
+    with open(os.path.join(state, "known_hosts"), "a") as f:
+        f.writelines(f"[127.0.0.1]:{a} {host_key}\n" for a, _ in relays)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(state, "inventory.yaml"), "w") as f:
+        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n"
+                f"    identity_file: {state}/id_ed25519\n  hosts:\n")
+        for h in range(n):
+            f.write(f"    h{h + 1:05}:\n      port: {relays[h % len(relays)][0]}\n")
+    return proxy
+
+
+def one_host_rtts(prun, state, delay_s, engine):
+    """One host alone through the relay, 5 times: its median total and that in round trips."""
+    totals = []
+    for _ in range(5):
+        argv = [prun, "-i", f"{state}/inventory.yaml", "--known-hosts", f"{state}/known_hosts",
+                "-l", "h00001", "--progress", "never"]
+        if engine:
+            argv += ["--engine", engine]
+        res = subprocess.run(argv + [f"cat {state}/LICENSE"], capture_output=True, text=True)
+        m = re.search(r"prun: 1 host in (\S+):", res.stderr)
+        if m:
+            totals.append(parse_elapsed(m.group(1)))
+    if not totals:
+        return None
+    t = statistics.median(totals)
+    return t, t / (2 * delay_s)
 
 
 def verify(stdout, expected, n):
@@ -361,6 +406,9 @@ def main():
                     help="run with --persist DURATION (the holder is stopped at the end)")
     ap.add_argument("--shell", type=int, metavar="COMMANDS", default=0,
                     help="run the command COMMANDS times in one `prun shell` instead")
+    ap.add_argument("--delay", metavar="DURATION",
+                    help="one-way delay added by bench/latency-proxy.py between prun and the "
+                         "servers (e.g. 25ms: 50 ms round trips)")
     ap.add_argument("--engines", default="",
                     help="comma-separated engines to alternate round by round (threads,events); "
                          "default: prun's default")
@@ -379,6 +427,7 @@ def main():
     state = tempfile.mkdtemp(prefix="prun-core-bench-")
     servers = start_fleet(state, args.servers, args.hosts)
     cores = os.cpu_count() or 1
+    proxy = start_proxy(state, servers, args.hosts, args.delay) if args.delay else None
     try:
         print(f"prun {subprocess.run([prun, '--version'], capture_output=True, text=True).stdout.strip()}"
               f" · N={args.hosts} P={args.parallel} · {args.servers} sshd · {cores} cores"
@@ -421,9 +470,19 @@ def main():
             print(f"| median{' ' + engine if engine else ''} | | | {med('wall'):.2f} | {med('cpu'):.2f} | "
                   f"{1000 * med('cpu') / args.hosts:.2f} | {med('rss_mb'):.1f} | {med('server_cpu'):.2f} | "
                   f"{med('floor'):.2f} | {med('wall') / max(med('floor'), 1e-9):.2f} |")
+        if proxy:
+            delay_s = parse_elapsed(args.delay)
+            for engine in engines:
+                one = one_host_rtts(prun, state, delay_s, engine)
+                if one:
+                    print(f"one host alone{' (' + engine + ')' if engine else ''}: {one[0] * 1000:.0f} ms "
+                          f"= {one[1]:.1f} round trips of {2 * delay_s * 1000:.0f} ms")
     finally:
         if args.persist or args.held:
             subprocess.run([prun, "sessions", "--stop"], capture_output=True)
+        if proxy:
+            proxy.send_signal(signal.SIGTERM)
+            proxy.wait()
         for proc, _ in servers:
             proc.send_signal(signal.SIGTERM)
             proc.wait()
