@@ -125,27 +125,11 @@ fn ctrl_c_stops_every_session_of_the_event_engine() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
-    let start = Instant::now();
-    while common::pids_of("sleep 49.99").len() < 6 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        common::pids_of("sleep 49.99").len(),
-        6,
-        "the sleeps did not start"
-    );
+    common::wait_for_processes("sleep 49.99", 6);
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let st = common::wait_at_most(&mut child, Duration::from_secs(20)).expect("prun hung");
     assert_eq!(st.code(), Some(130));
-    let end = Instant::now() + Duration::from_secs(10);
-    while !common::pids_of("sleep 49.99").is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let left = common::pids_of("sleep 49.99");
-    for p in &left {
-        // SAFETY: killing a leftover the test started.
-        unsafe { libc::kill(*p, libc::SIGKILL) };
-    }
+    let left = common::leftovers_killed("sleep 49.99");
     assert!(left.is_empty(), "remote sleeps still running: {left:?}");
 }

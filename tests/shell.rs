@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Fleet, pids_of};
+use common::Fleet;
 use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -82,22 +82,10 @@ fn ctrl_c_stops_the_running_command_and_the_shell_goes_on() {
     let mut child = spawn_shell(&f, &inv, &["-u", user]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"sleep 47.77\n").unwrap();
-    let start = Instant::now();
-    while pids_of("sleep 47.77").len() < 2 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(pids_of("sleep 47.77").len(), 2, "the sleeps did not start");
+    common::wait_for_processes("sleep 47.77", 2);
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let end = Instant::now() + Duration::from_secs(10);
-    while !pids_of("sleep 47.77").is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let left = pids_of("sleep 47.77");
-    for p in &left {
-        // SAFETY: killing a leftover the test started.
-        unsafe { libc::kill(*p, libc::SIGKILL) };
-    }
+    let left = common::leftovers_killed("sleep 47.77");
     assert!(left.is_empty(), "remote sleeps still running: {left:?}");
     stdin.write_all(b"echo after\n:quit\n").unwrap();
     drop(stdin);
@@ -292,22 +280,10 @@ fn on_a_terminal_lines_edit_history_recalls_and_ctrl_c_returns_to_the_prompt() {
     t.type_keys(":limit\r");
     t.expect("prun (2 hosts)> ", 3);
     t.type_keys("sleep 48.88\r");
-    let start = Instant::now();
-    while pids_of("sleep 48.88").len() < 2 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(pids_of("sleep 48.88").len(), 2, "the sleeps did not start");
+    common::wait_for_processes("sleep 48.88", 2);
     t.type_keys("\x03");
     t.expect("prun (2 hosts)> ", 4);
-    let end = Instant::now() + Duration::from_secs(10);
-    while !pids_of("sleep 48.88").is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let left = pids_of("sleep 48.88");
-    for p in &left {
-        // SAFETY: killing a leftover the test started.
-        unsafe { libc::kill(*p, libc::SIGKILL) };
-    }
+    let left = common::leftovers_killed("sleep 48.88");
     assert!(left.is_empty(), "remote sleeps still running: {left:?}");
     // Ctrl-D at an empty prompt leaves
     t.type_keys("\x04");

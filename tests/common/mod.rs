@@ -523,6 +523,34 @@ impl Drop for Frozen {
     }
 }
 
+/// Wait (at most 20 s) until `n` processes run exactly `cmdline`; panics when they do not.
+pub fn wait_for_processes(cmdline: &str, n: usize) {
+    let start = Instant::now();
+    while pids_of(cmdline).len() < n && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        pids_of(cmdline).len(),
+        n,
+        "{cmdline:?} did not start {n} time(s)"
+    );
+}
+
+/// Wait (at most 10 s) for every process running exactly `cmdline` to end; kill the ones
+/// left (processes the test started) and return them.
+pub fn leftovers_killed(cmdline: &str) -> Vec<i32> {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !pids_of(cmdline).is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = pids_of(cmdline);
+    for p in &left {
+        // SAFETY: killing a leftover the test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    left
+}
+
 /// Freeze an sshd's listening process: new connections are accepted by the kernel but get
 /// no banner (a server that stops answering at the start). Dropping it ends that sshd.
 pub fn freeze_listener(sshd: &Sshd) -> Frozen {
