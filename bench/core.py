@@ -15,7 +15,8 @@ byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopp
     bench/core.py --engines threads,events        # both engines, alternating rounds
     bench/core.py --delay 25ms -n 300 -p 300 --engines threads,events
                                        # through bench/latency-proxy.py (50 ms round trips),
-                                       # plus one host alone: its time in round trips
+                                       # plus one host alone, relayed and direct: the
+                                       # difference in round trips
     bench/core.py --held -r 3          # alternating rounds of: a fresh prun run, a later
                                        # --persist run, and a later pssh run over OpenSSH
                                        # ControlPersist masters (after one warm-up run each);
@@ -65,6 +66,16 @@ def payload():
     return text[:26529] + "\n"
 
 
+def write_inventory(state, ports, n, name="inventory.yaml"):
+    """The inventory: n host names h00001… spread round-robin over `ports` on 127.0.0.1."""
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(state, name), "w") as f:
+        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n"
+                f"    identity_file: {state}/id_ed25519\n  hosts:\n")
+        for h in range(n):
+            f.write(f"    h{h + 1:05}:\n      port: {ports[h % len(ports)]}\n")
+
+
 def start_fleet(state, k, n):
     for name in ("host_ed25519", "id_ed25519"):
         p = os.path.join(state, name)
@@ -100,12 +111,8 @@ def start_fleet(state, k, n):
             time.sleep(0.05)
     with open(os.path.join(state, "known_hosts"), "w") as f:
         f.writelines(kh)
-    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    with open(os.path.join(state, "inventory.yaml"), "w") as f:
-        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n"
-                f"    identity_file: {state}/id_ed25519\n  hosts:\n")
-        for h in range(n):
-            f.write(f"    h{h + 1:05}:\n      port: {servers[h % k][1]}\n")
+    write_inventory(state, [port for _, port in servers], n)
+    write_inventory(state, [port for _, port in servers], 1, "direct.yaml")
     with open(os.path.join(state, "LICENSE"), "w") as f:
         f.write(payload())
     return servers
@@ -125,31 +132,30 @@ def start_proxy(state, servers, n, delay):
     host_key = " ".join(open(os.path.join(state, "host_ed25519.pub")).read().split()[:2])
     with open(os.path.join(state, "known_hosts"), "a") as f:
         f.writelines(f"[127.0.0.1]:{a} {host_key}\n" for a, _ in relays)
-    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    with open(os.path.join(state, "inventory.yaml"), "w") as f:
-        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n"
-                f"    identity_file: {state}/id_ed25519\n  hosts:\n")
-        for h in range(n):
-            f.write(f"    h{h + 1:05}:\n      port: {relays[h % len(relays)][0]}\n")
+    write_inventory(state, [a for a, _ in relays], n)
     return proxy
 
 
 def one_host_rtts(prun, state, delay_s, engine):
-    """One host alone through the relay, 5 times: its median total and that in round trips."""
-    totals = []
-    for _ in range(5):
-        argv = [prun, "-i", f"{state}/inventory.yaml", "--known-hosts", f"{state}/known_hosts",
-                "-l", "h00001", "--progress", "never"]
-        if engine:
-            argv += ["--engine", engine]
-        res = subprocess.run(argv + [f"cat {state}/LICENSE"], capture_output=True, text=True)
-        m = re.search(r"prun: 1 host in (\S+):", res.stderr)
-        if m:
-            totals.append(parse_elapsed(m.group(1)))
-    if not totals:
+    """One host alone, 5 times through the relay and 5 times direct: the median totals, and
+    the difference in round trips (what the relay adds; the CPU work is the same both ways)."""
+    def median_total(inventory):
+        totals = []
+        for _ in range(5):
+            argv = [prun, "-i", f"{state}/{inventory}", "--known-hosts", f"{state}/known_hosts",
+                    "-l", "h00001", "--progress", "never"]
+            if engine:
+                argv += ["--engine", engine]
+            res = subprocess.run(argv + [f"cat {state}/LICENSE"], capture_output=True, text=True)
+            m = re.search(r"prun: 1 host in (\S+):", res.stderr)
+            if m:
+                totals.append(parse_elapsed(m.group(1)))
+        return statistics.median(totals) if totals else None
+
+    far, near = median_total("inventory.yaml"), median_total("direct.yaml")
+    if far is None or near is None:
         return None
-    t = statistics.median(totals)
-    return t, t / (2 * delay_s)
+    return far, near, (far - near) / (2 * delay_s)
 
 
 def verify(stdout, expected, n):
@@ -476,7 +482,8 @@ def main():
                 one = one_host_rtts(prun, state, delay_s, engine)
                 if one:
                     print(f"one host alone{' (' + engine + ')' if engine else ''}: {one[0] * 1000:.0f} ms "
-                          f"= {one[1]:.1f} round trips of {2 * delay_s * 1000:.0f} ms")
+                          f"through the relay, {one[1] * 1000:.0f} ms direct: {one[2]:.1f} round trips "
+                          f"of {2 * delay_s * 1000:.0f} ms")
     finally:
         if args.persist or args.held:
             subprocess.run([prun, "sessions", "--stop"], capture_output=True)
