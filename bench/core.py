@@ -66,12 +66,15 @@ def payload():
     return text[:26529] + "\n"
 
 
+USE_AGENT = False  # --agent: the key is in an ssh-agent, not in the inventory
+
+
 def write_inventory(state, ports, n, name="inventory.yaml"):
     """The inventory: n host names h00001… spread round-robin over `ports` on 127.0.0.1."""
     user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    key = "" if USE_AGENT else f"    identity_file: {state}/id_ed25519\n"
     with open(os.path.join(state, name), "w") as f:
-        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n"
-                f"    identity_file: {state}/id_ed25519\n  hosts:\n")
+        f.write(f"all:\n  vars:\n    address: 127.0.0.1\n    user: {user}\n{key}  hosts:\n")
         for h in range(n):
             f.write(f"    h{h + 1:05}:\n      port: {ports[h % len(ports)]}\n")
 
@@ -415,6 +418,9 @@ def main():
     ap.add_argument("--delay", metavar="DURATION",
                     help="one-way delay added by bench/latency-proxy.py between prun and the "
                          "servers (e.g. 25ms: 50 ms round trips)")
+    ap.add_argument("--agent", action="store_true",
+                    help="authenticate through an ssh-agent holding the key (started and "
+                         "stopped here) instead of the key file")
     ap.add_argument("--engines", default="",
                     help="comma-separated engines to alternate round by round (threads,events); "
                          "default: prun's default")
@@ -431,7 +437,19 @@ def main():
         sys.exit(f"{SSHD} missing: run scripts/deps.sh")
     os.makedirs("/run/sshd", exist_ok=True)
     state = tempfile.mkdtemp(prefix="prun-core-bench-")
+    global USE_AGENT
+    USE_AGENT = args.agent
     servers = start_fleet(state, args.servers, args.hosts)
+    agent = None
+    if args.agent:
+        sock = os.path.join(state, "agent.sock")
+        agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        os.environ["SSH_AUTH_SOCK"] = sock
+        subprocess.run(["ssh-add", "-q", os.path.join(state, "id_ed25519")], check=True)
     cores = os.cpu_count() or 1
     proxy = start_proxy(state, servers, args.hosts, args.delay) if args.delay else None
     try:
@@ -490,6 +508,9 @@ def main():
         if proxy:
             proxy.send_signal(signal.SIGTERM)
             proxy.wait()
+        if agent:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait()
         for proc, _ in servers:
             proc.send_signal(signal.SIGTERM)
             proc.wait()

@@ -20,11 +20,6 @@ pub(crate) fn code(e: &ssh2::Error) -> i32 {
     }
 }
 
-pub(crate) fn remaining_ms(deadline: Instant) -> u32 {
-    let left = deadline.saturating_duration_since(Instant::now());
-    (left.as_millis() as u32).max(1)
-}
-
 /// Sleep, waking early on cancel; true when the whole sleep passed.
 pub(crate) fn sleep_unless_cancelled(d: Duration, cancel: &Cancel) -> bool {
     let _ = poll_or_cancel(None, d, Some(cancel));

@@ -6,7 +6,7 @@
 
 use super::Ctx;
 use super::fail::{Fail, fail, ssh_fail, step_fail};
-use super::io::{LIBSSH2_TIMEOUT, NonBlockingOnDrop, StepError, code, nonblocking, remaining_ms};
+use super::io::{LIBSSH2_TIMEOUT, NonBlockingOnDrop, StepError, code, nonblocking};
 use super::keys::KeyFile;
 use super::known_hosts::{self, Policy, Verdict};
 use super::transport::Transport;
@@ -276,31 +276,14 @@ fn authenticate(
         }
     }
     if ctx.settings.use_agent && !target.identities_only {
-        // The agent exchange runs blocking (libssh2's agent code talks to a second socket),
-        // in slices of at most half a second so that the deadline and a cancel are seen.
-        sess.set_blocking(true);
-        let r = {
-            let _bound = super::bound::enter(Some(deadline), Some(ctx.cancel.flag()));
-            agent_auth(sess, user, deadline, ctx.cancel)
-        };
-        sess.set_blocking(false);
-        if ctx.cancel.is_cancelled() {
-            return Err(step_fail(
-                Phase::Auth,
-                StepError::Cancelled,
-                FailureKind::Auth,
-                ctx.cancel,
-            ));
-        }
-        match r {
+        // The agent signs over its own local socket (a quick exchange); the server's answer
+        // is waited for like every other step (non-blocking, the deadline and the cancel
+        // kept; on the event engine the fiber suspends).
+        match agent_auth(sess, fd, user, deadline, ctx.cancel) {
             Ok((Some(m), _)) => return Ok(m),
             Ok((None, n)) => tried.push(format!("{n} agent key(s)")),
-            Err(e) => {
-                if code(&e) == LIBSSH2_TIMEOUT {
-                    on_err(&e, "agent", &mut errors)?;
-                }
-                errors.push(format!("agent: {}", e.message()));
-            }
+            Err(StepError::Ssh(e)) => errors.push(format!("agent: {}", e.message())),
+            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
         }
     }
     for key in ctx.default_keys.iter().filter(|_| !target.identities_only) {
@@ -384,35 +367,25 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
 /// Try every agent identity in turn (libssh2's `userauth_agent` tries only the first).
 fn agent_auth(
     sess: &Session,
+    fd: RawFd,
     user: &str,
     deadline: Instant,
     cancel: &Cancel,
-) -> Result<(Option<String>, usize), ssh2::Error> {
-    // One blocking call in slices: libssh2 resumes a call that timed out where it stopped.
-    let sliced = |op: &mut dyn FnMut() -> Result<(), ssh2::Error>| loop {
-        sess.set_timeout(remaining_ms(deadline).min(500));
-        match op() {
-            Err(e)
-                if code(&e) == LIBSSH2_TIMEOUT
-                    && !cancel.is_cancelled()
-                    && Instant::now() < deadline => {}
-            r => return r,
-        }
-    };
-    let mut agent = sess.agent()?;
-    agent.connect()?;
-    agent.list_identities()?;
-    let ids = agent.identities()?;
+) -> Result<(Option<String>, usize), StepError> {
+    let mut agent = sess.agent().map_err(StepError::Ssh)?;
+    agent.connect().map_err(StepError::Ssh)?;
+    agent.list_identities().map_err(StepError::Ssh)?;
+    let ids = agent.identities().map_err(StepError::Ssh)?;
     let mut n = 0;
     for id in &ids {
         n += 1;
-        match sliced(&mut || agent.userauth(user, id)) {
+        match nonblocking(fd, sess, deadline, cancel, || agent.userauth(user, id)) {
             Ok(()) if sess.authenticated() => {
                 let _ = agent.disconnect();
                 return Ok((Some(format!("agent {}", id.comment())), n));
             }
             Ok(()) => {}
-            Err(e) if matches!(code(&e), -18 | -19) => {}
+            Err(StepError::Ssh(e)) if matches!(code(&e), -18 | -19) => {}
             Err(e) => {
                 let _ = agent.disconnect();
                 return Err(e);
