@@ -1,14 +1,14 @@
 #!/bin/sh
 # Install what the tests need (if missing), then check formatting and lints and run every
 # test: unit tests and end-to-end tests against real OpenSSH servers that the test suite
-# starts itself on 127.0.0.1; then the end-to-end tests once more on the event engine.
+# starts itself on 127.0.0.1; then the end-to-end tests once more on the thread engine.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
-# the end-to-end tests again on the event engine (--engine events): the same behaviour
-PRUN_ENGINE=events cargo test --locked --test e2e --test engine --test exec_options \
+# the end-to-end tests again on the thread engine (--engine threads): the same behaviour
+PRUN_ENGINE=threads cargo test --locked --test e2e --test engine --test exec_options \
   --test faults --test outputs --test persist --test report --test shell --test ssh_setup \
   --test transfer "$@"

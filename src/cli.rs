@@ -211,10 +211,11 @@ command named push or pull needs -- before it.",
     (
         "ENGINES",
         "\
---engine threads (the default) runs each running host on its own thread: --parallel threads. \
---engine events (or PRUN_ENGINE=events) runs one thread per core, each with its share of \
-the sessions as fibers on an event loop (epoll): --parallel counts sessions, so -p 2000 \
-needs no 2000 threads. The session code is the same: every wait of the SSH layer suspends \
+--engine events (the default) runs one thread per core, each with its share of the sessions \
+as fibers on an event loop (epoll): --parallel counts sessions, so -p 2000 needs no 2000 \
+threads. --engine threads (or PRUN_ENGINE=threads) runs each running host on its own thread, \
+--parallel threads, as prun did before; it stays for comparison (prun bench --engine \
+threads,events). The session code is the same: every wait of the SSH layer suspends \
 the fiber (socket and direction, deadline, cancel) instead of blocking the thread, and \
 every wait is bounded. Jump hosts, push and pull, keepalives, --timeout, Ctrl-C, --persist, \
 prun shell and prun bench work on both.",
@@ -594,16 +595,16 @@ pub struct Cli {
     #[arg(global = true, long, help_heading = "Execution")]
     pub fail_fast: bool,
 
-    /// How hosts share threads: threads (one thread per running host) or events (one event
-    /// loop per core, each running many sessions; --parallel counts sessions). prun bench
-    /// takes a list (threads,events) and measures each
+    /// How hosts share threads: events (one event loop per core, each running many sessions;
+    /// --parallel counts sessions) or threads (one thread per running host). prun bench takes
+    /// a list (threads,events) and measures each
     #[arg(
         global = true,
         long,
         value_enum,
         value_name = "ENGINE",
         value_delimiter = ',',
-        default_value = "threads",
+        default_value = "events",
         env = "PRUN_ENGINE",
         hide_env_values = true,
         help_heading = "Execution"
@@ -829,7 +830,7 @@ impl Cli {
         self.engine
             .first()
             .copied()
-            .unwrap_or(EngineArg::Threads)
+            .unwrap_or(EngineArg::Events)
             .engine()
     }
 }
