@@ -140,7 +140,9 @@ out, no SSH banner, a reset or a close during the handshake and key exchange, a 
 that cannot be opened) are retried --retries times (default 2), after 200 ms doubling per \
 attempt plus random jitter. A command that may have started is never run again. A connection \
 dropped before the banner (sshd's MaxStartups) also halves how many connections prun has \
-between connect and auth at once; the limit grows back with each successful login. The \
+between connect and auth at once, and so do logins timing out in the handshake or auth once \
+they are at least four and a quarter of the recent logins (overloaded servers, not one hung \
+host); the limit grows back with each successful login. The \
 summary says how many hosts needed more than one attempt.
 
 The first Ctrl-C (or SIGTERM, or SIGHUP) stops the run: no more hosts start (they are \

@@ -2,8 +2,12 @@
 //! once. sshd's `MaxStartups` drops connections beyond a few unauthenticated ones before
 //! sending its banner; prun treats such a drop as backpressure (the limit halves) and grows
 //! the limit back slowly with each successful login (additive increase, as TCP does), so 100
-//! hosts behind one default-configured sshd all get in with a couple of retries. Without drops
-//! the limit stays at `--parallel` and the gate costs nothing.
+//! hosts behind one default-configured sshd all get in with a couple of retries. Logins that
+//! time out in the handshake or auth are the other sign of overload (servers too busy to
+//! finish them within `--connect-timeout`): when at least a quarter of recent login outcomes
+//! (and at least [`TIMEOUTS_TO_CUT`] of them) are such timeouts, the limit halves too — one
+//! hung host among many does not. Without drops or timeouts the limit stays at `--parallel`
+//! and the gate costs nothing.
 
 use crate::cancel::Cancel;
 use std::sync::{Condvar, Mutex};
@@ -18,7 +22,16 @@ pub struct StartGate {
 struct State {
     limit: f64,
     inflight: usize,
+    /// Login outcomes (successes and timeouts) since the limit was last cut or the window
+    /// was last started again, and how many of them were timeouts.
+    outcomes: u32,
+    timeouts: u32,
 }
+
+/// Timed-out logins needed before they count as overload.
+pub const TIMEOUTS_TO_CUT: u32 = 4;
+/// Outcomes after which the window starts again (old ones stop counting).
+const WINDOW: u32 = 100;
 
 /// Held from connect until auth is done (or the attempt fails).
 pub struct Permit<'a>(&'a StartGate);
@@ -40,6 +53,8 @@ impl StartGate {
             state: Mutex::new(State {
                 limit: max,
                 inflight: 0,
+                outcomes: 0,
+                timeouts: 0,
             }),
             cv: Condvar::new(),
         }
@@ -78,9 +93,27 @@ impl StartGate {
         s.limit = (s.limit / 2.0).max(1.0);
     }
 
+    /// A login timed out in the handshake or auth: halve the limit when such timeouts are a
+    /// quarter of the recent outcomes (and at least [`TIMEOUTS_TO_CUT`]).
+    pub fn timed_out(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.outcomes += 1;
+        s.timeouts += 1;
+        if s.timeouts >= TIMEOUTS_TO_CUT && s.timeouts * 4 >= s.outcomes {
+            s.limit = (s.limit / 2.0).max(1.0);
+            s.outcomes = 0;
+            s.timeouts = 0;
+        }
+    }
+
     /// A connection authenticated: grow the limit by 1/limit (about +1 per round of logins).
     pub fn succeeded(&self) {
         let mut s = self.state.lock().unwrap();
+        s.outcomes += 1;
+        if s.outcomes >= WINDOW {
+            s.outcomes = 0;
+            s.timeouts = 0;
+        }
         if s.limit < self.max {
             s.limit = (s.limit + 1.0 / s.limit).min(self.max);
             drop(s);
@@ -97,6 +130,38 @@ impl StartGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_timeouts_cut_the_limit_only_when_they_are_many() {
+        let g = StartGate::new(64);
+        // a few hung hosts among many logins: no cut
+        for i in 0..300 {
+            if i % 40 == 0 {
+                g.timed_out();
+            } else {
+                g.succeeded();
+            }
+        }
+        assert_eq!(g.limit(), 64);
+        // an overloaded server: timeouts in a row halve the limit once per four
+        for _ in 0..4 {
+            g.timed_out();
+        }
+        assert_eq!(g.limit(), 32);
+        for _ in 0..8 {
+            g.timed_out();
+        }
+        assert_eq!(g.limit(), 8);
+        // a quarter of outcomes timing out is enough
+        let g = StartGate::new(64);
+        for _ in 0..4 {
+            for _ in 0..3 {
+                g.succeeded();
+            }
+            g.timed_out();
+        }
+        assert_eq!(g.limit(), 32);
+    }
 
     #[test]
     fn halves_on_drops_and_grows_back_slowly() {

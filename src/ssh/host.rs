@@ -175,6 +175,12 @@ pub fn run(
         if let Some((f, permanent)) = failed.take() {
             // The failed phase's time is what elapsed since the last completed phase.
             clock.mark(f.phase);
+            // a login the server was too slow to finish: a sign of overload for the gate
+            if f.kind == FailureKind::Timeout
+                && matches!(f.phase, Phase::Handshake | Phase::Hostkey | Phase::Auth)
+            {
+                shared.gate.timed_out();
+            }
             let again = !permanent
                 && is_retryable(&f)
                 && attempt <= shared.settings.retries
