@@ -209,10 +209,9 @@ pub(crate) fn run(
             // A silent command is fine; a silent server is not: keepalives get a reply from
             // a live server, so nothing received for 3 intervals means it stopped answering.
             let _ = sess.keepalive_send();
-            if let Some(idle) = ms_since_data_received(fd)
-                .or_else(|| liveness.as_ref().map(|l| l.idle_ms()))
-                // libssh2 sends keepalives at least 2 s apart (it turns 1 s into 2 s)
-                && u128::from(idle) > 3 * u128::from(keepalive_secs.max(2)) * 1000 + 500
+            if let Some(idle) =
+                ms_since_data_received(fd).or_else(|| liveness.as_ref().map(|l| l.idle_ms()))
+                && Duration::from_millis(idle.into()) > super::io::silence_limit(keepalive_secs)
             {
                 let _ = ch.close();
                 return Err(fail(

@@ -195,6 +195,14 @@ impl Drop for NonBlockingOnDrop {
 }
 
 /// Milliseconds since the socket last received data (Linux TCP_INFO), if known.
+/// How long a server may stay silent while it is sent keepalives every `keepalive_secs`
+/// before it counts as having stopped answering: three intervals and a half second (libssh2
+/// sends keepalives at least 2 s apart: it turns 1 s into 2 s). The rule for a running
+/// command ([`super::exec`]) and for an idle held login ([`super::pool`]).
+pub(crate) fn silence_limit(keepalive_secs: u32) -> Duration {
+    Duration::from_millis(3 * u64::from(keepalive_secs.max(2)) * 1000 + 500)
+}
+
 pub(crate) fn ms_since_data_received(fd: RawFd) -> Option<u32> {
     tcp_info(fd).map(|i| i.tcpi_last_data_recv)
 }

@@ -89,8 +89,8 @@ impl Held {
     }
 
     /// Send a keepalive (libssh2 sends at most one per interval) and judge the answers to the
-    /// earlier ones: a live server answers every keepalive, so one unanswered for three
-    /// intervals (the rule a running command follows, see [`super::exec`]) means the server
+    /// earlier ones: a live server answers every keepalive, so one unanswered for longer than
+    /// [`super::io::silence_limit`] (the rule a running command follows too) means the server
     /// stopped answering — gone without a FIN or a reset. `false`: drop the connection.
     fn probe(&mut self) -> bool {
         if let Some(sent) = self.probe {
@@ -98,8 +98,7 @@ impl Held {
             match self.silent_ms() {
                 // something arrived after the probe was sent: answered
                 Some(ms) if Duration::from_millis(ms.into()) < waited => self.probe = None,
-                // libssh2 sends keepalives at least 2 s apart (it turns 1 s into 2 s)
-                Some(_) if waited > unanswered_limit(self.keepalive_secs) => return false,
+                Some(_) if waited > super::io::silence_limit(self.keepalive_secs) => return false,
                 _ => {}
             }
         }
@@ -107,11 +106,6 @@ impl Held {
         self.probe.get_or_insert_with(Instant::now);
         true
     }
-}
-
-/// How long a keepalive may go unanswered before the connection counts as dead.
-fn unanswered_limit(keepalive_secs: u32) -> Duration {
-    Duration::from_millis(3 * u64::from(keepalive_secs.max(2)) * 1000 + 500)
 }
 
 /// One held connection, as `prun sessions` shows it.
