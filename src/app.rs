@@ -504,8 +504,13 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     };
     let mut levels = Vec::new();
     let mut statuses = Vec::new();
-    let mut engines: Vec<crate::runner::Engine> = cli.engine.iter().map(|e| e.engine()).collect();
-    engines.dedup();
+    // each engine once, in the order given
+    let mut engines: Vec<crate::runner::Engine> = Vec::new();
+    for e in cli.engine.iter().map(|e| e.engine()) {
+        if !engines.contains(&e) {
+            engines.push(e);
+        }
+    }
     for (engine, &level) in engines
         .iter()
         .flat_map(|e| args.levels.iter().map(move |l| (*e, l)))

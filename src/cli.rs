@@ -695,7 +695,7 @@ pub enum Sub {
     /// history (the arrow keys, Ctrl-R) on a terminal; the last 1000 lines are kept in
     /// PRUN_HISTORY, else $XDG_STATE_HOME/prun/shell_history, else
     /// ~/.local/state/prun/shell_history (mode 0600); a line that starts with a space is not
-    /// kept.
+    /// kept, nor are lines piped in (stdin not a terminal).
     Shell,
     /// List the logins a --persist holder keeps, or close them (--stop)
     Sessions {

@@ -15,7 +15,7 @@ use crate::exit;
 use crate::runner::Job;
 use crate::ssh::{RunState, Work};
 use rustyline::error::ReadlineError;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
 const HELP: &str = "\
@@ -77,7 +77,9 @@ pub fn run(cli: Cli) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let history = history_file();
+    // like bash, only an interactive shell keeps history: lines piped in by a script are not
+    // written to the user's history file
+    let history = std::io::stdin().is_terminal().then(history_file).flatten();
     if let Some(path) = &history {
         load_history(&mut editor, path);
     }

@@ -51,6 +51,11 @@ fn each_host_logs_in_once_across_commands_and_selection_changes() {
         .unwrap();
     let (code, out, err) = finish(child);
     assert_eq!(code, 0, "{out}\n{err}");
+    // lines piped in are not kept in the history (only a shell on a terminal keeps it)
+    assert!(
+        !f.home.join(".local/state/prun/shell_history").exists(),
+        "a piped shell wrote history"
+    );
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort();
     assert_eq!(
