@@ -65,7 +65,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -F -J -p -t -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --fail-fast --engine --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --local --engine --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -179,6 +179,30 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --engine)
                     COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
@@ -219,7 +243,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__bench)
-            opts="-i -H -l -u -F -J -p -t -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,6 +361,30 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --engine)
                     COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
@@ -369,7 +417,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__completions)
-            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,6 +516,30 @@ _prun() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -615,7 +687,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__pull)
-            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -y -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -714,6 +786,30 @@ _prun() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -749,7 +845,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__push)
-            opts="-r -i -H -l -u -F -J -p -t -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -y -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -851,6 +947,30 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --engine)
                     COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
@@ -883,7 +1003,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__sessions)
-            opts="-i -H -l -u -F -J -p -t -q -h --stop --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --stop --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -989,6 +1109,30 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --engine)
                     COMPREPLY=($(compgen -W "threads events" -- "${cur}"))
                     return 0
@@ -1021,7 +1165,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__shell)
-            opts="-i -H -l -u -F -J -p -t -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --fail-fast --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1120,6 +1264,30 @@ _prun() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --order)
+                    COMPREPLY=($(compgen -W "inventory reverse sorted reverse-sorted shuffle" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --canary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stagger)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

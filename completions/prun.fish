@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= fail-fast engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -45,6 +45,16 @@ complete -c prun -n "__fish_prun_needs_command" -l env -d 'Set an environment va
 complete -c prun -n "__fish_prun_needs_command" -l cwd -d 'Run the command in DIR on every host' -r
 complete -c prun -n "__fish_prun_needs_command" -l sudo-user -d 'Run the command as USER through sudo (implies --sudo)' -r
 complete -c prun -n "__fish_prun_needs_command" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_needs_command" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_needs_command" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_needs_command" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_needs_command" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_needs_command" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_needs_command" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_needs_command" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_needs_command" -l output -d 'How remote output is shown' -r -f -a "stream\t'Each line as it arrives, prefixed with the host'
@@ -67,7 +77,11 @@ complete -c prun -n "__fish_prun_needs_command" -l pty -d 'Request a terminal: s
 complete -c prun -n "__fish_prun_needs_command" -l sudo -d 'Run the command as root through sudo (sudo -n, or with the password from --ask-pass or PRUN_SUDO_PASSWORD fed to sudo\'s prompt once per host)'
 complete -c prun -n "__fish_prun_needs_command" -l ask-pass -d 'Prompt once, before the run, for a password: used for password and keyboard-interactive logins and for sudo\'s prompt (never echoed, logged or put on a command line)'
 complete -c prun -n "__fish_prun_needs_command" -l stdin -d 'Read local stdin once and send it to every host\'s command (otherwise commands get an empty stdin, like ssh -n)'
-complete -c prun -n "__fish_prun_needs_command" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_needs_command" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_needs_command" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_needs_command" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_needs_command" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
+complete -c prun -n "__fish_prun_needs_command" -l local -d 'Run the command on this machine, once per selected host, instead of over SSH ({host}, {addr}, {port}, {user} and inventory vars substituted; PRUN_HOST, PRUN_ADDR, PRUN_PORT, PRUN_USER, PRUN_BATCH and PRUN_INDEX set)'
 complete -c prun -n "__fish_prun_needs_command" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_needs_command" -s V -l version -d 'Print version'
@@ -100,6 +114,16 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -s t -l timeout -d 'Dea
 complete -c prun -n "__fish_prun_using_subcommand bench" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_using_subcommand bench" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
@@ -112,7 +136,10 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c prun -n "__fish_prun_using_subcommand bench" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_using_subcommand bench" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_using_subcommand bench" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_using_subcommand bench" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_using_subcommand bench" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand bench" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand push" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
@@ -133,6 +160,16 @@ complete -c prun -n "__fish_prun_using_subcommand push" -s t -l timeout -d 'Dead
 complete -c prun -n "__fish_prun_using_subcommand push" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_using_subcommand push" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
@@ -149,7 +186,10 @@ complete -c prun -n "__fish_prun_using_subcommand push" -s r -l recursive -d 'Co
 complete -c prun -n "__fish_prun_using_subcommand push" -l mkdir -d 'Create REMOTE_DIR (and its parents) when it does not exist'
 complete -c prun -n "__fish_prun_using_subcommand push" -l preserve -d 'Also keep access and modification times (the mode is always kept)'
 complete -c prun -n "__fish_prun_using_subcommand push" -l checksum -d 'After the copy, compare SHA-256 of every file with the remote `sha256sum`'
-complete -c prun -n "__fish_prun_using_subcommand push" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_using_subcommand push" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_using_subcommand push" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_using_subcommand push" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_using_subcommand push" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand push" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
@@ -170,6 +210,16 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -s t -l timeout -d 'Dead
 complete -c prun -n "__fish_prun_using_subcommand pull" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_using_subcommand pull" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
@@ -185,7 +235,10 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -s r -l recursive -d 'Copy a directory and its contents'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l preserve -d 'Also keep access and modification times (permission bits are always kept, within the umask; never setuid, setgid or sticky)'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l checksum -d 'After the copy, compare SHA-256 of every file with the remote `sha256sum`'
-complete -c prun -n "__fish_prun_using_subcommand pull" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_using_subcommand pull" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_using_subcommand pull" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_using_subcommand pull" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_using_subcommand pull" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
@@ -206,6 +259,16 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -s t -l timeout -d 'Dea
 complete -c prun -n "__fish_prun_using_subcommand shell" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_using_subcommand shell" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
@@ -218,7 +281,10 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c prun -n "__fish_prun_using_subcommand shell" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_using_subcommand shell" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_using_subcommand shell" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_using_subcommand shell" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_using_subcommand shell" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l stop -d 'Close the held logins of the hosts matching a PATTERN (globs on host names: `*`, `?`, `[...]`); with no PATTERN, close every login and end the holder. The holder also ends when its last login is closed' -r
@@ -240,6 +306,16 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -s t -l timeout -d '
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
@@ -252,9 +328,12 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c prun -n "__fish_prun_using_subcommand sessions" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_using_subcommand sessions" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
-complete -c prun -n "__fish_prun_using_subcommand sessions" -s h -l help -d 'Print help'
+complete -c prun -n "__fish_prun_using_subcommand sessions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
@@ -273,6 +352,16 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -s t -l timeout -
 complete -c prun -n "__fish_prun_using_subcommand completions" -l keepalive -d 'While a command runs, ask the server for a reply this often when nothing arrives; a host whose server sends nothing for 3 intervals fails ("server stopped answering"). libssh2 sends keepalives at most every 2 s' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l persist -d 'Keep each host\'s login in a holder process until it has been idle this long, and run this and later commands (with --persist too) over the held logins' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l retries -d 'Extra attempts for hosts that fail before the command could have started (refused, no banner, reset, timeout before auth); backoff doubles from 200 ms, with jitter' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l batch -d 'Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last size repeating (1,5,25%); a batch starts once the previous one has finished' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l order -d 'The order hosts start in (and are batched and numbered in)' -r -f -a "inventory\t'As the inventory lists them'
+reverse\t'The inventory\'s order backwards'
+sorted\t'By name, digit runs as numbers (web2 before web10)'
+reverse-sorted\t'By name, backwards'
+shuffle\t'A random order, new each run'"
+complete -c prun -n "__fish_prun_using_subcommand completions" -l max-fail -d 'Start no more hosts once more than N hosts (or N% of them) have failed; running hosts finish, the rest are reported as skipped, exit status 6' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l canary -d 'Run N hosts first, show how they did, and ask on the terminal before the rest' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l pause -d 'Wait this long between batches, or `ask` to ask on the terminal before each next batch' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l stagger -d 'Wait this long between starting one host and the next (spreads the key exchanges)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l engine -d 'How hosts share threads: events (one event loop per core, each running many sessions; --parallel counts sessions) or threads (one thread per running host). prun bench takes a list (threads,events) and measures each' -r -f -a "threads\t''
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
@@ -285,7 +374,10 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c prun -n "__fish_prun_using_subcommand completions" -l fail-fast -d 'Stop the run at the first host that does not succeed: start no more hosts, stop the running ones (they are reported as cancelled)'
+complete -c prun -n "__fish_prun_using_subcommand completions" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
+complete -c prun -n "__fish_prun_using_subcommand completions" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
+complete -c prun -n "__fish_prun_using_subcommand completions" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_using_subcommand completions" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand help; and not __fish_seen_subcommand_from bench push pull shell sessions completions help" -f -a "bench" -d 'Reproduce the 2017 study: time each SSH operation at increasing concurrency'

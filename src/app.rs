@@ -61,6 +61,9 @@ pub fn run(cli: Cli) -> u8 {
     if cli.list_hosts {
         return list_hosts(&plan);
     }
+    if cli.dry_run {
+        return dry_run(&plan);
+    }
 
     let mut parallel = plan.parallel;
     if let Some(limit) = raise_nofile_limit() {
@@ -73,7 +76,9 @@ pub fn run(cli: Cli) -> u8 {
                 2
             } else {
                 0
-            };
+            }
+            // a local command: three pipes, a pidfd and a poller
+            + if cli.local { 4 } else { 0 };
         let cap = (limit.saturating_sub(RESERVED_FDS) / per_host).max(1);
         let fit = plan.targets.len().min(parallel);
         if fit > cap {
@@ -95,6 +100,7 @@ pub fn run(cli: Cli) -> u8 {
     let Ok(mut out_dir) = open_out_dir(&cli) else {
         return exit::USAGE;
     };
+    let (answer_tx, answer_rx) = crossbeam_channel::unbounded::<bool>();
     let job = Job {
         targets: &plan.targets,
         command: &plan.command,
@@ -102,14 +108,26 @@ pub fn run(cli: Cli) -> u8 {
         parallel,
         engine: cli.engine(),
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
-        fail_fast: cli.fail_fast,
+        rollout: &plan.rollout,
+        answers: Some(&answer_rx),
     };
     // --persist: the holder runs it over held logins, when it can
     let held = persist_of(&cli).and_then(|idle| {
-        if !matches!(plan.work, crate::ssh::Work::Command(_)) {
+        match plan.work {
+            crate::ssh::Work::Command(_) => {}
+            crate::ssh::Work::Local(_) => return None,
+            _ => {
+                eprintln!(
+                    "prun: warning: --persist holds logins for commands, not push or pull; \
+                     running this one directly"
+                );
+                return None;
+            }
+        }
+        if plan.rollout.ask != crate::rollout::Ask::Never {
             eprintln!(
-                "prun: warning: --persist holds logins for commands, not push or pull; running \
-                 this one directly"
+                "prun: warning: --persist: the question between batches is asked here, not by \
+                 the holder; running this one directly"
             );
             return None;
         }
@@ -129,16 +147,18 @@ pub fn run(cli: Cli) -> u8 {
         color,
         progress_target,
         &mut out_dir,
+        Some(Asker {
+            answers: &answer_tx,
+            cancel: &cancel,
+        }),
     );
     if !cli.quiet {
         let mut text = String::new();
-        match summary.stopped {
+        match &summary.stopped {
             Some(Stop::Interrupted) => {
                 text.push_str("prun: interrupted (Ctrl-C/SIGTERM/SIGHUP); partial summary:\n")
             }
-            Some(Stop::FailFast) => {
-                text.push_str("prun: stopped at the first failed host (--fail-fast)\n")
-            }
+            Some(stop) => text.push_str(&format!("prun: {}\n", stop.describe())),
             None => {}
         }
         text.push_str(&summary.render());
@@ -184,6 +204,7 @@ pub(crate) fn drive(
     color: bool,
     progress_target: Option<ProgressTarget>,
     out_dir: &mut Option<OutDir>,
+    asker: Option<Asker<'_>>,
 ) -> (Summary, bool) {
     // Bounded: when the printer is slower than the hosts (a slow terminal or disk), sessions
     // wait instead of piling up output in memory. Output events carry up to 32 KiB each, so
@@ -226,8 +247,17 @@ pub(crate) fn drive(
             let finished = batch.iter().any(|e| matches!(e, Event::RunFinished { .. }));
             let r = progress.suspend(|| -> io::Result<()> {
                 for ev in &batch {
-                    if let Event::Warning { message } = ev {
-                        eprintln!("prun: warning: {message}");
+                    match ev {
+                        Event::Warning { message } => eprintln!("prun: warning: {message}"),
+                        Event::BatchStarted {
+                            batch,
+                            batches,
+                            hosts,
+                        } if !quiet => eprintln!(
+                            "prun: batch {batch} of {batches}: {hosts} host{}",
+                            if *hosts == 1 { "" } else { "s" }
+                        ),
+                        _ => {}
                     }
                     if !quiet {
                         printer.handle(ev)?;
@@ -254,6 +284,28 @@ pub(crate) fn drive(
                 progress.handle(ev);
                 summary.handle(ev);
             }
+            // questions last: the printers have shown the batch's hosts by now
+            for ev in &batch {
+                if let Event::Question {
+                    next,
+                    done,
+                    failed,
+                    remaining,
+                } = ev
+                {
+                    let text = question_text(&summary, *next, *done, failed, *remaining);
+                    let yes = progress.suspend(|| match &asker {
+                        Some(a) => crate::output::ask::ask(&text, a.cancel).unwrap_or_else(|e| {
+                            eprintln!("prun: error: cannot ask on the terminal: {e}");
+                            false
+                        }),
+                        None => false,
+                    });
+                    if let Some(a) = &asker {
+                        let _ = a.answers.send(yes);
+                    }
+                }
+            }
             // A small batch: let events gather for a moment instead of waking for each one
             // (every wake-up is a futex wake on the session thread and a context switch here,
             // a few per host); output is at most 2 ms later.
@@ -274,6 +326,52 @@ pub(crate) fn drive(
         }
     }
     (summary, output_lost)
+}
+
+/// Where the questions between batches are answered: the runner's answer channel, and the
+/// run's cancel (which ends a wait for an answer).
+pub(crate) struct Asker<'a> {
+    pub answers: &'a crossbeam_channel::Sender<bool>,
+    pub cancel: &'a Cancel,
+}
+
+/// The question before batch `next`: how the hosts so far did, and what is left.
+fn question_text(
+    summary: &Summary,
+    next: u32,
+    done: usize,
+    failed: &[usize],
+    remaining: usize,
+) -> String {
+    let batches = summary
+        .hosts
+        .iter()
+        .filter_map(|h| h.batch)
+        .max()
+        .unwrap_or(next);
+    let mut t = format!(
+        "prun: {done} host{} done, {} ok",
+        if done == 1 { "" } else { "s" },
+        done - failed.len()
+    );
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed
+            .iter()
+            .take(10)
+            .map(|&i| summary.hosts[i].name.as_str())
+            .collect();
+        t.push_str(&format!(
+            ", {} failed: {}{}",
+            failed.len(),
+            names.join(", "),
+            if failed.len() > 10 { ", …" } else { "" }
+        ));
+    }
+    t.push_str(&format!(
+        "\nprun: start batch {next} of {batches} ({remaining} host{} left)? [y/N] ",
+        if remaining == 1 { "" } else { "s" }
+    ));
+    t
 }
 
 /// Build the plan and print its warnings; on a usage error, print it and return `None`.
@@ -307,6 +405,20 @@ pub(crate) fn plan_or_say(cli: &Cli) -> Option<plan::Plan> {
 /// stands: the `--ask-pass` password (one terminal prompt, before any host is contacted; it
 /// serves logins and, with --sudo, sudo's prompt), `--stdin`, and a pull's local directory.
 fn gather_inputs(cli: &Cli, plan: &mut plan::Plan) -> Result<(), String> {
+    if plan.rollout.ask != crate::rollout::Ask::Never
+        && !cli.dry_run
+        && let Err(e) = crate::output::ask::terminal()
+    {
+        let what = if plan.rollout.canary > 0 {
+            "--canary asks on the terminal before the other hosts"
+        } else {
+            "--pause ask asks on the terminal before each batch"
+        };
+        return Err(format!(
+            "{what}, and prun has no terminal (/dev/tty: {e}); give --yes to go on without \
+             asking (after a canary only when every canary host succeeded)"
+        ));
+    }
     if cli.ask_pass {
         let p = rpassword::prompt_password("prun: password: ").map_err(|e| {
             format!(
@@ -406,6 +518,25 @@ fn install_ctrlc(cancel: &Arc<Cancel>) {
     }
 }
 
+/// `--dry-run`: each host, its batch and what it would do, in run order.
+fn dry_run(plan: &plan::Plan) -> u8 {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for (i, t) in plan.targets.iter().enumerate() {
+        let batch = plan.batches.get(i).copied().unwrap_or(1);
+        if writeln!(
+            out,
+            "{}",
+            crate::perhost::dry_run_line(t, batch, &plan.work)
+        )
+        .is_err()
+        {
+            break;
+        }
+    }
+    let _ = out.flush();
+    exit::OK
+}
+
 pub(crate) fn list_hosts(plan: &plan::Plan) -> u8 {
     let mut out = io::stdout().lock();
     for t in &plan.targets {
@@ -466,6 +597,21 @@ const MAX_BENCH_SESSIONS: u64 = 100_000;
 /// `prun bench`: run the command at each concurrency level and report per-operation times.
 fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     cli.command = args.command.clone();
+    let rollout_opts = [
+        (cli.batch.is_some(), "--batch"),
+        (cli.max_fail.is_some(), "--max-fail"),
+        (cli.fail_fast, "--fail-fast"),
+        (cli.canary.is_some(), "--canary"),
+        (cli.pause.is_some(), "--pause"),
+        (cli.stagger.is_some(), "--stagger"),
+        (cli.dry_run, "--dry-run"),
+    ];
+    if let Some((_, name)) = rollout_opts.iter().find(|(set, _)| *set) {
+        eprintln!(
+            "prun: error: bench: {name} does not apply (every level starts its sessions at once)"
+        );
+        return exit::USAGE;
+    }
     if let Some(&level) = args
         .levels
         .iter()
@@ -535,7 +681,8 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
             parallel,
             engine,
             shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
-            fail_fast: false,
+            rollout: &crate::rollout::Rollout::default(),
+            answers: None,
         };
         let (tx, rx) = crossbeam_channel::bounded::<Event>(EVENT_QUEUE);
         let start = std::time::Instant::now();

@@ -17,7 +17,67 @@ pub const SECTIONS: &[(&str, &str)] = &[
   prun bench -i hosts.yaml --levels 1,10,50 'cat LICENSE'
   prun -i hosts.yaml push -r --mkdir ./conf /etc/app
   prun -i hosts.yaml pull /var/log/syslog ./logs
-  prun -J bastion.example.com -H 'web[01-20]' uptime",
+  prun -J bastion.example.com -H 'web[01-20]' uptime
+  prun -i hosts.yaml --canary 1 --batch 25% --max-fail 2 'systemctl restart app'
+  prun -i hosts.yaml 'echo {host} is in rack {rack}'
+  prun -i hosts.yaml --local -p 20 'ipmitool -H {addr} chassis status'",
+    ),
+    (
+        "ROLLING CHANGES",
+        "\
+--batch runs the hosts in batches, Ansible's serial: N hosts, N% of them (rounded down, at \
+least one), or a list that steps up with its last size repeating (--batch 1,5,25% on 100 \
+hosts: 1, 5, 25, 25, 25, 19). A batch starts only once every host of the previous one has \
+finished; within a batch up to --parallel hosts run at once. --order sets the order hosts \
+are started, batched and numbered in: inventory (the default), reverse, sorted (by name, \
+digit runs as numbers), reverse-sorted, shuffle.
+
+--max-fail N (or N%, of all selected hosts) stops the rollout once more than N hosts have \
+failed (any status but ok): no new host starts, hosts already running finish, the rest are \
+reported as skipped (\"not started\" in the summary, status skipped in the reports) and the \
+exit status is 6. The count is over the whole run and is checked as each host ends. \
+--fail-fast is --max-fail 0.
+
+--canary N runs N hosts first as a batch of their own, shows their output, then asks on \
+the terminal (/dev/tty) whether to go on with the others; only y or yes goes on, anything \
+else stops the run (exit status 6). Without a terminal prun refuses to start (exit status \
+2) unless --yes is given; with --yes it goes on without asking when every canary host \
+succeeded, and stops (exit status 6) when one did not. --pause DURATION waits between \
+batches; --pause ask asks before every batch after the first. --stagger DURATION spaces the \
+start of each host from the one before (the key exchanges are the servers' costliest \
+part). As each batch starts, stderr says so (prun: batch 2 of 5: 10 hosts; not with -q). \
+The summary counts each batch's hosts by status and names the batch of every host \
+that did not succeed; the reports carry a batch column (CSV) or field (JSON), --output json \
+a batch_start event and each host's batch in run_start. prun shell applies --batch, \
+--max-fail, --pause DURATION and --stagger to every line, and a canary as with --yes.",
+    ),
+    (
+        "PLACEHOLDERS",
+        "\
+The command, --env values and the paths of push (local sources and REMOTE_DIR) and pull \
+(REMOTE_PATH) may name values of each host in braces: {host} (its inventory name), {addr}, \
+{port}, {user} (as resolved for the connection), {batch} (from 1), {index} (its place in the \
+run order, from 1), and any inventory var ({rack}, {ansible_host}); strings, numbers and \
+booleans can be substituted. In the command a value is shell-quoted unless it is made only \
+of letters, digits and _-./:@%+=, (so it arrives as one literal word: quotes, spaces and \
+$(...) in it are not run); {NAME:raw} inserts it as it is. Paths and --env values get the \
+value as it is (no shell reads them there). Quoting is for a placeholder outside quotes: \
+inside double quotes, a shell would still expand a value's $(...) — write {NAME} bare.
+
+Only {NAME} with NAME made of letters, digits and _ (not starting with a digit) is a \
+placeholder, and not after $ (${HOME} is the shell's): {}, {a,b}, {1..5} and jq's {a: 1} are \
+left alone. {{NAME}} writes a literal {NAME} (awk '{{print}}'), and --literal turns \
+substitution off. A name some selected host does not have is a usage error (exit status 2) \
+naming the name and the first such host, before anything connects. --dry-run prints each \
+host's name, batch and rendered command (or transfer), tab-separated, and connects to \
+nothing. Every line of prun shell takes placeholders the same way.
+
+--local runs the command on this machine instead, once per selected host (pdsh -R exec), \
+through /bin/sh -c in its own process group, with the same placeholders, --parallel, \
+rollout, --env, --cwd, --stdin, --timeout, output modes, reports and exit status; \
+PRUN_HOST, PRUN_ADDR, PRUN_PORT, PRUN_USER, PRUN_BATCH and PRUN_INDEX are set in its \
+environment. A --timeout or Ctrl-C stops its process group (SIGTERM, then SIGKILL after a \
+second). Nothing is resolved or contacted: the hosts may not exist.",
     ),
     (
         "INVENTORY",
@@ -60,7 +120,8 @@ stdout, stderr and outcome grouped under one header naming them in range form \
 (web[01-03,07]), largest group first. Both hold output in memory up to a per-host cap and \
 spill to temporary files past it (gather: one shared file for all hosts). --output json: JSON Lines on stdout, one event per line \
 with a type: run_start (schema version 1), host_start, output (the chunk as text when valid \
-UTF-8, else base64 in bytes), host_end (the host's report record), summary. --out-dir DIR \
+UTF-8, else base64 in bytes), host_end (the host's report record), batch_start (batch, \
+batches, hosts; only with batches), summary. --out-dir DIR \
 also writes DIR/<host>.out and DIR/<host>.err byte-exact, each created new (mode 0600, under a \
 random name, then renamed into place: a file or symlink already there is replaced, never \
 written through). Output that cannot be written (a full disk, a failing --out-dir) is said \
@@ -70,7 +131,8 @@ shown escaped (^[, ^M); files and pipes get the bytes unchanged. Text the server
 that is not output (an exit-signal name, remote file names and helper messages in failures, \
 notes) is shown escaped everywhere: summary, headers, JSON and CSV reports.
 
-The summary shows counts by status (ok, failed, error, timeout, signal, cancelled), \
+The summary shows counts by status (ok, failed, error, timeout, signal, cancelled, \
+skipped), \
 min/p50/p95/max of each phase over the hosts that reached it, the slowest hosts with the \
 step they spent most time in, and every host that did not succeed with the phase, failure \
 kind and a one-line reason.
@@ -80,7 +142,8 @@ exchange), hostkey (check against known_hosts), auth, channel_open, exec (exec r
 accepted), first_byte (exec to the first byte of output), read (exec to end of both streams), \
 close (channel closed and exit status known), total; push and pull use open and transfer \
 instead of exec, first_byte and read (see FILE TRANSFER). Failure kinds: refused, unreachable, \
-timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io, cancelled.",
+timeout, banner, kex, hostkey-unknown, hostkey-mismatch, auth, channel, exec, io, cancelled, \
+skipped.",
     ),
     (
         "TIMING REPORT",
@@ -100,7 +163,9 @@ started (RFC 3339, UTC), parallel, elapsed_ms, hosts_total, counts (hosts by sta
 it) and hosts (the records, with timings_ms mapping phase to milliseconds, notes, and \
 reused: true on a host whose command ran on a held login). The CSV report has a header row \
 and one row per host, with a column per phase (connect_ms … close_ms, retry_wait_ms, \
-total_ms), then reused (true or false). The report is written at the end of the run, after \
+total_ms), then reused (true or false) and batch (empty without batches). With batches \
+(--batch, --canary) each JSON record has batch, and a run the rollout stopped has stopped \
+(why, in words). The report is written at the end of the run, after \
 Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
     ),
     (
@@ -147,8 +212,8 @@ summary says how many hosts needed more than one attempt.
 
 The first Ctrl-C (or SIGTERM, or SIGHUP) stops the run: no more hosts start (they are \
 reported as cancelled, not started), running hosts stop waiting, the partial summary and \
-the report are written and prun exits with 130. A second one exits at once. --fail-fast stops the run the same way at the first host \
-that does not succeed.
+the report are written and prun exits with 130. A second one exits at once. --fail-fast and \
+--max-fail stop only the starting of hosts: those running finish (see ROLLING CHANGES).
 
 On a timeout or cancel prun stops the remote command with an SSH signal request: SIGTERM, \
 then SIGKILL, each given a second for the server to confirm (an exit signal or the channel's \
@@ -333,6 +398,9 @@ naming that line.",
   4    otherwise: at least one host failed at the SSH level
        (connect, handshake, host key, auth, channel)
   5    otherwise: every host connected and at least one command exited non-zero
+  6    the rollout stopped before every host started (more hosts failed than
+       --max-fail or --fail-fast allows, a canary failed with --yes, or the
+       question between batches was answered no); beats 3, 4 and 5
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
 
 An option prun does not know, before the command, is a usage error naming the closest \
@@ -592,10 +660,67 @@ pub struct Cli {
     )]
     pub retries: u32,
 
-    /// Stop the run at the first host that does not succeed: start no more hosts, stop the
-    /// running ones (they are reported as cancelled)
-    #[arg(global = true, long, help_heading = "Execution")]
+    /// Run the hosts in batches: N hosts, N% of them, or a list that steps up with its last
+    /// size repeating (1,5,25%); a batch starts once the previous one has finished
+    #[arg(global = true, long, value_name = "SIZES", value_parser = crate::rollout::parse_batch_arg,
+          help_heading = "Rolling changes")]
+    pub batch: Option<crate::rollout::Batches>,
+
+    /// The order hosts start in (and are batched and numbered in)
+    #[arg(global = true, long, value_enum, value_name = "ORDER", default_value_t = Order::Inventory,
+          help_heading = "Rolling changes")]
+    pub order: Order,
+
+    /// Start no more hosts once more than N hosts (or N% of them) have failed; running hosts
+    /// finish, the rest are reported as skipped, exit status 6
+    #[arg(global = true, long, value_name = "N|N%", value_parser = crate::rollout::parse_count,
+          help_heading = "Rolling changes")]
+    pub max_fail: Option<crate::rollout::Count>,
+
+    /// The same as --max-fail 0: start no more hosts after the first one that does not succeed
+    #[arg(
+        global = true,
+        long,
+        conflicts_with = "max_fail",
+        help_heading = "Rolling changes"
+    )]
     pub fail_fast: bool,
+
+    /// Run N hosts first, show how they did, and ask on the terminal before the rest
+    #[arg(global = true, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Rolling changes")]
+    pub canary: Option<u32>,
+
+    /// Do not ask after the canary: go on when every canary host succeeded, stop (exit 6)
+    /// when one did not
+    #[arg(global = true, short = 'y', long, help_heading = "Rolling changes")]
+    pub yes: bool,
+
+    /// Wait this long between batches, or `ask` to ask on the terminal before each next batch
+    #[arg(global = true, long, value_name = "DURATION|ask", value_parser = crate::rollout::parse_pause,
+          help_heading = "Rolling changes")]
+    pub pause: Option<crate::rollout::Pause>,
+
+    /// Wait this long between starting one host and the next (spreads the key exchanges)
+    #[arg(global = true, long, value_name = "DURATION", value_parser = parse_duration,
+          help_heading = "Rolling changes")]
+    pub stagger: Option<Duration>,
+
+    /// Print what each host would run (host, batch, the command or transfer after {name}
+    /// substitution; tab-separated) and connect to nothing
+    #[arg(global = true, long, help_heading = "Rolling changes")]
+    pub dry_run: bool,
+
+    /// Take the command, --env values and transfer paths as written: no {name} substitution
+    #[arg(global = true, long, help_heading = "Rolling changes")]
+    pub literal: bool,
+
+    /// Run the command on this machine, once per selected host, instead of over SSH ({host},
+    /// {addr}, {port}, {user} and inventory vars substituted; PRUN_HOST, PRUN_ADDR, PRUN_PORT,
+    /// PRUN_USER, PRUN_BATCH and PRUN_INDEX set)
+    #[arg(long, conflicts_with_all = ["sudo", "sudo_user", "pty", "persist", "ask_pass"],
+          help_heading = "Rolling changes")]
+    pub local: bool,
 
     /// How hosts share threads: events (one event loop per core, each running many sessions;
     /// --parallel counts sessions) or threads (one thread per running host). prun bench takes
@@ -714,6 +839,21 @@ pub enum Sub {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+}
+
+/// `--order`: the order hosts start in.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As the inventory lists them
+    Inventory,
+    /// The inventory's order backwards
+    Reverse,
+    /// By name, digit runs as numbers (web2 before web10)
+    Sorted,
+    /// By name, backwards
+    ReverseSorted,
+    /// A random order, new each run
+    Shuffle,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -1082,8 +1222,8 @@ mod tests {
     fn unknown_options_before_the_command_are_refused_with_a_suggestion() {
         let e = unknown(&["-i", "inv.yaml", "--timout", "5", "true"]).unwrap();
         assert!(e.contains("'--timout'") && e.contains("--timeout"), "{e}");
-        let e = unknown(&["-i", "inv.yaml", "--batch", "1", "true"]).unwrap();
-        assert!(e.contains("'--batch'") && e.contains("'--'"), "{e}");
+        let e = unknown(&["-i", "inv.yaml", "--serial", "1", "true"]).unwrap();
+        assert!(e.contains("'--serial'") && e.contains("'--'"), "{e}");
         assert!(unknown(&["-Z", "true"]).unwrap().contains("'-Z'"));
         // known options, values, clusters, `--`, and dashes inside the command are fine
         for ok in [

@@ -11,6 +11,9 @@ pub struct HostInfo {
     pub address: String,
     pub port: u16,
     pub user: String,
+    /// Its batch (from 1), when the run has batches (`--batch`, `--canary`).
+    #[serde(default)]
+    pub batch: Option<u32>,
 }
 
 /// Which remote stream a chunk of output came from.
@@ -113,6 +116,8 @@ pub enum FailureKind {
     Exec,
     Io,
     Cancelled,
+    /// Never started: the rollout stopped first.
+    Skipped,
 }
 
 impl FailureKind {
@@ -130,6 +135,7 @@ impl FailureKind {
             FailureKind::Exec => "exec",
             FailureKind::Io => "io",
             FailureKind::Cancelled => "cancelled",
+            FailureKind::Skipped => "skipped",
         }
     }
 }
@@ -165,16 +171,20 @@ pub enum Status {
     Signal,
     /// The host was never run, or stopped, because the run was cancelled.
     Cancelled,
+    /// The host was never started: the rollout stopped first (`--max-fail`, `--fail-fast`,
+    /// a failed canary, a "no" between batches).
+    Skipped,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Ok,
         Status::Failed,
         Status::Error,
         Status::Timeout,
         Status::Signal,
         Status::Cancelled,
+        Status::Skipped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -185,6 +195,7 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Signal => "signal",
             Status::Cancelled => "cancelled",
+            Status::Skipped => "skipped",
         }
     }
 }
@@ -296,6 +307,21 @@ pub enum Event {
         host: usize,
         result: Box<HostResult>,
     },
+    /// The first host of batch `batch` (from 1, of `batches`) starts; the batch has `hosts`.
+    BatchStarted {
+        batch: u32,
+        batches: u32,
+        hosts: usize,
+    },
+    /// Batch `next - 1` is over: ask whether to start batch `next` (answered through
+    /// [`crate::runner::Job::answers`]). `done` hosts ran, `failed` (indices) did not succeed,
+    /// `remaining` are left.
+    Question {
+        next: u32,
+        done: usize,
+        failed: Vec<usize>,
+        remaining: usize,
+    },
     /// Something prun wants the user to know that is not tied to one host's output.
     Warning {
         message: String,
@@ -335,12 +361,33 @@ pub trait Printer {
 }
 
 /// Why a run stopped before every host ran.
-#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
     /// Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
-    /// `--fail-fast`: a host did not succeed.
-    FailFast,
+    /// More hosts failed than `limit` (`--max-fail N`, `--fail-fast`) allows.
+    Threshold { failed: usize, limit: String },
+    /// A canary host failed (with `--yes`, nobody was asked).
+    Canary { failed: usize },
+    /// The question between batches was answered no.
+    Declined,
+}
+
+impl Stop {
+    /// One line for people (the summary's first line, the reports' `stopped`).
+    pub fn describe(&self) -> String {
+        match self {
+            Stop::Interrupted => "interrupted (Ctrl-C/SIGTERM/SIGHUP)".into(),
+            Stop::Threshold { failed, limit } => format!(
+                "stopped: {failed} host(s) failed, more than {limit} allows; no more hosts were \
+                 started"
+            ),
+            Stop::Canary { failed } => {
+                format!("stopped: {failed} canary host(s) failed; the other hosts were not started")
+            }
+            Stop::Declined => "stopped: answered no; the other hosts were not started".into(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -419,6 +466,7 @@ pub(crate) mod fixtures {
                     address: "a".into(),
                     port: 22,
                     user: "u".into(),
+                    batch: None,
                 })
                 .collect(),
             command: "x".into(),

@@ -14,6 +14,9 @@ pub const TIMEOUT: u8 = 3;
 pub const SSH: u8 = 4;
 /// Otherwise: every host connected and at least one remote command exited non-zero.
 pub const REMOTE: u8 = 5;
+/// The rollout stopped before every host started: more hosts failed than --max-fail (or
+/// --fail-fast) allows, a canary failed, or the question between batches was answered no.
+pub const STOPPED: u8 = 6;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
@@ -24,6 +27,7 @@ pub fn for_statuses(statuses: impl IntoIterator<Item = Status>) -> u8 {
         let c = match s {
             Status::Ok => OK,
             Status::Timeout | Status::Signal | Status::Cancelled => TIMEOUT,
+            Status::Skipped => STOPPED,
             Status::Error => SSH,
             Status::Failed => REMOTE,
         };
@@ -32,9 +36,10 @@ pub fn for_statuses(statuses: impl IntoIterator<Item = Status>) -> u8 {
     code
 }
 
-/// 3 beats 4 beats 5 beats 0.
+/// 6 beats 3 beats 4 beats 5 beats 0.
 fn worst(a: u8, b: u8) -> u8 {
     let rank = |c: u8| match c {
+        STOPPED => 4,
         TIMEOUT => 3,
         SSH => 2,
         REMOTE => 1,
@@ -58,5 +63,6 @@ mod tests {
         assert_eq!(for_statuses([Signal]), TIMEOUT);
         assert_eq!(for_statuses([Cancelled, Ok]), TIMEOUT);
         assert_eq!(for_statuses([Failed, Error]), SSH);
+        assert_eq!(for_statuses([Skipped, Timeout, Failed]), STOPPED);
     }
 }

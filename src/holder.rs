@@ -547,7 +547,8 @@ fn run_one(
         parallel: plan.parallel,
         engine: cli.engine(),
         shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
-        fail_fast: cli.fail_fast,
+        rollout: &plan.rollout,
+        answers: None,
     };
     let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
     let reader = r.get_ref().try_clone();

@@ -3,9 +3,10 @@
 //! error (exit 2) with a message that names what and where; nothing has been run yet.
 
 use crate::cli::Sub;
-use crate::cli::{Cli, HostKeyCheck};
+use crate::cli::{Cli, HostKeyCheck, Order};
 use crate::inventory::{Inventory, pattern};
 use crate::paths::expand_tilde;
+use crate::rollout::{Rollout, natural_cmp};
 use crate::secret::Secret;
 use crate::ssh::keys::{KeyFile, KeyStore};
 use crate::ssh::{KnownHosts, Policy};
@@ -43,6 +44,12 @@ pub struct Plan {
     pub default_keys: Vec<Arc<KeyFile>>,
     pub parallel: usize,
     pub warnings: Vec<String>,
+    /// Batches, failure threshold, waits and questions (`--batch`, `--max-fail`, ...).
+    pub rollout: Rollout,
+    /// Each target's batch, from 1 (empty without batches).
+    pub batches: Vec<u32>,
+    /// Each target's inventory vars (for `{name}` in `prun shell` lines).
+    pub host_vars: Vec<indexmap::IndexMap<String, crate::inventory::value::Value>>,
 }
 
 /// The local user name, for hosts with no user set.
@@ -101,10 +108,10 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     let use_agent = std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty());
     let mut keys = KeyStore::default();
     keys.unlocker.use_agent = use_agent;
-    keys.unlocker.prompt = !cli.list_hosts;
+    keys.unlocker.prompt = !offline(cli);
     keys.unlocker.env = std::env::var("PRUN_KEY_PASSPHRASE").ok().map(Secret::new);
     let mut cli_keys = Vec::new();
-    for k in cli.identity.iter().filter(|_| !cli.list_hosts) {
+    for k in cli.identity.iter().filter(|_| !offline(cli)) {
         let key = keys
             .named(k)
             .map_err(|e| UsageError(format!("--identity: {e}")))?;
@@ -125,16 +132,53 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         warnings: Vec::new(),
     };
     let mut targets = Vec::with_capacity(selected.len());
-    for i in selected {
+    for &i in &selected {
         targets.push(r.target(&inv.hosts[i], false)?);
     }
+    // the run order, then the batches and every host's own work
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    match cli.order {
+        Order::Inventory => {}
+        Order::Reverse => order.reverse(),
+        Order::Sorted => order.sort_by(|&a, &b| natural_cmp(&targets[a].name, &targets[b].name)),
+        Order::ReverseSorted => {
+            order.sort_by(|&a, &b| natural_cmp(&targets[b].name, &targets[a].name))
+        }
+        Order::Shuffle => fastrand::shuffle(&mut order),
+    }
+    let mut slots: Vec<Option<Target>> = targets.into_iter().map(Some).collect();
+    let mut targets: Vec<Target> = order
+        .iter()
+        .map(|&k| slots[k].take().expect("once"))
+        .collect();
+    let vars: Vec<&indexmap::IndexMap<String, crate::inventory::value::Value>> = order
+        .iter()
+        .map(|&k| &inv.hosts[selected[k]].vars)
+        .collect();
+    let host_vars: Vec<indexmap::IndexMap<String, crate::inventory::value::Value>> =
+        vars.iter().map(|v| (*v).clone()).collect();
+    let rollout = rollout(cli, targets.len());
+    let batches = crate::rollout::batch_numbers(&rollout.ends);
+    crate::perhost::apply(
+        &mut targets,
+        &batches,
+        &vars,
+        &work,
+        &cli.env,
+        cli.literal,
+        &mut |paths| {
+            let recursive = matches!(&cli.sub, Some(Sub::Push(a)) if a.recursive);
+            plan_push(paths, recursive, &mut Vec::new())
+        },
+    )
+    .map_err(UsageError)?;
     let Resolver {
         mut keys,
         warnings: mut more,
         ..
     } = r;
     warnings.append(&mut more);
-    if !cli.list_hosts {
+    if !offline(cli) {
         warnings.extend(keys.load_defaults().map_err(UsageError)?);
     }
     for k in &keys.locked {
@@ -185,7 +229,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             .map(Secret::new)
     };
     let password = env_secret("PRUN_PASSWORD");
-    let sudo_password = if sudo_user.is_none() || cli.list_hosts {
+    let sudo_password = if sudo_user.is_none() || offline(cli) {
         None
     } else {
         env_secret("PRUN_SUDO_PASSWORD")
@@ -212,7 +256,58 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         default_keys: keys.defaults.clone(),
         parallel: cli.parallel as usize,
         warnings,
+        rollout,
+        batches,
+        host_vars,
     })
+}
+
+/// Whether this invocation connects to nothing (so keys and known_hosts are not loaded):
+/// `--list-hosts`, `--dry-run`, `--local`.
+fn offline(cli: &Cli) -> bool {
+    cli.list_hosts || cli.dry_run || cli.local
+}
+
+/// The rollout the command line asks for, over `total` hosts in run order.
+fn rollout(cli: &Cli, total: usize) -> Rollout {
+    use crate::rollout::{Ask, Pause};
+    let canary = cli.canary.unwrap_or(0) as usize;
+    let ends = match (&cli.batch, canary) {
+        (None, 0) => Vec::new(),
+        (sizes, _) => {
+            crate::rollout::batch_ends(total, canary, sizes.as_ref().map_or(&[], |b| &b.0))
+        }
+    };
+    let (max_fail, max_fail_text) = if cli.fail_fast {
+        (Some(0), "--fail-fast".to_string())
+    } else if let Some(c) = cli.max_fail {
+        let n = c.of(total);
+        let text = match c {
+            crate::rollout::Count::Percent(_) => format!("--max-fail {c} ({n} of {total} hosts)"),
+            _ => format!("--max-fail {c}"),
+        };
+        (Some(n), text)
+    } else {
+        (None, String::new())
+    };
+    let ask = match cli.pause {
+        _ if cli.yes => Ask::Never,
+        Some(Pause::Ask) => Ask::Always,
+        _ if canary > 0 => Ask::AfterFirst,
+        _ => Ask::Never,
+    };
+    Rollout {
+        ends,
+        max_fail,
+        max_fail_text,
+        canary,
+        pause: match cli.pause {
+            Some(Pause::For(d)) => d,
+            _ => std::time::Duration::ZERO,
+        },
+        stagger: cli.stagger.unwrap_or_default(),
+        ask,
+    }
 }
 
 /// What every host does: the command, or a push / pull (whose local side is checked now).
@@ -221,15 +316,33 @@ fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageEr
         Some(Sub::Push(a)) => {
             let (dir, sources) = a.paths.split_last().expect("clap requires two paths");
             let remote_dir = dir.to_string_lossy().into_owned();
-            let items = plan_push(sources, a.recursive, warnings)
-                .map_err(|e| UsageError(format!("push: {e}")))?;
-            let files = items.iter().filter(|i| !i.dir).count();
-            let bytes: u64 = items.iter().map(|i| i.size).sum();
-            let desc = format!("push {} file(s), {bytes} bytes, to {remote_dir}", files);
+            // sources with {name} placeholders are walked per host, once rendered
+            let per_host = !cli.literal
+                && sources
+                    .iter()
+                    .any(|p| !crate::template::Template::parse(&p.to_string_lossy()).is_constant());
+            let (items, desc) = if per_host {
+                let names: Vec<String> = sources
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect();
+                (
+                    Vec::new(),
+                    format!("push {} to {remote_dir}", names.join(" ")),
+                )
+            } else {
+                let items = plan_push(sources, a.recursive, warnings)
+                    .map_err(|e| UsageError(format!("push: {e}")))?;
+                let files = items.iter().filter(|i| !i.dir).count();
+                let bytes: u64 = items.iter().map(|i| i.size).sum();
+                let desc = format!("push {} file(s), {bytes} bytes, to {remote_dir}", files);
+                (items, desc)
+            };
             Ok((
                 desc,
                 Work::Push(Arc::new(PushSpec {
                     items,
+                    sources: sources.to_vec(),
                     remote_dir,
                     mkdir: a.mkdir,
                     preserve: a.preserve,
@@ -238,24 +351,7 @@ fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageEr
             ))
         }
         Some(Sub::Pull(a)) => {
-            if a.remote.is_empty() {
-                return Err(UsageError("pull: REMOTE_PATH is empty".into()));
-            }
-            // the last component names what lands in LOCAL_DIR/<host>/: `..` would land
-            // outside it, `.` on top of it
-            let last = a
-                .remote
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or("");
-            if last == ".." || last == "." {
-                return Err(UsageError(format!(
-                    "pull: REMOTE_PATH '{}' ends in '{last}': name the file or directory \
-                     itself (its last component becomes LOCAL_DIR/<host>/NAME)",
-                    a.remote
-                )));
-            }
+            check_pull_path(&a.remote).map_err(|e| UsageError(format!("pull: {e}")))?;
             Ok((
                 format!("pull {} into {}/<host>/", a.remote, a.local_dir.display()),
                 Work::Pull(Arc::new(PullSpec {
@@ -276,9 +372,32 @@ fn work(cli: &Cli, warnings: &mut Vec<String>) -> Result<(String, Work), UsageEr
                     "no command given: prun [OPTIONS] COMMAND (see prun --help)".into(),
                 ));
             }
+            if cli.local {
+                return Ok((format!("local: {command}"), Work::Local(command)));
+            }
             Ok((command.clone(), Work::Command(command)))
         }
     }
+}
+
+/// A pull's REMOTE_PATH: its last component names what lands in LOCAL_DIR/<host>/, so `..`
+/// (outside it) and `.` (on top of it) are refused.
+pub(crate) fn check_pull_path(remote: &str) -> Result<(), String> {
+    if remote.is_empty() {
+        return Err("REMOTE_PATH is empty".into());
+    }
+    let last = remote
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    if last == ".." || last == "." {
+        return Err(format!(
+            "REMOTE_PATH '{remote}' ends in '{last}': name the file or directory itself (its \
+             last component becomes LOCAL_DIR/<host>/NAME)"
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves each host's settings: command line > inventory > ssh_config > defaults.
@@ -395,7 +514,7 @@ impl Resolver<'_> {
 
         // keys: --identity, then the inventory's, then ssh_config's (all are tried)
         let mut identities = self.cli_keys.clone();
-        if !listing {
+        if !offline(cli) {
             for f in &h.identity_files {
                 let key = self
                     .keys
@@ -541,6 +660,8 @@ impl Resolver<'_> {
             host_key_name,
             jump,
             sources,
+            work: None,
+            env: None,
         })
     }
 
@@ -592,7 +713,7 @@ impl Resolver<'_> {
         }
         // accept-new records keys in the first file (~/.ssh/known_hosts by default)
         let write_path = files[0].clone();
-        let load: &[PathBuf] = if self.cli.list_hosts { &[] } else { &files };
+        let load: &[PathBuf] = if offline(self.cli) { &[] } else { &files };
         let kh = KnownHosts::load(load, write_path).map_err(|e| UsageError(e.to_string()))?;
         if !kh.skipped.is_empty() {
             self.warnings.push(format!(

@@ -1,28 +1,36 @@
-//! The runner: a dedicated rayon pool sized by `--parallel`, each worker taking hosts in order, every step
-//! reported as an [`Event`] on a crossbeam channel. Once the run is cancelled, hosts not yet
-//! started are reported as cancelled without connecting. Knows ssh and events; never prints.
+//! The runner: a dedicated rayon pool of lanes (threads, or fibers on one event loop per
+//! core), each taking the next host the rollout's schedule ([`crate::rollout::Sched`])
+//! allows — in run order, batch by batch, until the failure threshold — and running it over
+//! ssh (or locally, `--local`), every step reported as an [`Event`] on a crossbeam channel.
+//! Hosts that never start are reported as cancelled (Ctrl-C) or skipped (the rollout
+//! stopped) without connecting. Knows ssh and events; never prints.
 
-use crate::cancel::Reason;
 use crate::event::{
     Event, Failure, FailureKind, HostInfo, HostResult, Phase, Status, Stop, Stream,
 };
+use crate::rollout::{Halt, Rollout, Sched, Take};
 use crate::ssh::{self, Shared, Target, Work};
-use crossbeam_channel::Sender;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// What to run where.
 pub struct Job<'a> {
+    /// The hosts, in run order.
     pub targets: &'a [Target],
     /// What the run does, for the run header (the command, or a push/pull description).
     pub command: &'a str,
+    /// What every host does, unless its target has its own ([`Target::work_or`]).
     pub work: &'a Work,
     pub parallel: usize,
     /// How hosts share threads.
     pub engine: Engine,
     pub shared: Shared<'a>,
-    /// `--fail-fast`: cancel the run at the first host that does not succeed.
-    pub fail_fast: bool,
+    /// Batches, the failure threshold, waits and questions.
+    pub rollout: &'a Rollout,
+    /// Answers to [`Event::Question`]s (true: go on). Without it a question is answered
+    /// yes when no host has failed, else no.
+    pub answers: Option<&'a Receiver<bool>>,
 }
 
 /// How the hosts of a run share threads.
@@ -45,41 +53,57 @@ impl Engine {
     }
 }
 
+/// How often a lane with nothing to start looks again (a batch is finishing, a question is
+/// open); a known start time (`--pause`, `--stagger`) is waited for exactly.
+const IDLE_LOOK: Duration = Duration::from_millis(20);
+
 /// Run the job to completion, sending events to `tx`. Returns when every host is done.
 pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
     let start = Instant::now();
+    let total = job.targets.len();
+    let batches = job
+        .rollout
+        .batched()
+        .then(|| crate::rollout::batch_numbers(&job.rollout.ends));
     let hosts = job
         .targets
         .iter()
-        .map(|t| HostInfo {
+        .enumerate()
+        .map(|(i, t)| HostInfo {
             name: t.name.clone(),
             address: t.address.clone(),
             port: t.port,
             user: t.user.clone(),
+            batch: batches.as_ref().map(|b| b[i]),
         })
         .collect();
-    let threads = job.parallel.clamp(1, job.targets.len().max(1));
+    // lanes: hosts running at once, never more than a batch holds
+    let lanes = job
+        .parallel
+        .min(job.rollout.widest(total))
+        .clamp(1, total.max(1));
     let _ = tx.send(Event::RunStarted {
         hosts,
         command: job.command.to_string(),
-        parallel: threads,
+        parallel: lanes,
         started: std::time::SystemTime::now(),
-        bytes_total: match job.work {
-            // a push knows its size: every item to every host
-            Work::Push(spec) => {
-                Some(spec.items.iter().map(|i| i.size).sum::<u64>() * job.targets.len() as u64)
-            }
-            _ => None,
-        },
+        // a push knows its size: every item to every host
+        bytes_total: job
+            .targets
+            .iter()
+            .try_fold(0u64, |sum, t| match t.work_or(job.work) {
+                Work::Push(spec) => Some(sum + spec.items.iter().map(|i| i.size).sum::<u64>()),
+                _ => None,
+            }),
     });
-    // the event engine: one thread per core, each with its share of the sessions
+    // the event engine: one thread per core, each with its share of the lanes
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = match job.engine {
-        Engine::Threads => threads,
-        Engine::Events => cores.min(threads).max(1),
+        Engine::Threads => lanes,
+        Engine::Events => cores.min(lanes).max(1),
     };
-    // sessions per event-engine worker: `threads` in all, spread evenly
-    let width = |k: usize| threads / workers + usize::from(k < threads % workers);
+    // lanes per event-engine worker: `lanes` in all, spread evenly
+    let width = |k: usize| lanes / workers + usize::from(k < lanes % workers);
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .thread_name(|i| format!("prun-{i}"))
@@ -89,7 +113,7 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
         Ok(p) => p,
         Err(e) => {
             let _ = tx.send(Event::Warning {
-                message: format!("cannot start {threads} threads ({e}); running one at a time"),
+                message: format!("cannot start {workers} threads ({e}); running one at a time"),
             });
             rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
@@ -97,58 +121,167 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
                 .expect("a one-thread pool")
         }
     };
-    // One long-lived job per thread, each taking the next host in order from a shared
-    // counter: hosts start in inventory order, and no per-host job is queued and stolen
-    // through rayon's deques (whose epoch bookkeeping showed in profiles at 1000 hosts).
-    let next = AtomicUsize::new(0);
+    // One long-lived lane per thread (or fiber), each taking the next host from the
+    // schedule: hosts start in run order, batch by batch, and no per-host job is queued and
+    // stolen through rayon's deques (whose epoch bookkeeping showed in profiles at 1000
+    // hosts).
+    let sched = Mutex::new(Sched::new(total, job.rollout));
     pool.scope(|s| {
         for k in 0..workers {
             let width = width(k);
             let tx = tx.clone();
-            let next = &next;
-            let shared = &job.shared;
-            let work = job.work;
+            let sched = &sched;
             s.spawn(move |_| match job.engine {
-                Engine::Threads => loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(target) = job.targets.get(i) else {
-                        break;
-                    };
-                    run_host(i, target, work, shared, job.fail_fast, &tx);
-                },
+                Engine::Threads => lane(job, sched, &tx),
                 Engine::Events => {
                     let tx = &tx;
+                    let mut left = width;
                     crate::ssh::fiber::run(width, || {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let target = job.targets.get(i)?;
-                        Some(Box::new(move || {
-                            run_host(i, target, work, shared, job.fail_fast, tx)
-                        }))
+                        left = left.checked_sub(1)?;
+                        Some(Box::new(move || lane(job, sched, tx)))
                     });
                 }
             });
         }
     });
+    let sched = sched.into_inner().unwrap_or_else(PoisonError::into_inner);
     let cancel = job.shared.cancel;
-    let stopped = cancel.is_cancelled().then(|| match cancel.reason() {
-        Some(Reason::FailFast) => Stop::FailFast,
-        _ => Stop::Interrupted,
-    });
+    let halt = sched.halt().cloned();
+    // hosts that never started: cancelled (Ctrl-C) or skipped (the rollout stopped)
+    for i in sched.not_started() {
+        let (status, why) = if cancel.is_cancelled() {
+            (
+                Status::Cancelled,
+                format!("not started: {}", crate::ssh::fail::cancel_reason(cancel)),
+            )
+        } else {
+            (
+                Status::Skipped,
+                format!("not started: {}", halt_reason(halt.as_ref(), job.rollout)),
+            )
+        };
+        let mut result = HostResult::new(status);
+        result.failure = Some(Failure {
+            phase: Phase::Connect,
+            kind: if status == Status::Skipped {
+                FailureKind::Skipped
+            } else {
+                FailureKind::Cancelled
+            },
+            message: why,
+        });
+        let _ = tx.send(Event::HostFinished {
+            host: i,
+            result: Box::new(result),
+        });
+    }
+    let stopped = if cancel.is_interrupted() {
+        Some(Stop::Interrupted)
+    } else {
+        match halt {
+            Some(Halt::Threshold { failed }) => Some(Stop::Threshold {
+                failed,
+                limit: job.rollout.max_fail_text.clone(),
+            }),
+            Some(Halt::Canary { failed }) => Some(Stop::Canary { failed }),
+            Some(Halt::Declined) => Some(Stop::Declined),
+            None if cancel.is_cancelled() => Some(Stop::Interrupted),
+            None => None,
+        }
+    };
     let _ = tx.send(Event::RunFinished {
         elapsed: start.elapsed(),
         stopped,
     });
 }
 
-/// One host, start to finish, as events.
+/// Why hosts were skipped, for their failure message.
+fn halt_reason(halt: Option<&Halt>, rollout: &Rollout) -> String {
+    match halt {
+        Some(Halt::Threshold { failed }) => format!(
+            "{failed} host(s) failed, more than {} allows",
+            rollout.max_fail_text
+        ),
+        Some(Halt::Canary { failed }) => format!("{failed} canary host(s) failed"),
+        Some(Halt::Declined) => "the answer was no".into(),
+        None => "run stopped".into(),
+    }
+}
+
+/// One lane: take the next host the schedule allows, run it, report back; wait when the
+/// schedule says so; end when it has nothing more (or the run is cancelled).
+fn lane(job: &Job<'_>, sched: &Mutex<Sched>, tx: &Sender<Event>) {
+    let cancel = job.shared.cancel;
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let now = Instant::now();
+        let (take, question) = {
+            let mut s = crate::ssh::fiber::lock(sched);
+            let question = s.question();
+            if question.is_none() && s.waiting_for_answer() {
+                let answer = match job.answers {
+                    Some(rx) => rx.try_recv().ok(),
+                    None => Some(s.failed() == 0),
+                };
+                if let Some(a) = answer {
+                    s.answer(a, now);
+                }
+            }
+            (s.take(now), question)
+        };
+        if let Some(q) = question {
+            let _ = tx.send(Event::Question {
+                next: q.next,
+                done: q.done,
+                failed: q.failed,
+                remaining: q.remaining,
+            });
+        }
+        match take {
+            Take::Start { i, batch_start } => {
+                if let Some(batch) = batch_start.filter(|_| job.rollout.batched()) {
+                    let _ = tx.send(Event::BatchStarted {
+                        batch,
+                        batches: job.rollout.ends.len() as u32,
+                        hosts: batch_len(&job.rollout.ends, batch),
+                    });
+                }
+                let batch = batch_of(&job.rollout.ends, i);
+                let status = run_host(i, batch, &job.targets[i], job.work, &job.shared, tx);
+                crate::ssh::fiber::lock(sched).finished(i, status == Status::Ok, Instant::now());
+            }
+            Take::Wait(until) => {
+                let d = until.map_or(IDLE_LOOK, |t| t.saturating_duration_since(now));
+                crate::ssh::io::sleep_unless_cancelled(d.min(Duration::from_secs(1)), cancel);
+            }
+            Take::Done => return,
+        }
+    }
+}
+
+/// The batch (from 1) of host `i`.
+fn batch_of(ends: &[usize], i: usize) -> u32 {
+    ends.partition_point(|&e| e <= i) as u32 + 1
+}
+
+/// Hosts in batch `batch` (from 1).
+fn batch_len(ends: &[usize], batch: u32) -> usize {
+    let b = batch as usize - 1;
+    let start = if b == 0 { 0 } else { ends[b - 1] };
+    ends.get(b).map_or(0, |e| e - start)
+}
+
+/// One host, start to finish, as events; returns its status.
 fn run_host(
     i: usize,
+    batch: u32,
     target: &Target,
     work: &Work,
     shared: &Shared<'_>,
-    fail_fast: bool,
     tx: &Sender<Event>,
-) {
+) -> Status {
     if shared.cancel.is_cancelled() {
         let mut result = HostResult::new(Status::Cancelled);
         result.failure = Some(Failure {
@@ -160,7 +293,7 @@ fn run_host(
             host: i,
             result: Box::new(result),
         });
-        return;
+        return Status::Cancelled;
     }
     let _ = tx.send(Event::HostStarted { host: i });
     let mut emit = |stream: Stream, data: &[u8]| {
@@ -173,15 +306,38 @@ fn run_host(
     let mut bytes = |n: u64| {
         let _ = tx.send(Event::Transferred { host: i, bytes: n });
     };
-    let result = ssh::host::run(target, work, shared, &mut emit, &mut bytes);
-    // decided here, as the host ends, not by whoever reads the events
-    if fail_fast && result.status != Status::Ok && !shared.cancel.is_cancelled() {
-        shared.cancel.trigger(Reason::FailFast);
-    }
+    let result = match target.work_or(work) {
+        Work::Local(command) => {
+            let env = local_env(i, batch, target);
+            crate::local::run(
+                target,
+                command,
+                &env,
+                shared.settings,
+                shared.cancel,
+                &mut emit,
+            )
+        }
+        work => ssh::host::run(target, work, shared, &mut emit, &mut bytes),
+    };
+    let status = result.status;
     let _ = tx.send(Event::HostFinished {
         host: i,
         result: Box::new(result),
     });
+    status
+}
+
+/// `PRUN_HOST` & co. for a local command.
+fn local_env(i: usize, batch: u32, target: &Target) -> Vec<(String, String)> {
+    vec![
+        ("PRUN_BATCH".into(), batch.to_string()),
+        ("PRUN_HOST".into(), target.name.clone()),
+        ("PRUN_ADDR".into(), target.address.clone()),
+        ("PRUN_PORT".into(), target.port.to_string()),
+        ("PRUN_USER".into(), target.user.clone()),
+        ("PRUN_INDEX".into(), (i + 1).to_string()),
+    ]
 }
 
 #[cfg(test)]
@@ -213,6 +369,8 @@ mod tests {
                 host_key_name: format!("[127.0.0.1]:{port}"),
                 jump: None,
                 sources: vec![],
+                work: None,
+                env: None,
             })
             .collect()
     }
@@ -235,20 +393,21 @@ mod tests {
         }
     }
 
-    fn events(n: usize, fail_fast: bool) -> Vec<Event> {
+    fn events(n: usize, parallel: usize, rollout: Rollout) -> Vec<Event> {
         let targets = refused_targets(n);
         let settings = settings();
         let cancel = Cancel::new().unwrap();
-        let state = RunState::new(1);
+        let state = RunState::new(parallel);
         let work = Work::Command("true".into());
         let job = Job {
             targets: &targets,
             command: "true",
             work: &work,
-            parallel: 1,
+            parallel,
             engine: Engine::Threads,
             shared: state.shared(&settings, &[], &cancel),
-            fail_fast,
+            rollout: &rollout,
+            answers: None,
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         run(&job, &tx);
@@ -262,6 +421,7 @@ mod tests {
                 Event::RunStarted { hosts, .. } => format!("start {}", hosts.len()),
                 Event::HostStarted { host } => format!("+{host}"),
                 Event::HostFinished { host, result } => format!("-{host} {}", result.status),
+                Event::BatchStarted { batch, hosts, .. } => format!("batch {batch} ({hosts})"),
                 Event::RunFinished { stopped, .. } => format!("end {stopped:?}"),
                 other => format!("{other:?}"),
             })
@@ -271,7 +431,7 @@ mod tests {
     #[test]
     fn hosts_run_in_order_one_at_a_time_at_parallel_one() {
         assert_eq!(
-            shape(&events(3, false)),
+            shape(&events(3, 1, Rollout::default())),
             [
                 "start 3", "+0", "-0 error", "+1", "-1 error", "+2", "-2 error", "end None"
             ]
@@ -279,17 +439,41 @@ mod tests {
     }
 
     #[test]
-    fn fail_fast_stops_the_run_at_the_first_failure() {
+    fn fail_fast_starts_no_host_after_the_first_failure() {
+        let r = Rollout {
+            max_fail: Some(0),
+            max_fail_text: "--fail-fast".into(),
+            ..Default::default()
+        };
+        let shape = shape(&events(3, 1, r));
         assert_eq!(
-            shape(&events(3, true)),
-            [
-                "start 3",
-                "+0",
-                "-0 error",
-                "-1 cancelled",
-                "-2 cancelled",
-                "end Some(FailFast)"
-            ]
+            &shape[..5],
+            ["start 3", "+0", "-0 error", "-1 skipped", "-2 skipped"]
         );
+        assert!(shape[5].contains("Threshold { failed: 1"), "{shape:?}");
+    }
+
+    #[test]
+    fn batches_start_in_order_and_never_overlap() {
+        let r = Rollout {
+            ends: vec![1, 3, 5],
+            ..Default::default()
+        };
+        let evs = events(5, 8, r);
+        let shape = shape(&evs);
+        let pos = |s: &str| shape.iter().position(|x| x == s).unwrap();
+        assert!(pos("batch 1 (1)") < pos("+0"));
+        assert!(pos("-0 error") < pos("batch 2 (2)"), "{shape:?}");
+        assert!(pos("-1 error") < pos("batch 3 (2)") && pos("-2 error") < pos("batch 3 (2)"));
+        match &evs[0] {
+            Event::RunStarted {
+                hosts, parallel, ..
+            } => {
+                assert_eq!(*parallel, 2, "no more lanes than the widest batch");
+                let b: Vec<_> = hosts.iter().map(|h| h.batch.unwrap()).collect();
+                assert_eq!(b, [1, 2, 2, 3, 3]);
+            }
+            e => panic!("{e:?}"),
+        }
     }
 }

@@ -167,6 +167,26 @@ pub fn run(cli: Cli) -> u8 {
         };
         *current.lock().unwrap() = Some(Arc::clone(&cancel));
         let work = Work::Command(line.to_string());
+        // {host}, {rack}: each host's own command
+        let vars: Vec<_> = plan.host_vars.iter().collect();
+        if let Err(e) = crate::perhost::apply(
+            &mut plan.targets,
+            &plan.batches,
+            &vars,
+            &work,
+            &cli.env,
+            cli.literal,
+            &mut |_| Err("no push in the shell".into()),
+        ) {
+            eprintln!("prun: error: {e}");
+            continue;
+        }
+        // every line is rolled out as the command line says, without questions (a canary
+        // that fails stops the line's run, as with --yes)
+        let rollout = crate::rollout::Rollout {
+            ask: crate::rollout::Ask::Never,
+            ..plan.rollout.clone()
+        };
         let job = Job {
             targets: &plan.targets,
             command: line,
@@ -174,7 +194,8 @@ pub fn run(cli: Cli) -> u8 {
             parallel,
             engine: cli.engine(),
             shared: state.shared(&plan.settings, &plan.default_keys, &cancel),
-            fail_fast: cli.fail_fast,
+            rollout: &rollout,
+            answers: None,
         };
         let (summary, lost) = app::drive(
             |tx| crate::runner::run(&job, tx),
@@ -183,6 +204,7 @@ pub fn run(cli: Cli) -> u8 {
             app::color_of(&cli),
             app::progress_target(&cli),
             &mut out_dir,
+            None,
         );
         *current.lock().unwrap() = None;
         // one line when all went well; the whole summary when not

@@ -131,6 +131,8 @@ pub enum Work {
     Push(Arc<PushSpec>),
     /// `prun pull`: fetch files over SFTP.
     Pull(Arc<PullSpec>),
+    /// `--local`: run a command on this machine, once per host ([`crate::local`]).
+    Local(String),
 }
 
 /// Everything one host needs to run; built by the plan.
@@ -156,6 +158,17 @@ pub struct Target {
     pub jump: Option<Arc<Target>>,
     /// Where each resolved value came from (filled for `--list-hosts` only).
     pub sources: Vec<(&'static str, String)>,
+    /// This host's own work when `{name}` placeholders made it differ from the run's.
+    pub work: Option<Work>,
+    /// This host's own `--env` values when placeholders made them differ from the run's.
+    pub env: Option<Vec<(String, String)>>,
+}
+
+impl Target {
+    /// What this host does: its own work, else the run's.
+    pub fn work_or<'a>(&'a self, run: &'a Work) -> &'a Work {
+        self.work.as_ref().unwrap_or(run)
+    }
 }
 
 /// One local file or directory to push, relative to the remote directory.
@@ -175,6 +188,8 @@ pub struct PushItem {
 #[derive(Debug, Clone)]
 pub struct PushSpec {
     pub items: Vec<PushItem>,
+    /// The local paths as given (after `{name}` substitution), for `--dry-run`.
+    pub sources: Vec<PathBuf>,
     pub remote_dir: String,
     pub mkdir: bool,
     pub preserve: bool,

@@ -46,7 +46,8 @@ fn each_host_logs_in_once_across_commands_and_selection_changes() {
         .take()
         .unwrap()
         .write_all(
-            b"echo one\n:limit h01\n:hosts\necho two\n:sessions\n:limit\necho three\n:quit\n",
+            b"echo one\n:limit h01\n:hosts\necho two\n:sessions\n:limit\necho three-{host}\n\
+              echo {nope}\necho four\n:quit\n",
         )
         .unwrap();
     let (code, out, err) = finish(child);
@@ -62,11 +63,13 @@ fn each_host_logs_in_once_across_commands_and_selection_changes() {
         lines,
         [
             "h01",
+            "h01 | four",
             "h01 | one",
-            "h01 | three",
+            "h01 | three-h01",
             "h01 | two",
+            "h02 | four",
             "h02 | one",
-            "h02 | three"
+            "h02 | three-h02"
         ],
         "{err}"
     );
@@ -74,7 +77,12 @@ fn each_host_logs_in_once_across_commands_and_selection_changes() {
     assert!(err.contains("1 ok (1 on held logins)"), "{err}");
     assert!(err.contains("2 ok (2 on held logins)"), "{err}");
     assert!(err.contains("2 command(s)"), "{err}");
-    // three commands on h01, two on h02: one login each
+    // a line may use {name}; an unknown one is said and the shell goes on
+    assert!(
+        err.contains("uses {nope}, but host 'h01' has no var 'nope'"),
+        "{err}"
+    );
+    // four commands on h01, three on h02: one login each
     assert_eq!((logins(&f, 0), logins(&f, 1)), (1, 1), "{err}");
 }
 
@@ -149,108 +157,6 @@ fn a_held_connection_that_died_is_replaced_and_the_command_runs_once() {
     );
 }
 
-/// A `prun shell` on a pseudo-terminal, as a user's terminal runs it: its own session with
-/// the terminal as controlling terminal (so Ctrl-C typed there is SIGINT to prun), answers
-/// to cursor-position queries, and everything it writes collected.
-struct Terminal {
-    master: std::fs::File,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    child: Child,
-}
-
-impl Terminal {
-    fn spawn(mut c: std::process::Command) -> Terminal {
-        use std::os::fd::{FromRawFd, OwnedFd};
-        use std::os::unix::process::CommandExt;
-        let (mut master, mut slave) = (0, 0);
-        let size = libc::winsize {
-            ws_row: 40,
-            ws_col: 160,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: openpty writes two descriptors this test then owns.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors are fresh and owned here.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        c.env("TERM", "xterm")
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: setsid and ioctl are async-signal-safe; the child becomes the terminal's
-        // session leader with it as controlling terminal.
-        unsafe {
-            c.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
-        let child = c.spawn().unwrap();
-        drop(c); // the parent's copies of the slave side
-        let master = std::fs::File::from(master);
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (mut reader, mut answer) = (master.try_clone().unwrap(), master.try_clone().unwrap());
-        let sink = std::sync::Arc::clone(&seen);
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            // ends with EIO once the shell and its terminal are gone
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                let chunk = &buf[..n];
-                if chunk.windows(4).any(|w| w == b"\x1b[6n") {
-                    let _ = answer.write_all(b"\x1b[1;1R");
-                }
-                sink.lock().unwrap().extend_from_slice(chunk);
-            }
-        });
-        Terminal {
-            master,
-            seen,
-            child,
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
-    }
-
-    /// Wait until `needle` has appeared `times` times in all the terminal showed.
-    fn expect(&self, needle: &str, times: usize) {
-        let end = Instant::now() + Duration::from_secs(30);
-        while self.text().matches(needle).count() < times {
-            assert!(
-                Instant::now() < end,
-                "the terminal never showed {needle:?} {times} time(s):\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn type_keys(&mut self, keys: &str) {
-        self.master.write_all(keys.as_bytes()).unwrap();
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        // a failed test leaves no shell behind
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn on_a_terminal_lines_edit_history_recalls_and_ctrl_c_returns_to_the_prompt() {
     let f = Fleet::new(1);
@@ -263,7 +169,7 @@ fn on_a_terminal_lines_edit_history_recalls_and_ctrl_c_returns_to_the_prompt() {
         .arg(&inv)
         .args(["-u", user, "--progress", "never", "shell"])
         .env("PRUN_HISTORY", &history);
-    let mut t = Terminal::spawn(c);
+    let mut t = common::Terminal::spawn(c);
     t.expect("prun (2 hosts)> ", 1);
     t.type_keys("echo one\r");
     t.expect("h01 | one", 1);

@@ -26,6 +26,9 @@ pub struct Host {
     pub identity_files: Vec<String>,
     /// `jump`: the bastion to reach this host through, `[user@]host[:port]`, or `none`.
     pub jump: Option<String>,
+    /// Every var of the host after precedence (group vars, then its own), prun's keys and
+    /// the rest alike: what `{name}` placeholders substitute ([`crate::template`]).
+    pub vars: IndexMap<String, value::Value>,
 }
 
 /// Hosts plus group membership, in the order hosts were first seen.
@@ -111,6 +114,9 @@ impl Inventory {
             }
             if host.jump.is_some() {
                 h.jump = host.jump;
+            }
+            for (k, v) in host.vars {
+                h.vars.insert(k, v);
             }
             i
         } else {
@@ -304,6 +310,7 @@ pub fn parse_host_spec(spec: &str) -> Result<Vec<Host>, String> {
             user: user.clone(),
             identity_files: Vec::new(),
             jump: None,
+            vars: IndexMap::new(),
         })
         .collect())
 }

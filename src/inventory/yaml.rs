@@ -85,6 +85,13 @@ fn merge_layer<'a>(
     merged.extend(canon);
 }
 
+/// Overlay one layer of vars onto every var seen so far (later layers win).
+fn merge_all<'a>(merged: &mut IndexMap<&'a str, &'a Value>, layer: &'a [(String, Spanned<Value>)]) {
+    for (k, v) in layer {
+        merged.insert(k.as_str(), &v.value);
+    }
+}
+
 /// Parse `text` as a YAML inventory and add its hosts and groups to `inv`.
 pub(super) fn load(inv: &mut Inventory, label: &str, text: &str) -> Result<(), InventoryError> {
     let root: Option<IndexMap<Spanned<String>, Option<GroupDef>>> =
@@ -313,7 +320,11 @@ impl Builder<'_> {
             }
         }
         // Hosts with the same direct groups share the ordered group chain and group vars.
-        type Chain<'g> = (Vec<&'g str>, HashMap<&'static str, &'g Spanned<Value>>);
+        type Chain<'g> = (
+            Vec<&'g str>,
+            HashMap<&'static str, &'g Spanned<Value>>,
+            IndexMap<&'g str, &'g Value>,
+        );
         let mut chains: HashMap<Vec<&str>, Chain<'_>> = HashMap::default();
         let no_groups: Vec<&str> = Vec::new();
         for (name, own_vars) in &self.host_vars {
@@ -333,15 +344,23 @@ impl Builder<'_> {
                 ordered
                     .sort_by_key(|g| (depths.get(*g).copied().unwrap_or(0), self.groups[*g].order));
                 let mut merged = HashMap::default();
+                let mut all = IndexMap::default();
                 for g in &ordered {
                     merge_layer(&mut merged, &self.groups[*g].vars);
+                    merge_all(&mut all, &self.groups[*g].vars);
                 }
-                chains.insert(key.clone(), (ordered, merged));
+                chains.insert(key.clone(), (ordered, merged, all));
             }
-            let (ordered, group_vars) = &chains[key];
+            let (ordered, group_vars, all_group_vars) = &chains[key];
             let mut merged = group_vars.clone();
             merge_layer(&mut merged, own_vars);
-            let host = self.to_host(name, &merged)?;
+            let mut all = all_group_vars.clone();
+            merge_all(&mut all, own_vars);
+            let mut host = self.to_host(name, &merged)?;
+            host.vars = all
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
             let idx = inv.upsert(host);
             for g in ordered {
                 inv.add_to_group(g, idx);
@@ -435,6 +454,7 @@ impl Builder<'_> {
             user: text("user")?,
             identity_files,
             jump: text("jump")?,
+            vars: Default::default(),
         })
     }
 }

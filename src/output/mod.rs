@@ -2,6 +2,7 @@
 //! block, gather; json is a report, [`crate::report::jsonl`]), the `--out-dir` writer and
 //! the progress bar. Knows events only.
 
+pub mod ask;
 pub mod block;
 pub mod outdir;
 pub mod progress;

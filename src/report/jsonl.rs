@@ -48,7 +48,11 @@ impl<W: Write> Printer for JsonPrinter<W> {
                 let hosts: Vec<_> = hosts
                     .iter()
                     .map(|h| {
-                        json!({"name": h.name, "address": h.address, "port": h.port, "user": h.user})
+                        let mut v = json!({"name": h.name, "address": h.address, "port": h.port, "user": h.user});
+                        if let (Some(b), Some(o)) = (h.batch, v.as_object_mut()) {
+                            o.insert("batch".into(), json!(b));
+                        }
+                        v
                     })
                     .collect();
                 self.line(json!({
@@ -103,8 +107,16 @@ impl<W: Write> Printer for JsonPrinter<W> {
                 }
                 self.line(line)
             }
-            // progress only: the byte counts are in host_end
-            Event::Warning { .. } | Event::Transferred { .. } => Ok(()),
+            Event::BatchStarted {
+                batch,
+                batches,
+                hosts,
+            } => self.line(
+                json!({"type": "batch_start", "batch": batch, "batches": batches, "hosts": hosts}),
+            ),
+            // progress only: the byte counts are in host_end; questions are asked on the
+            // terminal
+            Event::Warning { .. } | Event::Transferred { .. } | Event::Question { .. } => Ok(()),
         }
     }
 

@@ -58,7 +58,7 @@ impl Summary {
             Event::HostFinished { host, result } => self.results[*host] = Some((**result).clone()),
             Event::RunFinished { elapsed, stopped } => {
                 self.elapsed = *elapsed;
-                self.stopped = *stopped;
+                self.stopped = stopped.clone();
             }
             _ => {}
         }
@@ -87,6 +87,8 @@ impl Summary {
             .iter()
             .zip(&self.results)
             .filter_map(|(h, r)| r.as_ref().map(|r| (h, r)))
+            // hosts never started have no timings to show
+            .filter(|(_, r)| r.status != Status::Skipped)
     }
 
     /// The summary text, ending with a newline.
@@ -189,12 +191,57 @@ impl Summary {
             }
         }
 
-        // hosts that did not succeed, and notes
+        // batches: counts per batch (only the batches that were not all ok, past ten)
+        let nbatches = self.hosts.iter().filter_map(|h| h.batch).max().unwrap_or(0);
+        if nbatches > 1 {
+            let mut parts = Vec::new();
+            for b in 1..=nbatches {
+                let in_batch: Vec<Status> = self
+                    .hosts
+                    .iter()
+                    .zip(&statuses)
+                    .filter(|(h, _)| h.batch == Some(b))
+                    .map(|(_, st)| *st)
+                    .collect();
+                if nbatches > 10 && in_batch.iter().all(|st| *st == Status::Ok) {
+                    continue;
+                }
+                let counts: Vec<String> = Status::ALL
+                    .iter()
+                    .filter_map(|st| {
+                        let c = in_batch.iter().filter(|x| *x == st).count();
+                        (c > 0).then(|| format!("{c} {st}"))
+                    })
+                    .collect();
+                parts.push(format!("{b}: {}", counts.join(", ")));
+            }
+            let shown = if nbatches > 10 {
+                format!(
+                    " (those not all ok){}",
+                    if parts.is_empty() { ": none" } else { "" }
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(s, "  batches: {nbatches}{shown}");
+            for p in parts {
+                let _ = writeln!(s, "    {p}");
+            }
+        }
+
+        // hosts that did not succeed (and those never started), and notes
         let bad: Vec<(usize, Status)> = statuses
             .iter()
             .enumerate()
-            .filter(|(_, st)| **st != Status::Ok)
+            .filter(|(_, st)| **st != Status::Ok && **st != Status::Skipped)
             .map(|(i, st)| (i, *st))
+            .collect();
+        let skipped: Vec<&str> = self
+            .hosts
+            .iter()
+            .zip(&statuses)
+            .filter(|(_, st)| **st == Status::Skipped)
+            .map(|(h, _)| h.name.as_str())
             .collect();
         if !bad.is_empty() {
             let width = bad
@@ -210,11 +257,33 @@ impl Summary {
                     None => "not started (run cancelled)".to_string(),
                     Some(r) => describe(r),
                 };
-                let _ = writeln!(s, "    {name:<width$}  {:<9} {why}", st.name());
+                let batch = match self.hosts[*i].batch {
+                    Some(b) if nbatches > 1 => format!("[batch {b}] "),
+                    _ => String::new(),
+                };
+                let _ = writeln!(s, "    {name:<width$}  {:<9} {batch}{why}", st.name());
             }
             if bad.len() > MAX_LISTED {
                 let _ = writeln!(s, "    … and {} more", bad.len() - MAX_LISTED);
             }
+        }
+        if !skipped.is_empty() {
+            let _ = writeln!(
+                s,
+                "  not started ({}): {}{}",
+                skipped.len(),
+                skipped
+                    .iter()
+                    .take(MAX_LISTED)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if skipped.len() > MAX_LISTED {
+                    format!(", … and {} more", skipped.len() - MAX_LISTED)
+                } else {
+                    String::new()
+                }
+            );
         }
         let notes: Vec<String> = self
             .finished()
@@ -263,6 +332,7 @@ mod tests {
             address: "127.0.0.1".into(),
             port: 22,
             user: "u".into(),
+            batch: None,
         }
     }
 

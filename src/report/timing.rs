@@ -83,6 +83,9 @@ struct HostRecord<'a> {
     /// Present (true) only when the command ran on a held login (`prun shell`, `--persist`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reused: bool,
+    /// The host's batch (from 1); present only when the run had batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<u32>,
 }
 
 fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
@@ -113,6 +116,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
             total_ms: 0.0,
             notes: empty,
             reused: false,
+            batch: h.batch,
         };
     };
     HostRecord {
@@ -147,6 +151,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
         total_ms: ms(r.timings.total),
         notes: &r.notes,
         reused: r.reused,
+        batch: h.batch,
     }
 }
 
@@ -171,6 +176,9 @@ struct JsonReport<'a> {
     counts: std::collections::BTreeMap<&'static str, usize>,
     /// Phase name (and "total") → statistics over the hosts that reached it.
     phases: indexmap::IndexMap<&'static str, Option<PhaseStats>>,
+    /// Why the run stopped before every host ran, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
     hosts: Vec<HostRecord<'a>>,
 }
 
@@ -216,6 +224,7 @@ pub fn summary_json(s: &Summary) -> serde_json::Value {
         "elapsed_ms": ms(s.elapsed),
         "counts": counts,
         "phases": phase_stats(s),
+        "stopped": s.stopped.as_ref().map(|st| st.describe()),
     })
 }
 
@@ -235,6 +244,7 @@ pub fn write_json(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         hosts_total: s.hosts.len(),
         counts,
         phases: phase_stats(s),
+        stopped: s.stopped.as_ref().map(|st| st.describe()),
         hosts: s
             .hosts
             .iter()
@@ -272,6 +282,7 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     ];
     header.extend(TIME_COLUMNS);
     header.push("reused");
+    header.push("batch");
     out.write_record(&header).map_err(io::Error::other)?;
     let opt = |v: Option<String>| v.unwrap_or_default();
     for (h, r) in s.hosts.iter().zip(&s.results) {
@@ -303,6 +314,7 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         row.push(format!("{:.3}", rec.retry_wait_ms));
         row.push(format!("{:.3}", rec.total_ms));
         row.push(rec.reused.to_string());
+        row.push(opt(rec.batch.map(|b| b.to_string())));
         out.write_record(&row).map_err(io::Error::other)?;
     }
     out.flush()
@@ -337,12 +349,14 @@ mod tests {
                     address: "10.0.0.1".into(),
                     port: 22,
                     user: "u".into(),
+                    batch: None,
                 },
                 HostInfo {
                     name: "b,\"x\"".into(),
                     address: "10.0.0.2".into(),
                     port: 2222,
                     user: "u".into(),
+                    batch: Some(2),
                 },
             ],
             command: "uptime".into(),
@@ -404,9 +418,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("name,address,port,user,status,exit_code"));
-        assert!(lines[0].ends_with("retry_wait_ms,total_ms,reused"));
+        assert!(lines[0].ends_with("retry_wait_ms,total_ms,reused,batch"));
         assert!(lines[1].starts_with("a,10.0.0.1,22,u,ok,0,,,,,1,"));
-        assert!(lines[1].ends_with(",false"));
+        assert!(lines[1].ends_with(",false,"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",false,2"), "{}", lines[2]);
         assert!(lines[2].starts_with("\"b,\"\"x\"\"\",10.0.0.2,2222,u,error,,,connect,refused,"));
     }
 

@@ -50,7 +50,7 @@ pub(crate) fn run(
     // --env as env requests; what the server refuses is exported by a command prefix instead
     // (always, under sudo, which resets the environment)
     let mut prefix = String::new();
-    for (k, v) in &settings.env {
+    for (k, v) in target.env.as_ref().unwrap_or(&settings.env) {
         let sent = settings.sudo_user.is_none()
             && nonblocking(fd, sess, step_deadline, cancel, || ch.setenv(k, v)).is_ok();
         if !sent {

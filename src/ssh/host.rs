@@ -224,6 +224,18 @@ fn one_attempt(
     on_output: &mut dyn FnMut(Stream, &[u8]),
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<Done, Fail> {
+    if let Work::Local(_) = work {
+        // the runner runs these itself (crate::local); never over ssh
+        return Err(Fail {
+            failure: Failure {
+                phase: Phase::Connect,
+                kind: FailureKind::Exec,
+                message: "a --local command is not run over SSH".into(),
+            },
+            status: Status::Error,
+            permanent: true,
+        });
+    }
     let ctx = shared.ctx();
     let settings = shared.settings;
     // a command on a held connection: channel open and exec only
@@ -310,7 +322,7 @@ fn one_attempt(
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
     sess.set_keepalive(true, keepalive_secs);
     let command = match work {
-        Work::Command(c) => c.as_str(),
+        Work::Command(c) | Work::Local(c) => c.as_str(),
         Work::Push(spec) => {
             let r = transfer::push(&sess, fd, target, &ctx, spec, clock, result, on_bytes);
             drop(guard);

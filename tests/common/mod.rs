@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -615,4 +615,106 @@ pub fn drain(stream: Option<impl std::io::Read>) -> String {
         let _ = r.read_to_string(&mut s);
     }
     s
+}
+
+/// prun on a pseudo-terminal, as a user's terminal runs it: its own session with
+/// the terminal as controlling terminal (so Ctrl-C typed there is SIGINT to prun), answers
+/// to cursor-position queries, and everything it writes collected.
+pub struct Terminal {
+    master: std::fs::File,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    pub child: Child,
+}
+
+impl Terminal {
+    pub fn spawn(mut c: std::process::Command) -> Terminal {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (0, 0);
+        let size = libc::winsize {
+            ws_row: 40,
+            ws_col: 160,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two descriptors this test then owns.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors are fresh and owned here.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        c.env("TERM", "xterm")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe; the child becomes the terminal's
+        // session leader with it as controlling terminal.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = c.spawn().unwrap();
+        drop(c); // the parent's copies of the slave side
+        let master = std::fs::File::from(master);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut reader, mut answer) = (master.try_clone().unwrap(), master.try_clone().unwrap());
+        let sink = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            // ends with EIO once the shell and its terminal are gone
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                let chunk = &buf[..n];
+                if chunk.windows(4).any(|w| w == b"\x1b[6n") {
+                    let _ = answer.write_all(b"\x1b[1;1R");
+                }
+                sink.lock().unwrap().extend_from_slice(chunk);
+            }
+        });
+        Terminal {
+            master,
+            seen,
+            child,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until `needle` has appeared `times` times in all the terminal showed.
+    pub fn expect(&self, needle: &str, times: usize) {
+        let end = Instant::now() + Duration::from_secs(30);
+        while self.text().matches(needle).count() < times {
+            assert!(
+                Instant::now() < end,
+                "the terminal never showed {needle:?} {times} time(s):\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn type_keys(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // a failed test leaves no shell behind
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
