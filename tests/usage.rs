@@ -26,9 +26,9 @@ fn an_unknown_option_is_refused_not_run_as_the_command() {
         err.contains("'--timout'") && err.contains("--timeout"),
         "{err}"
     );
-    let (code, err) = prun(&["-H", "127.0.0.1:1", "--batch", "1", "true"]);
+    let (code, err) = prun(&["-H", "127.0.0.1:1", "--serial", "1", "true"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("'--batch'") && err.contains("'--'"), "{err}");
+    assert!(err.contains("'--serial'") && err.contains("'--'"), "{err}");
 }
 
 #[test]
