@@ -65,7 +65,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -F -J -p -t -y -q -h -V --inventory --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --local --engine --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h -V --inventory --playbook-dir --inventory-timeout --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --local --engine --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -76,6 +76,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -243,7 +251,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__bench)
-            opts="-i -H -l -u -F -J -p -t -y -q -h --levels --rounds --csv --svg --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --levels --rounds --csv --svg --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,6 +278,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -417,7 +433,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__completions)
-            opts="-i -H -l -u -F -J -p -t -y -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -428,6 +444,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -687,7 +711,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__pull)
-            opts="-r -i -H -l -u -F -J -p -t -y -q -h --recursive --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -y -q -h --recursive --preserve --checksum --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -698,6 +722,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -845,7 +877,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__push)
-            opts="-r -i -H -l -u -F -J -p -t -y -q -h --recursive --mkdir --preserve --checksum --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -J -p -t -y -q -h --recursive --mkdir --preserve --checksum --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -856,6 +888,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1003,7 +1043,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__sessions)
-            opts="-i -H -l -u -F -J -p -t -y -q -h --stop --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --stop --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1018,6 +1058,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1165,7 +1213,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__shell)
-            opts="-i -H -l -u -F -J -p -t -y -q -h --inventory --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -J -p -t -y -q -h --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1176,6 +1224,14 @@ _prun() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --playbook-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inventory-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

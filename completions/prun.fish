@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= playbook-dir= inventory-timeout= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -24,7 +24,9 @@ function __fish_prun_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c prun -n "__fish_prun_needs_command" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_needs_command" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_needs_command" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_needs_command" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_needs_command" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_needs_command" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_needs_command" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
@@ -96,7 +98,9 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -l levels -d 'Concurren
 complete -c prun -n "__fish_prun_using_subcommand bench" -l rounds -d 'Sessions per level, as a multiple of the level (at least 10 sessions per level)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l csv -d 'Where to write the table as CSV' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l svg -d 'Where to draw the chart (SVG); with several engines, FILE-ENGINE.svg for each' -r -F
-complete -c prun -n "__fish_prun_using_subcommand bench" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
@@ -142,7 +146,9 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -l dry-run -d 'Print wh
 complete -c prun -n "__fish_prun_using_subcommand bench" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand bench" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c prun -n "__fish_prun_using_subcommand push" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand push" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand push" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_using_subcommand push" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
@@ -192,7 +198,9 @@ complete -c prun -n "__fish_prun_using_subcommand push" -l dry-run -d 'Print wha
 complete -c prun -n "__fish_prun_using_subcommand push" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand push" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand push" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c prun -n "__fish_prun_using_subcommand pull" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand pull" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand pull" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_using_subcommand pull" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
@@ -241,7 +249,9 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -l dry-run -d 'Print wha
 complete -c prun -n "__fish_prun_using_subcommand pull" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c prun -n "__fish_prun_using_subcommand shell" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand shell" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand shell" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_using_subcommand shell" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
@@ -288,7 +298,9 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -l literal -d 'Take the
 complete -c prun -n "__fish_prun_using_subcommand shell" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l stop -d 'Close the held logins of the hosts matching a PATTERN (globs on host names: `*`, `?`, `[...]`); with no PATTERN, close every login and end the holder. The holder also ends when its last login is closed' -r
-complete -c prun -n "__fish_prun_using_subcommand sessions" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand sessions" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r
@@ -334,7 +346,9 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -l dry-run -d 'Print
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l literal -d 'Take the command, --env values and transfer paths as written: no {name} substitution'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s q -l quiet -d 'Print nothing but errors and warnings: no remote output, progress or summary (the exit status still tells what happened)'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c prun -n "__fish_prun_using_subcommand completions" -s i -l inventory -d 'Inventory file: YAML (Ansible shape) or a plain host list (repeatable)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand completions" -s i -l inventory -d 'Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of them, an executable dynamic inventory (run with --list), or - for stdin (repeatable: all merge into one inventory)' -r -F
+complete -c prun -n "__fish_prun_using_subcommand completions" -l playbook-dir -d 'Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the inventories), as ansible-playbook does with the playbook\'s directory' -r -F
+complete -c prun -n "__fish_prun_using_subcommand completions" -l inventory-timeout -d 'Deadline for a dynamic inventory program to print its inventory' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s H -l hosts -d 'Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10], db-[a:c], node[1-3,7] (repeatable)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s l -l limit -d 'Select hosts by pattern: web:db, web:!web03, web:&prod, web*, ~regex, @FILE' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s u -l user -d 'Remote user for every host (default: the inventory\'s user, else the local user)' -r

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what building and testing prun needs on Debian, when missing:
 # openssh-server (the tests and the demo start their own sshd), libssl-dev + pkg-config
-# (ssh2 links the system OpenSSL), and /run/sshd (sshd's privilege-separation directory).
+# (ssh2 links the system OpenSSL), /run/sshd (sshd's privilege-separation directory), and
+# target/ansible-venv (ansible-core and ClusterShell, the references of the inventory tests).
 set -eu
 need=""
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
@@ -18,4 +19,21 @@ fi
 if [ ! -d /run/sshd ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     $SUDO mkdir -p /run/sshd && $SUDO chmod 0755 /run/sshd
+fi
+# ansible-core and ClusterShell in a throwaway venv (target/ansible-venv, from PyPI): the
+# references the inventory tests (tests/inventories.rs) compare prun's parsing with
+# (ansible-inventory, nodeset). Nothing else uses them.
+VENV="$(cd "$(dirname "$0")/.." && pwd)/target/ansible-venv"
+if [ ! -x "$VENV/bin/ansible-inventory" ] || [ ! -x "$VENV/bin/nodeset" ]; then
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+        echo "deps: installing python3-venv" >&2
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    fi
+    echo "deps: creating $VENV with ansible-core and ClusterShell" >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check 'ansible-core==2.17.14' \
+        'ClusterShell==1.9.3'
 fi

@@ -124,6 +124,13 @@ pub fn run(cli: Cli) -> u8 {
                 return None;
             }
         }
+        if cli.inventory.iter().any(|i| i.as_os_str() == "-") {
+            eprintln!(
+                "prun: warning: --persist: the inventory came from stdin (-i -), which the \
+                 holder cannot read again; running this one directly"
+            );
+            return None;
+        }
         if plan.rollout.ask != crate::rollout::Ask::Never {
             eprintln!(
                 "prun: warning: --persist: the question between batches is asked here, not by \

@@ -82,20 +82,51 @@ second). Nothing is resolved or contacted: the hosts may not exist.",
     (
         "INVENTORY",
         "\
-A YAML file in Ansible's inventory shape: groups (the top level, usually all:) with hosts:, \
-vars: and children:. Host names may be ranges: web[01:04], web[01-10], db-[a:c], node[1-3,7]. \
-A host listed in several groups is one host.
+-i takes a file, a directory, an executable or - (stdin); its format is told by its content, \
+whatever its name, and several -i of any kinds merge into one inventory, as in Ansible.
+
+Ansible YAML: groups (the top level, usually all:) with hosts:, vars: and children:. Host \
+names may be ranges: web[01:04], web[01-10], db-[a:c], node[1-3,7]. A host listed in several \
+groups is one host.
+
+Ansible INI (/etc/ansible/hosts): [group] sections of host lines, [group:vars] (key = value) \
+and [group:children] (group names); hosts before the first section are in ungrouped. A host \
+line is a host pattern (ranges, host:port) and key=value vars, split into words like a shell \
+line and typed as Ansible's ini plugin does (numbers, True/False/None, quoted strings, else \
+text). # and ; start comments. A :vars or :children section for a group no section \
+declares is an error naming the line.
+
+group_vars/ and host_vars/ beside each inventory file (inside an inventory directory), and \
+in --playbook-dir DIR (which wins over them): NAME, NAME.yml, NAME.yaml, NAME.json, and \
+NAME/ directories of such files (sorted; later files win). A vars file or value encrypted \
+with Ansible Vault is skipped with a warning naming it (prun does not decrypt).
+
+Dynamic inventories: an executable file (#! or ELF) is run with --list, stdin closed and \
+stderr passed through, bounded by --inventory-timeout (default 60s; then it is killed with \
+its process group); a non-zero exit, a hang or output that is not inventory JSON is a usage \
+error naming the program. The JSON (groups with hosts, vars and children lists, \
+_meta.hostvars) is also read from a file or from stdin (-i -), so ansible-inventory -i \
+ANY --list | prun -i - ... works for every Ansible inventory plugin. Without _meta each \
+host is asked for with --host NAME. A directory: every inventory file in it, sorted \
+(hidden files and names ending ~, .orig, .bak, .cfg, .retry, .pyc skipped), and its \
+group_vars/ and host_vars/.
+
+ClusterShell groups.d files (SOURCE: {GROUP: NODESET}): node sets with ranges, ',', @group \
+and @source:group references and the operators ! (minus), & (and) and ^ (xor), left to \
+right; each group becomes a group of that name. A plain host list: one [user@]host[:port] \
+per line (ranges allowed), # comments.
 
 Vars prun reads, with the Ansible spelling also accepted: user (ansible_user), address \
 (ansible_host), port (ansible_port), identity_file (ansible_ssh_private_key_file), and jump \
-(a bastion, [user@]host[:port], or none; see JUMP HOSTS). Other vars \
-are kept and ignored; a likely typo of a prun key gets a warning. Precedence: command line > \
-host vars > nearest group > parent groups > all. Errors name the file, line and column.
-
-A file that is not YAML is read as a plain host list: one [user@]host[:port] per line \
-(ranges allowed), # comments. One range expands to at most 1,000,000 names (larger is a \
-usage error, refused before anything is allocated); group hierarchies of any shape, diamonds \
-included, load in time linear in their size.",
+(a bastion, [user@]host[:port], or none; see JUMP HOSTS). Every other var is kept for {name} \
+placeholders (see PLACEHOLDERS); a likely typo of a prun key gets a warning. Precedence, \
+Ansible's: the inventory's group vars (all, then parents before children; groups of the \
+same depth by name unless ansible_group_priority orders them) < group_vars/all < the other \
+groups' group_vars files < the host's own vars < its host_vars files; the command line \
+beats them all. Within one level prun's spelling beats ansible_*. Errors name the file, \
+line and column. One range expands to at most 1,000,000 names (larger is a usage error, \
+refused before anything is allocated); group hierarchies of any shape, diamonds included, \
+load in time linear in their size.",
     ),
     (
         "LIMIT PATTERNS",
@@ -489,15 +520,32 @@ pub struct Cli {
     )]
     pub command: Vec<String>,
 
-    /// Inventory file: YAML (Ansible shape) or a plain host list (repeatable)
+    /// Inventory: an Ansible YAML, INI or JSON file, a plain host list, a directory of
+    /// them, an executable dynamic inventory (run with --list), or - for stdin (repeatable:
+    /// all merge into one inventory)
     #[arg(
         global = true,
         short = 'i',
         long,
-        value_name = "FILE",
+        value_name = "SOURCE",
         help_heading = "Host selection"
     )]
     pub inventory: Vec<PathBuf>,
+
+    /// Also read DIR/group_vars/ and DIR/host_vars/ (they win over those beside the
+    /// inventories), as ansible-playbook does with the playbook's directory
+    #[arg(
+        global = true,
+        long,
+        value_name = "DIR",
+        help_heading = "Host selection"
+    )]
+    pub playbook_dir: Option<PathBuf>,
+
+    /// Deadline for a dynamic inventory program to print its inventory
+    #[arg(global = true, long, value_name = "DURATION", default_value = "60s",
+          value_parser = parse_duration, help_heading = "Host selection")]
+    pub inventory_timeout: Duration,
 
     /// Hosts to run on, comma separated, [user@]host[:port], with ranges: web[01-10],
     /// db-[a:c], node[1-3,7] (repeatable)

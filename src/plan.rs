@@ -78,14 +78,38 @@ pub fn inventory(cli: &Cli) -> Result<Inventory, UsageError> {
             "no hosts: give an inventory with -i FILE or hosts with -H LIST".into(),
         ));
     }
+    let stdin_sources = cli
+        .inventory
+        .iter()
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    if stdin_sources > 1 {
+        return Err(UsageError("-i - (stdin) can be given once".into()));
+    }
+    if stdin_sources > 0 && cli.stdin {
+        return Err(UsageError(
+            "-i - and --stdin both read standard input; give the inventory as a file".into(),
+        ));
+    }
     let mut inv = Inventory::default();
+    if let Some(d) = &cli.playbook_dir {
+        if !d.is_dir() {
+            return Err(UsageError(format!(
+                "--playbook-dir {}: not a directory",
+                d.display()
+            )));
+        }
+        inv.set_playbook_dir(d);
+    }
     for f in &cli.inventory {
-        inv.load_file(f).map_err(|e| UsageError(e.to_string()))?;
+        inv.add_source(f, cli.inventory_timeout)
+            .map_err(|e| UsageError(e.to_string()))?;
     }
     for list in &cli.hosts {
         inv.add_host_list_arg(list)
             .map_err(|e| UsageError(e.to_string()))?;
     }
+    inv.finish().map_err(|e| UsageError(e.to_string()))?;
     Ok(inv)
 }
 

@@ -30,6 +30,10 @@ const HELP: &str = "\
 /// Run the shell until `:quit` or end of input; the exit status is that of the last command.
 pub fn run(cli: Cli) -> u8 {
     let mut cli = cli;
+    if cli.inventory.iter().any(|i| i.as_os_str() == "-") {
+        eprintln!("prun: error: prun shell reads its lines from stdin; give -i a file, not -");
+        return exit::USAGE;
+    }
     let Some(mut plan) = app::plan_or_say(&cli) else {
         return exit::USAGE;
     };

@@ -1,11 +1,21 @@
 //! The inventory: which hosts exist, how to reach them, and which groups they belong to.
 //!
-//! Sources are Ansible-shaped YAML files ([`yaml`]), plain host lists (one `[user@]host[:port]`
-//! per line) and `-H/--hosts` lists; ranges expand everywhere ([`range`]); `--limit` patterns
-//! select from the result ([`pattern`]). Pure code: no network, no printing.
+//! Sources, told apart by content: Ansible-shaped YAML ([`yaml`]), Ansible INI ([`ini`]), the
+//! JSON of dynamic inventories ([`json`]), ClusterShell groups.d files ([`clush`]), plain
+//! host lists (one `[user@]host[:port]` per
+//! line) and `-H/--hosts` lists; directories, programs and stdin, and the `group_vars/` and
+//! `host_vars/` beside them ([`sources`]). All of them load into one model ([`model`]),
+//! resolved once with Ansible's precedence. Ranges expand everywhere ([`range`]); `--limit`
+//! patterns select from the result ([`pattern`]). No network and no printing; only
+//! [`sources`] reads files and runs dynamic inventories.
 
+mod clush;
+mod ini;
+mod json;
+mod model;
 pub mod pattern;
 pub mod range;
+mod sources;
 pub mod value;
 mod yaml;
 
@@ -40,6 +50,12 @@ pub struct Inventory {
     pub groups: IndexMap<String, Vec<usize>>,
     /// Non-fatal problems (typos of prun keys), already formatted with file:line:col.
     pub warnings: Vec<String>,
+    /// Sources loaded but not yet resolved ([`Inventory::finish`]).
+    pending: model::Model,
+    /// Directories whose `group_vars/` and `host_vars/` apply (beside each source).
+    var_dirs: Vec<std::path::PathBuf>,
+    /// `--playbook-dir`: its `group_vars/` and `host_vars/` win over the sources' own.
+    playbook_dir: Option<std::path::PathBuf>,
 }
 
 /// An inventory problem, with the place it was found when known.
@@ -145,16 +161,39 @@ impl Inventory {
             .map_err(|e| InventoryError::new(&label, format!("cannot read inventory: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| InventoryError::new(&label, "inventory is not valid UTF-8 text"))?;
-        self.load_str(&label, &text)
+        self.add_text(&label, &text)
     }
 
-    /// Load inventory text: a plain host list when every line is one, else YAML.
+    /// Load one source's text (any format, told by its content) and resolve the inventory
+    /// at once: for a single source (tests, `-l @FILE`).
     pub fn load_str(&mut self, label: &str, text: &str) -> Result<(), InventoryError> {
-        if looks_like_host_list(text) {
-            self.load_host_list(label, text)
-        } else {
-            yaml::load(self, label, text)
+        self.add_text(label, text)?;
+        self.finish()
+    }
+
+    /// Add one source's text to the pending inventory: a plain host list, an Ansible INI
+    /// file, or Ansible-shaped YAML.
+    pub fn add_text(&mut self, label: &str, text: &str) -> Result<(), InventoryError> {
+        match detect(text) {
+            Format::HostList => self.load_host_list(label, text),
+            Format::Ini => ini::load(&mut self.pending, label, text),
+            Format::Yaml => yaml::load(&mut self.pending, label, text),
+            Format::Json => json::load(&mut self.pending, label, text).map(|_| ()),
+            Format::Clush => clush::load(&mut self.pending, label, text),
         }
+    }
+
+    /// `--playbook-dir`: read `DIR/group_vars/` and `DIR/host_vars/` too (they win).
+    pub fn set_playbook_dir(&mut self, dir: &Path) {
+        self.playbook_dir = Some(dir.to_path_buf());
+    }
+
+    /// Resolve everything added so far: the vars files beside the sources, then precedence
+    /// over all of it, hosts and groups.
+    pub fn finish(&mut self) -> Result<(), InventoryError> {
+        self.load_vars_files()?;
+        let model = std::mem::take(&mut self.pending);
+        model.finish(self, "inventory")
     }
 
     /// Load a plain host list: one `[user@]host[:port]` per line (ranges allowed), `#` comments.
@@ -165,32 +204,110 @@ impl Inventory {
                 continue;
             }
             for h in parse_host_spec(line).map_err(|m| InventoryError::at(label, n + 1, m))? {
-                let idx = self.upsert(h);
-                self.add_to_group("all", idx);
+                self.add_plain(h, label, n + 1);
             }
         }
         Ok(())
     }
 
-    /// Add the hosts of a `-H/--hosts` list: comma-separated `[user@]host[:port]`, with ranges.
-    pub fn add_host_list_arg(&mut self, list: &str) -> Result<Vec<usize>, InventoryError> {
-        let mut out = Vec::new();
+    /// A host from a host list or `-H`: in `all`, with its user and port as its own vars.
+    fn add_plain(&mut self, h: Host, label: &str, line: usize) {
+        let file: std::sync::Arc<str> = std::sync::Arc::from(label);
+        let at = (line > 0).then(|| model::At::line(&file, line)).flatten();
+        let mut vars = Vec::new();
+        if let Some(u) = h.user {
+            vars.push((
+                "user".to_string(),
+                model::Var {
+                    value: value::Value::Str(u),
+                    at: at.clone(),
+                },
+            ));
+        }
+        if let Some(p) = h.port {
+            vars.push((
+                "port".to_string(),
+                model::Var {
+                    value: value::Value::Int(p.into()),
+                    at,
+                },
+            ));
+        }
+        self.pending.ensure_group("all");
+        self.pending.add_host("all", &h.name, &vars);
+    }
+
+    /// Add the hosts of a `-H/--hosts` list: comma-separated `[user@]host[:port]`, with
+    /// ranges. Returns how many names it gave.
+    pub fn add_host_list_arg(&mut self, list: &str) -> Result<usize, InventoryError> {
+        let mut n = 0;
         for item in split_outside_brackets(list, ',') {
             let item = item.trim();
             if item.is_empty() {
                 continue;
             }
             for h in parse_host_spec(item).map_err(|m| InventoryError::new("--hosts", m))? {
-                let idx = self.upsert(h);
-                self.add_to_group("all", idx);
-                out.push(idx);
+                self.add_plain(h, "--hosts", 0);
+                n += 1;
             }
         }
-        if out.is_empty() {
+        if n == 0 {
             return Err(InventoryError::new("--hosts", "no host names given"));
         }
-        Ok(out)
+        Ok(n)
     }
+}
+
+/// What an inventory source is, told by its content (whatever the file is called).
+#[derive(Debug, PartialEq)]
+enum Format {
+    HostList,
+    Ini,
+    Yaml,
+    /// A dynamic inventory's `--list` output (`ansible-inventory --list`).
+    Json,
+    /// A ClusterShell groups.d file.
+    Clush,
+}
+
+fn detect(text: &str) -> Format {
+    if looks_like_host_list(text) {
+        return Format::HostList;
+    }
+    if text.trim_start().starts_with('{') && json::is_script_json(text) {
+        return Format::Json;
+    }
+    // A section header is INI (YAML has no top-level line like `[web]`); so is a file with no
+    // line that YAML would read as a mapping key.
+    let mut yaml_key = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') || t == "---" {
+            continue;
+        }
+        if !line.starts_with(char::is_whitespace) && t.starts_with('[') && ini::header(t).is_some()
+        {
+            return Format::Ini;
+        }
+        if is_yaml_key(t) {
+            yaml_key = true;
+        }
+    }
+    if yaml_key || text.trim_start().starts_with('{') {
+        if clush::is_groups_file(text) {
+            Format::Clush
+        } else {
+            Format::Yaml
+        }
+    } else {
+        Format::Ini
+    }
+}
+
+/// `key:` or `key: value` (YAML's mapping indicator: a colon followed by a space or the end).
+fn is_yaml_key(t: &str) -> bool {
+    let t = t.strip_prefix("- ").unwrap_or(t);
+    t.ends_with(':') || t.contains(": ")
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -371,12 +488,16 @@ mod tests {
     #[test]
     fn hosts_arg_with_ranges_and_merge() {
         let mut inv = Inventory::default();
-        let idx = inv.add_host_list_arg("web[01-03,07],db-[a:b]").unwrap();
-        assert_eq!(idx.len(), 6);
+        let n = inv.add_host_list_arg("web[01-03,07],db-[a:b]").unwrap();
+        assert_eq!(n, 6);
+        inv.add_host_list_arg("root@web02:2200").unwrap();
+        inv.finish().unwrap();
         assert_eq!(
             names(&inv),
             ["web01", "web02", "web03", "web07", "db-a", "db-b"]
         );
+        let w = inv.get("web02").unwrap();
+        assert_eq!((w.user.as_deref(), w.port), (Some("root"), Some(2200)));
         assert!(inv.add_host_list_arg(",").is_err());
     }
 }

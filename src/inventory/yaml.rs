@@ -1,61 +1,29 @@
 //! Ansible-shaped YAML inventories: groups with `hosts`, `vars` and `children`, host ranges,
-//! prun's short var names and their `ansible_*` spellings, and var precedence
-//! (host > nearest group > parent groups > `all`). Errors carry file, line and column.
+//! prun's short var names and their `ansible_*` spellings. Loads into the shared
+//! [`super::model::Model`], which applies the precedence; values keep their file, line and
+//! column for errors.
 
+use super::model::{At, Model, Var, Vars};
 use super::value::Value;
-use super::{Host, Inventory, InventoryError, range};
+use super::{InventoryError, range};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
+use std::sync::Arc;
 
-/// Inventory input is trusted, so a fast non-DoS-resistant hasher is fine here.
 type State = foldhash::fast::RandomState;
-type HashMap<K, V> = std::collections::HashMap<K, V, State>;
-type HashSet<K> = std::collections::HashSet<K, State>;
 type IndexMap<K, V> = indexmap::IndexMap<K, V, State>;
-type IndexSet<K> = indexmap::IndexSet<K, State>;
 
-type Vars = IndexMap<String, Spanned<Value>>;
+type YamlVars = IndexMap<String, Spanned<Value>>;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct GroupDef {
     #[serde(default)]
-    hosts: Option<IndexMap<Spanned<String>, Option<Vars>>>,
+    hosts: Option<IndexMap<Spanned<String>, Option<YamlVars>>>,
     #[serde(default)]
-    vars: Option<Vars>,
+    vars: Option<YamlVars>,
     #[serde(default)]
     children: Option<IndexMap<Spanned<String>, Option<GroupDef>>>,
-}
-
-/// The settings prun reads from vars: canonical name first, then accepted aliases.
-const KEYS: &[(&str, &[&str])] = &[
-    ("user", &["ansible_user", "ansible_ssh_user"]),
-    ("address", &["ansible_host", "ansible_ssh_host"]),
-    ("port", &["ansible_port", "ansible_ssh_port"]),
-    ("identity_file", &["ansible_ssh_private_key_file"]),
-    ("jump", &[]),
-];
-
-fn canonical(key: &str) -> Option<&'static str> {
-    KEYS.iter()
-        .find(|(c, aliases)| *c == key || aliases.contains(&key))
-        .map(|(c, _)| *c)
-}
-
-#[derive(Default)]
-struct GroupInfo {
-    order: usize,
-    vars: Vec<(String, Spanned<Value>)>,
-    children: Vec<String>,
-    hosts: IndexSet<String>,
-}
-
-struct Builder<'a> {
-    label: &'a str,
-    groups: IndexMap<String, GroupInfo>,
-    /// host name → its own vars, in order of appearance (a host may be listed in several groups).
-    host_vars: IndexMap<String, Vec<(String, Spanned<Value>)>>,
-    warnings: Vec<String>,
 }
 
 fn loc_err(label: &str, loc: &Location, msg: impl Into<String>) -> InventoryError {
@@ -67,33 +35,22 @@ fn loc_err(label: &str, loc: &Location, msg: impl Into<String>) -> InventoryErro
     }
 }
 
-/// Overlay one layer of vars (prun's own spelling beats an ansible_* alias in the same layer).
-fn merge_layer<'a>(
-    merged: &mut HashMap<&'static str, &'a Spanned<Value>>,
-    layer: &'a [(String, Spanned<Value>)],
-) {
-    let mut canon: Vec<(&'static str, &Spanned<Value>)> = Vec::new();
-    for (k, v) in layer {
-        if let Some(c) = canonical(k) {
-            if c == k {
-                canon.push((c, v));
-            } else {
-                merged.insert(c, v);
-            }
-        }
-    }
-    merged.extend(canon);
+/// The vars of a YAML mapping, each with its place.
+pub(super) fn vars_of(file: &Arc<str>, vars: YamlVars) -> Vars {
+    vars.into_iter()
+        .map(|(k, v)| {
+            let at = Some(At {
+                file: file.clone(),
+                line: Some(v.referenced.line()),
+                column: Some(v.referenced.column()),
+            });
+            (k, Var { value: v.value, at })
+        })
+        .collect()
 }
 
-/// Overlay one layer of vars onto every var seen so far (later layers win).
-fn merge_all<'a>(merged: &mut IndexMap<&'a str, &'a Value>, layer: &'a [(String, Spanned<Value>)]) {
-    for (k, v) in layer {
-        merged.insert(k.as_str(), &v.value);
-    }
-}
-
-/// Parse `text` as a YAML inventory and add its hosts and groups to `inv`.
-pub(super) fn load(inv: &mut Inventory, label: &str, text: &str) -> Result<(), InventoryError> {
+/// Parse `text` as a YAML inventory into `model`.
+pub(super) fn load(model: &mut Model, label: &str, text: &str) -> Result<(), InventoryError> {
     let root: Option<IndexMap<Spanned<String>, Option<GroupDef>>> =
         serde_saphyr::from_str(text).map_err(|e| yaml_error(label, &e))?;
     let root = root.unwrap_or_default();
@@ -103,17 +60,44 @@ pub(super) fn load(inv: &mut Inventory, label: &str, text: &str) -> Result<(), I
             "inventory is empty: expected groups such as `all:` with `hosts:`",
         ));
     }
-    let mut b = Builder {
-        label,
-        groups: IndexMap::default(),
-        host_vars: IndexMap::default(),
-        warnings: Vec::new(),
-    };
-    b.group("all");
+    let file: Arc<str> = Arc::from(label);
+    model.ensure_group("all");
     for (name, def) in root {
-        b.define(&name, def, None)?;
+        define(model, &file, &name, def, None)?;
     }
-    b.finish(inv)
+    Ok(())
+}
+
+/// A YAML mapping of vars (a `group_vars/` or `host_vars/` file). A value encrypted with
+/// Ansible Vault (`!vault |`) is left out, with a warning naming it.
+pub(super) fn load_vars(
+    label: &str,
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vars, InventoryError> {
+    let vars: Option<YamlVars> = serde_saphyr::from_str(text).map_err(|e| {
+        let mut e = yaml_error(label, &e);
+        e.message = e.message.replace(
+            " (an inventory maps group names to `hosts:`, `vars:` and `children:`; \
+             `hosts:` maps host names to their vars)",
+            " (a vars file maps var names to values)",
+        );
+        e
+    })?;
+    let mut vars = vars_of(&Arc::from(label), vars.unwrap_or_default());
+    vars.retain(|(k, v)| {
+        let vault =
+            matches!(&v.value, Value::Str(s) if s.trim_start().starts_with("$ANSIBLE_VAULT;"));
+        if vault {
+            let line = v.at.as_ref().and_then(|a| a.line).unwrap_or(0);
+            warnings.push(format!(
+                "{label}:{line}: var '{k}' is encrypted with Ansible Vault; not read (prun does \
+                 not decrypt vault values)"
+            ));
+        }
+        !vault
+    });
+    Ok(vars)
 }
 
 fn yaml_error(label: &str, e: &serde_saphyr::Error) -> InventoryError {
@@ -149,318 +133,62 @@ fn yaml_error(label: &str, e: &serde_saphyr::Error) -> InventoryError {
     }
 }
 
-impl Builder<'_> {
-    fn group(&mut self, name: &str) -> &mut GroupInfo {
-        if let Some(i) = self.groups.get_index_of(name) {
-            return &mut self.groups[i];
-        }
-        let n = self.groups.len();
-        self.groups
-            .entry(name.to_string())
-            .or_insert_with(|| GroupInfo {
-                order: n,
-                ..Default::default()
-            })
+fn define(
+    model: &mut Model,
+    file: &Arc<str>,
+    name: &Spanned<String>,
+    def: Option<GroupDef>,
+    parent: Option<&str>,
+) -> Result<(), InventoryError> {
+    let label: &str = file;
+    let gname = name.value.trim().to_string();
+    if gname.is_empty() || gname.contains(char::is_whitespace) {
+        return Err(loc_err(
+            label,
+            &name.referenced,
+            format!("'{}' is not a valid group name", name.value),
+        ));
     }
-
-    fn define(
-        &mut self,
-        name: &Spanned<String>,
-        def: Option<GroupDef>,
-        parent: Option<&str>,
-    ) -> Result<(), InventoryError> {
-        let gname = name.value.trim().to_string();
-        if gname.is_empty() || gname.contains(char::is_whitespace) {
-            return Err(loc_err(
-                self.label,
-                &name.referenced,
-                format!("'{}' is not a valid group name", name.value),
-            ));
-        }
-        self.group(&gname);
-        let parent = parent.unwrap_or("all");
-        if gname != "all" {
-            let p = self.group(parent);
-            if !p.children.contains(&gname) {
-                p.children.push(gname.clone());
-            }
-        }
-        let Some(def) = def else { return Ok(()) };
-        if let Some(vars) = def.vars {
-            let vars = self.check_vars(vars);
-            self.group(&gname).vars.extend(vars);
-        }
-        if let Some(hosts) = def.hosts {
-            for (pattern, vars) in hosts {
-                let names = range::expand(pattern.value.trim())
-                    .map_err(|e| loc_err(self.label, &pattern.referenced, e.to_string()))?;
-                let vars = vars.map(|v| self.check_vars(v)).unwrap_or_default();
-                for n in names {
-                    if n.is_empty() || n.contains(char::is_whitespace) {
-                        return Err(loc_err(
-                            self.label,
-                            &pattern.referenced,
-                            format!("'{n}' is not a valid host name"),
-                        ));
-                    }
-                    self.host_vars
-                        .entry(n.clone())
-                        .or_default()
-                        .extend(vars.iter().cloned());
-                    self.group(&gname).hosts.insert(n);
-                }
-            }
-        }
-        if let Some(children) = def.children {
-            for (child, cdef) in children {
-                self.define(&child, cdef, Some(&gname))?;
-            }
-        }
-        Ok(())
+    model.ensure_group(&gname);
+    let parent = parent.unwrap_or("all");
+    if gname != "all" {
+        model.add_child(parent, &gname);
     }
-
-    /// Keep every var; warn about likely typos of prun's own keys.
-    fn check_vars(&mut self, vars: Vars) -> Vec<(String, Spanned<Value>)> {
-        for (k, v) in &vars {
-            if canonical(k).is_some() || k.starts_with("ansible_") || k.len() < 3 {
-                continue;
-            }
-            if let Some((known, _)) = KEYS
-                .iter()
-                .find(|(c, _)| strsim::damerau_levenshtein(k, c) <= 2)
-            {
-                self.warnings.push(format!(
-                    "{}:{}:{}: unknown var '{k}' (kept); did you mean '{known}'?",
-                    self.label,
-                    v.referenced.line(),
-                    v.referenced.column()
-                ));
-            }
-        }
-        vars.into_iter().collect()
+    let Some(def) = def else { return Ok(()) };
+    if let Some(vars) = def.vars {
+        let vars = vars_of(file, vars);
+        model.check_vars(&vars);
+        model.add_group_vars(&gname, vars);
     }
-
-    /// Depth of each group below `all` (longest path), rejecting cycles. Linear in groups
-    /// and edges: one depth-first walk for a topological order (each group expanded once,
-    /// so diamond-shaped hierarchies cost no more than trees), then one relaxation pass.
-    fn depths(&self) -> Result<HashMap<String, usize>, InventoryError> {
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            New,
-            Open,
-            Done,
-        }
-        let index = |g: &str| self.groups.get_index_of(g);
-        let n = self.groups.len();
-        let mut mark = vec![Mark::New; n];
-        let mut post: Vec<usize> = Vec::with_capacity(n);
-        let Some(root) = index("all") else {
-            return Ok(HashMap::default());
-        };
-        // iterative DFS: (group, next child to look at)
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        mark[root] = Mark::Open;
-        while let Some(&mut (g, ref mut next)) = stack.last_mut() {
-            let children = &self.groups[g].children;
-            if *next < children.len() {
-                let c = index(&children[*next]).expect("children are defined groups");
-                *next += 1;
-                match mark[c] {
-                    Mark::New => {
-                        mark[c] = Mark::Open;
-                        stack.push((c, 0));
-                    }
-                    Mark::Open => {
-                        let at = stack.iter().position(|(s, _)| *s == c).unwrap_or(0);
-                        let mut path: Vec<&str> = stack[at..]
-                            .iter()
-                            .map(|(s, _)| self.groups.get_index(*s).expect("index").0.as_str())
-                            .collect();
-                        let name = path[0];
-                        path.push(name);
-                        return Err(InventoryError::new(
-                            self.label,
-                            format!("group '{name}' is its own ancestor ({})", path.join(" → ")),
-                        ));
-                    }
-                    Mark::Done => {}
-                }
-            } else {
-                mark[g] = Mark::Done;
-                post.push(g);
-                stack.pop();
-            }
-        }
-        let mut depth = vec![0usize; n];
-        for &g in post.iter().rev() {
-            for c in &self.groups[g].children {
-                let c = index(c).expect("children are defined groups");
-                depth[c] = depth[c].max(depth[g] + 1);
-            }
-        }
-        Ok(post
-            .iter()
-            .map(|&g| (self.groups.get_index(g).expect("index").0.clone(), depth[g]))
-            .collect())
-    }
-
-    fn finish(self, inv: &mut Inventory) -> Result<(), InventoryError> {
-        let depths = self.depths()?;
-        // host → groups that list it directly; then every ancestor of those.
-        let mut parents: HashMap<&str, Vec<&str>> = HashMap::default();
-        for (g, info) in &self.groups {
-            for c in &info.children {
-                parents.entry(c.as_str()).or_default().push(g.as_str());
-            }
-        }
-        let mut direct: HashMap<&str, Vec<&str>> = HashMap::default();
-        for (g, info) in &self.groups {
-            for h in &info.hosts {
-                direct.entry(h.as_str()).or_default().push(g.as_str());
-            }
-        }
-        // Hosts with the same direct groups share the ordered group chain and group vars.
-        type Chain<'g> = (
-            Vec<&'g str>,
-            HashMap<&'static str, &'g Spanned<Value>>,
-            IndexMap<&'g str, &'g Value>,
-        );
-        let mut chains: HashMap<Vec<&str>, Chain<'_>> = HashMap::default();
-        let no_groups: Vec<&str> = Vec::new();
-        for (name, own_vars) in &self.host_vars {
-            let key = direct.get(name.as_str()).unwrap_or(&no_groups);
-            if !chains.contains_key(key) {
-                let mut groups: HashSet<&str> = HashSet::default();
-                let mut todo: Vec<&str> = key.clone();
-                todo.push("all");
-                while let Some(g) = todo.pop() {
-                    if groups.insert(g)
-                        && let Some(ps) = parents.get(g)
-                    {
-                        todo.extend(ps.iter().copied());
-                    }
-                }
-                let mut ordered: Vec<&str> = groups.iter().copied().collect();
-                ordered
-                    .sort_by_key(|g| (depths.get(*g).copied().unwrap_or(0), self.groups[*g].order));
-                let mut merged = HashMap::default();
-                let mut all = IndexMap::default();
-                for g in &ordered {
-                    merge_layer(&mut merged, &self.groups[*g].vars);
-                    merge_all(&mut all, &self.groups[*g].vars);
-                }
-                chains.insert(key.clone(), (ordered, merged, all));
-            }
-            let (ordered, group_vars, all_group_vars) = &chains[key];
-            let mut merged = group_vars.clone();
-            merge_layer(&mut merged, own_vars);
-            let mut all = all_group_vars.clone();
-            merge_all(&mut all, own_vars);
-            let mut host = self.to_host(name, &merged)?;
-            host.vars = all
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect();
-            let idx = inv.upsert(host);
-            for g in ordered {
-                inv.add_to_group(g, idx);
-            }
-            if direct
-                .get(name.as_str())
-                .is_none_or(|d| d.iter().all(|g| *g == "all"))
-            {
-                inv.add_to_group("ungrouped", idx);
-            }
-        }
-        // Groups with no hosts still exist (so `--limit empty_group` is "no hosts", not "unknown").
-        for g in self.groups.keys() {
-            inv.groups.entry(g.clone()).or_default();
-        }
-        inv.warnings.extend(self.warnings);
-        Ok(())
-    }
-
-    fn to_host(
-        &self,
-        name: &str,
-        vars: &HashMap<&'static str, &Spanned<Value>>,
-    ) -> Result<Host, InventoryError> {
-        let text = |key: &str| -> Result<Option<String>, InventoryError> {
-            let Some(v) = vars.get(key) else {
-                return Ok(None);
-            };
-            match &v.value {
-                Value::Null => Ok(None),
-                Value::Str(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-                other => Err(loc_err(
-                    self.label,
-                    &v.referenced,
-                    format!(
-                        "{key} of host '{name}' must be a non-empty string, found {}",
-                        other.kind()
-                    ),
-                )),
-            }
-        };
-        let port = match vars.get("port") {
-            None => None,
-            Some(v) => {
-                let p = match &v.value {
-                    Value::Null => None,
-                    Value::Int(i) => u16::try_from(*i).ok().filter(|p| *p > 0).map(Some),
-                    Value::Str(s) => s.trim().parse::<u16>().ok().filter(|p| *p > 0).map(Some),
-                    _ => None,
-                };
-                p.ok_or_else(|| {
-                    loc_err(
-                        self.label,
-                        &v.referenced,
-                        format!(
-                            "port of host '{name}' must be a number from 1 to 65535, found {}{}",
-                            v.value.kind(),
-                            v.value
-                                .as_text()
-                                .map(|t| format!(" '{t}'"))
-                                .unwrap_or_default()
-                        ),
-                    )
-                })?
-            }
-        };
-        let identity_files = match vars.get("identity_file") {
-            None => Vec::new(),
-            Some(v) => match &v.value {
-                Value::Null => Vec::new(),
-                Value::Str(s) => vec![s.clone()],
-                Value::Seq(items) if items.iter().all(|i| matches!(i, Value::Str(_))) => {
-                    items.iter().filter_map(|i| i.as_text()).collect()
-                }
-                other => {
+    if let Some(hosts) = def.hosts {
+        for (pattern, vars) in hosts {
+            let names = range::expand(pattern.value.trim())
+                .map_err(|e| loc_err(label, &pattern.referenced, e.to_string()))?;
+            let vars = vars.map(|v| vars_of(file, v)).unwrap_or_default();
+            model.check_vars(&vars);
+            for n in names {
+                if n.is_empty() || n.contains(char::is_whitespace) {
                     return Err(loc_err(
-                        self.label,
-                        &v.referenced,
-                        format!(
-                            "identity_file of host '{name}' must be a path or a list of paths, found {}",
-                            other.kind()
-                        ),
+                        label,
+                        &pattern.referenced,
+                        format!("'{n}' is not a valid host name"),
                     ));
                 }
-            },
-        };
-        Ok(Host {
-            name: name.to_string(),
-            address: text("address")?,
-            port,
-            user: text("user")?,
-            identity_files,
-            jump: text("jump")?,
-            vars: Default::default(),
-        })
+                model.add_host(&gname, &n, &vars);
+            }
+        }
     }
+    if let Some(children) = def.children {
+        for (child, cdef) in children {
+            define(model, file, &child, cdef, Some(&gname))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Inventory;
     use super::*;
 
     const EXAMPLE: &str = r#"
@@ -496,7 +224,7 @@ all:
 
     fn load_str(text: &str) -> Result<Inventory, InventoryError> {
         let mut inv = Inventory::default();
-        load(&mut inv, "inv.yaml", text)?;
+        inv.load_str("inv.yaml", text)?;
         Ok(inv)
     }
 
@@ -624,9 +352,8 @@ all:
 mod example_tests {
     #[test]
     fn example_inventory_loads() {
-        let mut inv = super::Inventory::default();
-        super::load(
-            &mut inv,
+        let mut inv = super::super::Inventory::default();
+        inv.load_str(
             "inventory.example.yaml",
             include_str!("../../inventory.example.yaml"),
         )
