@@ -3,10 +3,10 @@
 //! address, port and user, its batch and place in the run, and its inventory vars. Every
 //! name is checked on every host before anything connects. Pure: the plan calls it.
 
+use crate::inventory::HostVars;
 use crate::inventory::value::Value;
 use crate::target::{PullSpec, PushSpec, Target, Work};
 use crate::template::{Quoting, Template};
-use indexmap::IndexMap;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub struct HostCtx<'a> {
     pub batch: u32,
     /// Its place in the run order, from 1.
     pub index: usize,
-    pub vars: &'a IndexMap<String, Value>,
+    pub vars: &'a HostVars,
 }
 
 impl HostCtx<'_> {
@@ -110,7 +110,7 @@ fn render(t: &Template, q: Quoting, h: &HostCtx<'_>) -> String {
 pub fn apply(
     targets: &mut [Target],
     batches: &[u32],
-    vars: &[&IndexMap<String, Value>],
+    vars: &[&HostVars],
     work: &Work,
     env: &[(String, String)],
     literal: bool,
@@ -308,11 +308,12 @@ mod tests {
         }
     }
 
-    fn vars(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+    fn vars(pairs: &[(&str, Value)]) -> HostVars {
+        let mut v = HostVars::default();
+        for (k, x) in pairs {
+            v.insert(k.to_string(), x.clone());
+        }
+        v
     }
 
     fn no_push(_: &[std::path::PathBuf]) -> Result<Vec<crate::target::PushItem>, String> {

@@ -48,8 +48,8 @@ pub struct Plan {
     pub rollout: Rollout,
     /// Each target's batch, from 1 (empty without batches).
     pub batches: Vec<u32>,
-    /// Each target's inventory vars (for `{name}` in `prun shell` lines).
-    pub host_vars: Vec<indexmap::IndexMap<String, crate::inventory::value::Value>>,
+    /// Each target's inventory vars (for `{name}` in `prun shell` lines; empty otherwise).
+    pub host_vars: Vec<crate::inventory::HostVars>,
 }
 
 /// The local user name, for hosts with no user set.
@@ -175,12 +175,16 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         .iter()
         .map(|&k| slots[k].take().expect("once"))
         .collect();
-    let vars: Vec<&indexmap::IndexMap<String, crate::inventory::value::Value>> = order
+    let vars: Vec<&crate::inventory::HostVars> = order
         .iter()
         .map(|&k| &inv.hosts[selected[k]].vars)
         .collect();
-    let host_vars: Vec<indexmap::IndexMap<String, crate::inventory::value::Value>> =
-        vars.iter().map(|v| (*v).clone()).collect();
+    // kept for the lines of prun shell only
+    let host_vars: Vec<crate::inventory::HostVars> = if matches!(cli.sub, Some(Sub::Shell)) {
+        vars.iter().map(|v| (*v).clone()).collect()
+    } else {
+        Vec::new()
+    };
     let rollout = rollout(cli, targets.len());
     let batches = crate::rollout::batch_numbers(&rollout.ends);
     crate::perhost::apply(

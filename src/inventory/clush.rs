@@ -15,6 +15,13 @@ type Sources = IndexMap<String, IndexMap<String, Value>>;
 /// Whether `text` has the shape of a groups.d file: sources of groups whose values are node
 /// set strings (or lists of them), and none of Ansible's `hosts`/`vars`/`children`.
 pub(super) fn is_groups_file(text: &str) -> bool {
+    // an Ansible inventory says hosts:, vars: or children: somewhere; skip parsing it twice
+    if text.lines().any(|l| {
+        let t = l.trim_start();
+        t.starts_with("hosts:") || t.starts_with("vars:") || t.starts_with("children:")
+    }) {
+        return false;
+    }
     let Ok(Some(src)) = serde_saphyr::from_str::<Option<Sources>>(text) else {
         return false;
     };

@@ -38,7 +38,41 @@ pub struct Host {
     pub jump: Option<String>,
     /// Every var of the host after precedence (group vars, then its own), prun's keys and
     /// the rest alike: what `{name}` placeholders substitute ([`crate::template`]).
-    pub vars: IndexMap<String, value::Value>,
+    pub vars: HostVars,
+}
+
+/// A host's vars: those it shares with every host of the same groups (one copy for all of
+/// them), and its own on top.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostVars {
+    shared: std::sync::Arc<IndexMap<String, value::Value>>,
+    own: IndexMap<String, value::Value>,
+}
+
+impl HostVars {
+    pub(crate) fn new(
+        shared: std::sync::Arc<IndexMap<String, value::Value>>,
+        own: IndexMap<String, value::Value>,
+    ) -> HostVars {
+        HostVars { shared, own }
+    }
+
+    /// The value of `name`, if the host has it.
+    pub fn get(&self, name: &str) -> Option<&value::Value> {
+        self.own.get(name).or_else(|| self.shared.get(name))
+    }
+
+    /// Set `name` for this host alone.
+    pub fn insert(&mut self, name: String, v: value::Value) {
+        self.own.insert(name, v);
+    }
+}
+
+impl std::ops::Index<&str> for HostVars {
+    type Output = value::Value;
+    fn index(&self, name: &str) -> &value::Value {
+        self.get(name).expect("no such var")
+    }
 }
 
 /// Hosts plus group membership, in the order hosts were first seen.
@@ -131,8 +165,8 @@ impl Inventory {
             if host.jump.is_some() {
                 h.jump = host.jump;
             }
-            for (k, v) in host.vars {
-                h.vars.insert(k, v);
+            for (k, v) in host.vars.shared.iter().chain(&host.vars.own) {
+                h.vars.insert(k.clone(), v.clone());
             }
             i
         } else {
@@ -427,7 +461,7 @@ pub fn parse_host_spec(spec: &str) -> Result<Vec<Host>, String> {
             user: user.clone(),
             identity_files: Vec::new(),
             jump: None,
-            vars: IndexMap::new(),
+            vars: HostVars::default(),
         })
         .collect())
 }

@@ -362,7 +362,7 @@ impl Model {
         type Chain<'g> = (
             Vec<usize>,
             HashMap<&'static str, &'g Var>,
-            IndexMap<&'g str, &'g Value>,
+            Arc<indexmap::IndexMap<String, Value>>,
         );
         let mut chains: HashMap<Vec<usize>, Chain<'_>> = HashMap::default();
         let no_groups: Vec<usize> = Vec::new();
@@ -404,11 +404,15 @@ impl Model {
                     merge_layer(&mut merged, l);
                     merge_all(&mut every, l);
                 }
-                chains.insert(key.clone(), (ordered, merged, every));
+                let shared: indexmap::IndexMap<String, Value> = every
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect();
+                chains.insert(key.clone(), (ordered, merged, Arc::new(shared)));
             }
-            let (ordered, group_vars, all_group_vars) = &chains[key];
+            let (ordered, group_vars, shared) = &chains[key];
             let mut merged = group_vars.clone();
-            let mut every = all_group_vars.clone();
+            let mut every: IndexMap<&str, &Value> = IndexMap::default();
             let files0 = self.host_files[0].get(name).unwrap_or(&empty);
             let files1 = self.host_files[1].get(name).unwrap_or(&empty);
             for l in [own_vars, files0, files1] {
@@ -416,10 +420,13 @@ impl Model {
                 merge_all(&mut every, l);
             }
             let mut host = to_host(label, name, &merged)?;
-            host.vars = every
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect();
+            host.vars = super::HostVars::new(
+                shared.clone(),
+                every
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            );
             let idx = inv.upsert(host);
             for g in ordered {
                 inv.add_to_group(group_name(*g), idx);
