@@ -434,7 +434,7 @@ fn gather_inputs(cli: &Cli, plan: &mut plan::Plan) -> Result<(), String> {
             )
         })?;
         let asked = crate::secret::Secret::new(p);
-        if plan.settings.sudo_user.is_some() {
+        if plan.uses_sudo() {
             plan.settings.sudo_password = Some(asked.clone());
         }
         plan.settings.password = Some(asked);

@@ -118,8 +118,13 @@ per line (ranges allowed), # comments.
 
 Vars prun reads, with the Ansible spelling also accepted: user (ansible_user), address \
 (ansible_host), port (ansible_port), identity_file (ansible_ssh_private_key_file), and jump \
-(a bastion, [user@]host[:port], or none; see JUMP HOSTS). Every other var is kept for {name} \
-placeholders (see PLACEHOLDERS); a likely typo of a prun key gets a warning. Precedence, \
+(a bastion, [user@]host[:port], or none; see JUMP HOSTS), become (ansible_become) with \
+become_user (default root: the host's command runs through sudo as that user, as with \
+--sudo-user, which beats it; a become_method other than sudo is refused), and in \
+ansible_ssh_common_args or ansible_ssh_extra_args the bastion of -J HOST, -o ProxyJump=HOST \
+or -o ProxyCommand=\"ssh -W %h:%p [-p PORT] [user@]HOST\" (other options there are named \
+in a warning and not used). Every other var is kept for {name} placeholders (see \
+PLACEHOLDERS); a likely typo of a prun key gets a warning. Precedence, \
 Ansible's: the inventory's group vars (all, then parents before children; groups of the \
 same depth by name unless ansible_group_priority orders them) < group_vars/all < the other \
 groups' group_vars files < the host's own vars < its host_vars files; the command line \

@@ -526,7 +526,7 @@ fn run_one(
         Err(e) => return refuse(&mut r, e.to_string()),
     };
     plan.settings.password = given.password;
-    if plan.settings.sudo_user.is_some() {
+    if plan.uses_sudo() {
         plan.settings.sudo_password = given.sudo_password;
     }
     if let Some(text) = given.stdin {

@@ -305,6 +305,7 @@ mod tests {
             sources: vec![],
             work: None,
             env: None,
+            sudo_user: None,
         }
     }
 

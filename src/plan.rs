@@ -257,7 +257,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
             .map(Secret::new)
     };
     let password = env_secret("PRUN_PASSWORD");
-    let sudo_password = if sudo_user.is_none() || offline(cli) {
+    let sudo_password = if targets.iter().all(|t| t.sudo_user.is_none()) || offline(cli) {
         None
     } else {
         env_secret("PRUN_SUDO_PASSWORD")
@@ -288,6 +288,13 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         batches,
         host_vars,
     })
+}
+
+impl Plan {
+    /// Whether some host runs its command through sudo (and may need sudo's password).
+    pub fn uses_sudo(&self) -> bool {
+        self.targets.iter().any(|t| t.sudo_user.is_some())
+    }
 }
 
 /// Whether this invocation connects to nothing (so keys and known_hosts are not loaded):
@@ -671,6 +678,21 @@ impl Resolver<'_> {
         } else {
             None
         };
+        let sudo_user = if bastion {
+            None
+        } else if let Some(u) = cli
+            .sudo_user
+            .clone()
+            .or_else(|| cli.sudo.then(|| "root".to_string()))
+        {
+            note("sudo", "command-line");
+            Some(u)
+        } else if let Some(u) = &h.become_user {
+            note("sudo", "inventory");
+            Some(u.clone())
+        } else {
+            None
+        };
         let jump = match jump_spec.filter(|j| !j.is_empty() && !j.eq_ignore_ascii_case("none")) {
             Some(spec) => Some(self.bastion(&spec, &h.name)?),
             None => None,
@@ -690,6 +712,7 @@ impl Resolver<'_> {
             sources,
             work: None,
             env: None,
+            sudo_user,
         })
     }
 

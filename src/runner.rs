@@ -371,6 +371,7 @@ mod tests {
                 sources: vec![],
                 work: None,
                 env: None,
+                sudo_user: None,
             })
             .collect()
     }

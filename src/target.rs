@@ -31,7 +31,8 @@ pub struct Settings {
     pub cwd: Option<String>,
     /// `--stdin`: what every host's command reads on its stdin (else it gets EOF at once).
     pub stdin: Option<Arc<StdinData>>,
-    /// `--sudo`/`--sudo-user`: run the command through sudo as this user.
+    /// `--sudo`/`--sudo-user`: run the command through sudo as this user (every host; a
+    /// host's [`Target::sudo_user`] is what its command uses).
     pub sudo_user: Option<String>,
     /// The password for sudo's prompt, if one was given.
     pub sudo_password: Option<Secret>,
@@ -162,6 +163,9 @@ pub struct Target {
     pub work: Option<Work>,
     /// This host's own `--env` values when placeholders made them differ from the run's.
     pub env: Option<Vec<(String, String)>>,
+    /// Run the command through sudo as this user: `--sudo`/`--sudo-user`, else the
+    /// inventory's `become`.
+    pub sudo_user: Option<String>,
 }
 
 impl Target {

@@ -551,7 +551,8 @@ fn dynamic_inventories_that_fail_hang_or_print_nonsense_are_refused_clearly() {
 
 #[test]
 fn a_run_through_an_ini_inventory_whose_port_and_user_live_in_group_vars() {
-    let f = Fleet::new(2);
+    // DEBUG1: the servers log each forwarded channel (server_request_direct_tcpip)
+    let f = Fleet::with_config(2, "LogLevel DEBUG1\n");
     f.trust_all();
     let d = f.dir.path();
     let inv = write(
@@ -587,4 +588,40 @@ fn a_run_through_an_ini_inventory_whose_port_and_user_live_in_group_vars() {
             "{h} on port {port}: {out}"
         );
     }
+    // ansible_become runs the command through sudo; a ProxyJump in ansible_ssh_common_args
+    // reaches the host through that bastion (here the fleet's other server)
+    let user = common::ensure_test_user();
+    write(
+        d,
+        "ini/group_vars/db.yml",
+        &format!(
+            "ansible_port: {}\nansible_become: yes\nansible_become_user: {user}\n",
+            f.port(1)
+        ),
+    );
+    write(
+        d,
+        "ini/group_vars/web.yml",
+        &format!(
+            "ansible_ssh_common_args: '-o ProxyJump={}@127.0.0.1:{} -o ControlMaster=auto'\n",
+            whoami(),
+            f.port(1)
+        ),
+    );
+    let key = f.key.display().to_string();
+    let r = f.run_inv(&inv, &["-F", "none", "--identity", &key, "id -un"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.stdout_text();
+    assert!(out.contains(&format!("d1 | {user}")), "{r:?}");
+    assert!(out.contains(&format!("w1 | {}", whoami())), "{r:?}");
+    assert!(
+        r.stderr.contains("ignored: -o controlmaster=auto"),
+        "unread options are named: {r:?}"
+    );
+    let log = std::fs::read_to_string(d.join("sshd-1.log")).unwrap_or_default();
+    assert_eq!(
+        log.matches("server_request_direct_tcpip").count(),
+        2,
+        "w1 and w2 went through the bastion"
+    );
 }

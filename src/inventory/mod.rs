@@ -34,8 +34,12 @@ pub struct Host {
     pub user: Option<String>,
     /// `identity_file` / `ansible_ssh_private_key_file`, `~` not yet expanded.
     pub identity_files: Vec<String>,
-    /// `jump`: the bastion to reach this host through, `[user@]host[:port]`, or `none`.
+    /// `jump`: the bastion to reach this host through, `[user@]host[:port]`, or `none`
+    /// (also from `-J`/`ProxyJump`/`ProxyCommand ssh -W` in `ansible_ssh_common_args`).
     pub jump: Option<String>,
+    /// `become` (`ansible_become`): run commands through sudo as this user
+    /// (`become_user`, default root).
+    pub become_user: Option<String>,
     /// Every var of the host after precedence (group vars, then its own), prun's keys and
     /// the rest alike: what `{name}` placeholders substitute ([`crate::template`]).
     pub vars: HostVars,
@@ -164,6 +168,9 @@ impl Inventory {
             }
             if host.jump.is_some() {
                 h.jump = host.jump;
+            }
+            if host.become_user.is_some() {
+                h.become_user = host.become_user;
             }
             for (k, v) in host.vars.shared.iter().chain(&host.vars.own) {
                 h.vars.insert(k.clone(), v.clone());
@@ -461,6 +468,7 @@ pub fn parse_host_spec(spec: &str) -> Result<Vec<Host>, String> {
             user: user.clone(),
             identity_files: Vec::new(),
             jump: None,
+            become_user: None,
             vars: HostVars::default(),
         })
         .collect())

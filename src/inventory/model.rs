@@ -62,6 +62,11 @@ pub(crate) const KEYS: &[(&str, &[&str])] = &[
     ("port", &["ansible_port", "ansible_ssh_port"]),
     ("identity_file", &["ansible_ssh_private_key_file"]),
     ("jump", &[]),
+    ("become", &["ansible_become", "ansible_sudo"]),
+    ("become_user", &["ansible_become_user", "ansible_sudo_user"]),
+    ("become_method", &["ansible_become_method"]),
+    ("ssh_common_args", &["ansible_ssh_common_args"]),
+    ("ssh_extra_args", &["ansible_ssh_extra_args"]),
 ];
 
 pub(crate) fn canonical(key: &str) -> Option<&'static str> {
@@ -365,6 +370,7 @@ impl Model {
             Arc<indexmap::IndexMap<String, Value>>,
         );
         let mut chains: HashMap<Vec<usize>, Chain<'_>> = HashMap::default();
+        let mut ssh_warnings: IndexSet<String> = IndexSet::default();
         let no_groups: Vec<usize> = Vec::new();
         for (name, own_vars) in &self.host_vars {
             let key = direct.get(name.as_str()).unwrap_or(&no_groups);
@@ -419,7 +425,7 @@ impl Model {
                 merge_layer(&mut merged, l);
                 merge_all(&mut every, l);
             }
-            let mut host = to_host(label, name, &merged)?;
+            let mut host = to_host(label, name, &merged, &mut ssh_warnings)?;
             host.vars = super::HostVars::new(
                 shared.clone(),
                 every
@@ -443,15 +449,129 @@ impl Model {
             inv.groups.entry(g.clone()).or_default();
         }
         inv.warnings.append(&mut self.warnings);
+        inv.warnings.extend(ssh_warnings);
         Ok(())
     }
 }
 
 /// A host's prun settings from its merged vars.
+/// An Ansible boolean (`true`, `yes`, `on`, `1`, any case; a YAML/INI boolean or number).
+fn truthy(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Int(i) => Some(*i != 0),
+        Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" | "y" => Some(true),
+            "false" | "no" | "off" | "0" | "n" | "" => Some(false),
+            _ => None,
+        },
+        Value::Null => Some(false),
+        _ => None,
+    }
+}
+
+/// The bastion that OpenSSH options in `ansible_ssh_common_args`/`_extra_args` name: `-J X`,
+/// `-o ProxyJump=X`, or `-o ProxyCommand=ssh … -W %h:%p [user@]host` (with `-p`/`-l`).
+/// Other options are listed in `ignored`.
+pub(crate) fn jump_from_ssh_args(args: &str, ignored: &mut Vec<String>) -> Option<String> {
+    let words = shlex::split(args)?;
+    let mut jump = None;
+    let mut i = 0;
+    let take = |i: &mut usize| -> Option<String> {
+        *i += 1;
+        words.get(*i).cloned()
+    };
+    while i < words.len() {
+        let w = &words[i];
+        let opt = if let Some(v) = w.strip_prefix("-J") {
+            Some((
+                "proxyjump".to_string(),
+                if v.is_empty() {
+                    take(&mut i)?
+                } else {
+                    v.to_string()
+                },
+            ))
+        } else if let Some(v) = w.strip_prefix("-o") {
+            let kv = if v.is_empty() {
+                take(&mut i)?
+            } else {
+                v.to_string()
+            };
+            let (k, v) = match kv.split_once('=') {
+                Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+                None => match kv.trim().split_once(char::is_whitespace) {
+                    Some((k, v)) => (k.to_string(), v.trim().to_string()),
+                    None => (kv.clone(), String::new()),
+                },
+            };
+            Some((k.to_ascii_lowercase(), v))
+        } else {
+            ignored.push(w.clone());
+            None
+        };
+        if let Some((k, v)) = opt {
+            match k.as_str() {
+                "proxyjump" => jump = Some(v),
+                "proxycommand" => match ssh_w_target(&v) {
+                    Some(j) => jump = Some(j),
+                    None => ignored.push(format!("ProxyCommand={v}")),
+                },
+                _ => ignored.push(format!("-o {k}={v}")),
+            }
+        }
+        i += 1;
+    }
+    jump
+}
+
+/// `ssh [-q] [-p PORT] [-l USER] -W %h:%p [user@]host` → `user@host:port`.
+fn ssh_w_target(cmd: &str) -> Option<String> {
+    let w = shlex::split(cmd)?;
+    if w.first().map(|p| p.rsplit('/').next().unwrap_or(p)) != Some("ssh") {
+        return None;
+    }
+    let (mut port, mut user, mut host, mut forwards) = (None, None, None, false);
+    let mut i = 1;
+    while i < w.len() {
+        match w[i].as_str() {
+            "-W" => {
+                forwards = w.get(i + 1).is_some_and(|t| t == "%h:%p" || t == "[%h]:%p");
+                i += 1;
+            }
+            "-p" => {
+                port = w.get(i + 1).cloned();
+                i += 1;
+            }
+            "-l" => {
+                user = w.get(i + 1).cloned();
+                i += 1;
+            }
+            "-i" | "-F" | "-o" => i += 1,
+            o if o.starts_with('-') => {}
+            h => host = Some(h.to_string()),
+        }
+        i += 1;
+    }
+    let host = host?;
+    if !forwards {
+        return None;
+    }
+    let mut spec = match (user, host.contains('@')) {
+        (Some(u), false) => format!("{u}@{host}"),
+        _ => host,
+    };
+    if let Some(p) = port {
+        spec.push_str(&format!(":{p}"));
+    }
+    Some(spec)
+}
+
 fn to_host(
     label: &str,
     name: &str,
     vars: &HashMap<&'static str, &Var>,
+    warnings: &mut IndexSet<String>,
 ) -> Result<Host, InventoryError> {
     let text = |key: &str| -> Result<Option<String>, InventoryError> {
         let Some(v) = vars.get(key) else {
@@ -515,13 +635,123 @@ fn to_host(
             }
         },
     };
+    // become → sudo (the only method prun has)
+    let become_user = match vars.get("become") {
+        Some(v) if truthy(&v.value) == Some(true) => {
+            if let Some(m) = vars.get("become_method")
+                && let Some(method) = m.value.as_text()
+                && method.trim() != "sudo"
+            {
+                return Err(err_at(
+                    m.at.as_ref(),
+                    label,
+                    format!(
+                        "host '{name}' becomes with '{method}', and prun runs sudo only; set \
+                         ansible_become_method: sudo, or select the host out"
+                    ),
+                ));
+            }
+            Some(text("become_user")?.unwrap_or_else(|| "root".into()))
+        }
+        Some(v) if truthy(&v.value).is_none() => {
+            return Err(err_at(
+                v.at.as_ref(),
+                label,
+                format!(
+                    "become of host '{name}' must be true or false, found {}",
+                    v.value.kind()
+                ),
+            ));
+        }
+        _ => None,
+    };
+    // a bastion from the OpenSSH options Ansible passes
+    let mut jump = text("jump")?;
+    if jump.is_none() {
+        let mut ignored = Vec::new();
+        for key in ["ssh_common_args", "ssh_extra_args"] {
+            if let Some(v) = vars.get(key)
+                && let Some(args) = v.value.as_text()
+                && let Some(j) = jump_from_ssh_args(&args, &mut ignored)
+            {
+                jump = Some(j);
+            }
+        }
+        if !ignored.is_empty() {
+            warnings.insert(format!(
+                "ansible_ssh_common_args/extra_args: prun reads -J, ProxyJump and \
+                 'ProxyCommand=ssh -W %h:%p HOST' there; ignored: {}",
+                ignored.join(" ")
+            ));
+        }
+    }
     Ok(Host {
         name: name.to_string(),
         address: text("address")?,
         port,
         user: text("user")?,
         identity_files,
-        jump: text("jump")?,
+        jump,
+        become_user,
         vars: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bastions_from_ansible_ssh_args() {
+        let mut ign = Vec::new();
+        assert_eq!(
+            jump_from_ssh_args("-o ProxyJump=ops@bastion:2222", &mut ign).as_deref(),
+            Some("ops@bastion:2222")
+        );
+        assert_eq!(
+            jump_from_ssh_args("-J b1,b2", &mut ign).as_deref(),
+            Some("b1,b2")
+        );
+        assert_eq!(
+            jump_from_ssh_args(
+                "-o ProxyCommand=\"ssh -W %h:%p -q -p 2200 ops@bastion.example\"",
+                &mut ign
+            )
+            .as_deref(),
+            Some("ops@bastion.example:2200")
+        );
+        assert!(ign.is_empty(), "{ign:?}");
+        assert_eq!(
+            jump_from_ssh_args(
+                "-o StrictHostKeyChecking=no -o 'ProxyCommand nc -X 5 %h %p'",
+                &mut ign
+            ),
+            None
+        );
+        assert_eq!(ign.len(), 2, "{ign:?}");
+    }
+
+    #[test]
+    fn become_is_sudo() {
+        let mut inv = Inventory::default();
+        inv.load_str(
+            "hosts",
+            "[db]\nd1 ansible_become=yes ansible_become_user=postgres\nd2 ansible_become=True\nd3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            inv.get("d1").unwrap().become_user.as_deref(),
+            Some("postgres")
+        );
+        assert_eq!(inv.get("d2").unwrap().become_user.as_deref(), Some("root"));
+        assert_eq!(inv.get("d3").unwrap().become_user, None);
+        let mut inv = Inventory::default();
+        let e = inv
+            .load_str(
+                "hosts",
+                "[db]\nd1 ansible_become=yes ansible_become_method=su\n",
+            )
+            .unwrap_err();
+        assert!(e.message.contains("sudo only"), "{e}");
+    }
 }

@@ -51,7 +51,7 @@ pub(crate) fn run(
     // (always, under sudo, which resets the environment)
     let mut prefix = String::new();
     for (k, v) in target.env.as_ref().unwrap_or(&settings.env) {
-        let sent = settings.sudo_user.is_none()
+        let sent = target.sudo_user.is_none()
             && nonblocking(fd, sess, step_deadline, cancel, || ch.setenv(k, v)).is_ok();
         if !sent {
             prefix.push_str(&format!("export {k}={}; ", shell_quote(v)));
@@ -65,7 +65,7 @@ pub(crate) fn run(
             .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     }
     let full_command;
-    let command = match &settings.sudo_user {
+    let command = match &target.sudo_user {
         Some(user) => {
             full_command = sudo_wrap(
                 &format!("{prefix}{command}"),
@@ -92,7 +92,7 @@ pub(crate) fn run(
     // until sudo's prompt was answered (or sudo clearly did not ask: output on stdout, or 3 s).
     let mut stdin_pos: Option<u64> = Some(0);
     // sudo's prompt: answered once, only as the first thing on stderr (see `sudo`)
-    let mut sudo = match (&settings.sudo_user, &settings.sudo_password) {
+    let mut sudo = match (&target.sudo_user, &settings.sudo_password) {
         (Some(_), Some(_)) => Some(SudoFilter::new(&settings.sudo_prompt)),
         _ => None,
     };
