@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what building and testing prun needs on Debian, when missing:
-# openssh-server (the tests and the demo start their own sshd), libssl-dev + pkg-config
+# openssh-server (the tests and the demo start their own sshd), netcat-openbsd (nc, for the
+# ProxyCommand tests), libssl-dev + pkg-config
 # (ssh2 links the system OpenSSL), /run/sshd (sshd's privilege-separation directory), and
 # target/ansible-venv (ansible-core and ClusterShell, the references of the inventory tests).
 set -eu
@@ -8,6 +9,7 @@ need=""
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
 [ -x /usr/bin/sudo ] || need="$need sudo"   # the --sudo tests run sudo on the test hosts
 command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
+command -v nc >/dev/null 2>&1 || need="$need netcat-openbsd"   # ProxyCommand tests: nc %h %p
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 pkg-config --exists openssl 2>/dev/null || need="$need libssl-dev"
 if [ -n "$need" ]; then

@@ -10,5 +10,5 @@ cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
 # the end-to-end tests again on the thread engine (--engine threads): the same behaviour
 PRUN_ENGINE=threads cargo test --locked --test e2e --test engine --test exec_options \
-  --test faults --test outputs --test persist --test report --test rollout --test shell --test ssh_setup \
+  --test faults --test outputs --test persist --test reach --test report --test rollout --test shell --test ssh_setup \
   --test transfer "$@"

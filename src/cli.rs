@@ -355,14 +355,30 @@ honours Host patterns (with !negation), Match host / originalhost / all (other M
 criteria such as user or exec cannot be evaluated: the block is skipped with a warning \
 naming file and line), Include (globs; relative paths from ~/.ssh or /etc/ssh), HostName \
 (with %h), User, Port, IdentityFile (all matching ones, tried after --identity and the \
-inventory's keys), IdentitiesOnly (no agent or default keys), ProxyJump, ConnectTimeout, \
-UserKnownHostsFile, StrictHostKeyChecking (yes and ask: strict; accept-new; no and off: \
-off) and HostKeyAlias (the name looked up in known_hosts). Other keywords are ignored.
+inventory's keys), IdentitiesOnly (no agent or default keys), ProxyJump, ProxyCommand, \
+ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking (yes and ask: strict; accept-new; \
+no and off: off) and HostKeyAlias (the name looked up in known_hosts). Other keywords are \
+ignored.
 
-Precedence, for every setting: command line > inventory > ssh_config > defaults. \
---list-hosts prints, after name, address, port and user, the jump host (or -) and where \
-each value came from (command-line, inventory, ssh_config:FILE, name, local-user, \
-default).",
+-o Key=Value (also -o 'Key Value' and -oKey=Value; repeatable) sets one of those keywords \
+for every host, as ssh -o does: it beats the inventory and ssh_config, and the dedicated \
+flags (-u, --port, -J, --connect-timeout, --host-key-check, --known-hosts) beat it. A \
+keyword prun does not read is a usage error naming it.
+
+ProxyCommand (none turns it off) reaches a host through a program (aws ssm, tsh, \
+cloudflared, nc -X ...): %h (the address), %p, %r, %n (the name as given), %u, %d and %% are \
+expanded, and /bin/sh -c 'exec COMMAND' runs in its own process group with one end of a \
+socket pair as its stdin and stdout; the session runs over the other end. The handshake is \
+bounded by --connect-timeout; a command that exits or never speaks fails the host with its \
+exit status and the end of its stderr, and the command's process group is stopped (SIGTERM, \
+then SIGKILL) and reaped when the session ends, whatever the reason. One process per host \
+(about 3.5 ms of CPU each with nc). A jump host takes precedence over ProxyCommand. Through \
+a ProxyCommand a server that stops answering is found by --timeout only.
+
+Precedence, for every setting: command line (the dedicated flags, then -o) > inventory > \
+ssh_config > defaults. --list-hosts prints, after name, address, port and user, the jump \
+host (or -) and where each value came from (command-line, -o, inventory, ssh_config:FILE, \
+name, local-user, default).",
     ),
     (
         "JUMP HOSTS",
@@ -623,6 +639,19 @@ pub struct Cli {
         help_heading = "Connection"
     )]
     pub ssh_config: Option<String>,
+
+    /// An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value"
+    /// (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User,
+    /// Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout,
+    /// UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias
+    #[arg(
+        global = true,
+        short = 'o',
+        long = "option",
+        value_name = "KEY=VALUE",
+        help_heading = "Connection"
+    )]
+    pub ssh_options: Vec<String>,
 
     /// Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none`
     /// disables the inventory's and ssh_config's jump hosts)
@@ -1119,6 +1148,7 @@ pub fn try_parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, String> {
     if let Some(msg) = unknown_option(&args) {
         return Err(msg);
     }
+    let args = split_short_values(args);
     let matches = command()
         .try_get_matches_from(args)
         .map_err(|e| e.to_string())?;
@@ -1132,6 +1162,7 @@ pub fn parse() -> Cli {
         eprintln!("prun: error: {msg}");
         std::process::exit(crate::exit::USAGE as i32);
     }
+    let args = split_short_values(args);
     let matches = command().get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
@@ -1140,6 +1171,71 @@ pub fn parse() -> Cli {
 /// take it (and everything after it) as the remote command, so `--timout 5 cmd` would run
 /// `--timout 5 cmd` on every host. Returns the error to print, naming the word and the
 /// closest option. Words after the first non-option word, or after `--`, are the command's.
+/// Short options with their value attached (`-t5s`, `-oPort=22`, `-qp5`) split into separate
+/// words before clap sees them: with a command that may start with `-` (the trailing
+/// COMMAND accepts hyphens), clap would otherwise take such a word, and everything after
+/// it, as the command. Only the words before the command are touched; call after
+/// [`unknown_option`] found nothing wrong.
+pub fn split_short_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let top = command();
+    let sub = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .and_then(|w| top.find_subcommand(w).cloned());
+    let scopes: Vec<&clap::Command> = std::iter::once(&top).chain(sub.as_ref()).collect();
+    let takes_value = |c: char| {
+        scopes
+            .iter()
+            .flat_map(|s| s.get_arguments())
+            .find(|a| a.get_short() == Some(c))
+            .map(|a| a.get_action().takes_values())
+    };
+    let takes_value_long = |name: &str| {
+        scopes
+            .iter()
+            .flat_map(|s| s.get_arguments())
+            .find(|a| a.get_long() == Some(name))
+            .is_some_and(|a| a.get_action().takes_values())
+    };
+    let start = if sub.is_some() { 2 } else { 1 };
+    let mut out: Vec<std::ffi::OsString> = args[..start.min(args.len())].to_vec();
+    let mut i = start;
+    while i < args.len() {
+        let Some(word) = args[i].to_str() else {
+            break;
+        };
+        if word == "--" || !word.starts_with('-') || word == "-" {
+            break;
+        }
+        i += 1;
+        if let Some(body) = word.strip_prefix("--") {
+            out.push(word.into());
+            if !body.contains('=') && takes_value_long(body) && i < args.len() {
+                out.push(args[i].clone());
+                i += 1;
+            }
+            continue;
+        }
+        for (k, c) in word.char_indices().skip(1) {
+            out.push(format!("-{c}").into());
+            if takes_value(c) == Some(true) {
+                let rest = &word[k + c.len_utf8()..];
+                if rest.is_empty() {
+                    if i < args.len() {
+                        out.push(args[i].clone());
+                        i += 1;
+                    }
+                } else {
+                    out.push(rest.into());
+                }
+                break;
+            }
+        }
+    }
+    out.extend(args[i..].iter().cloned());
+    out
+}
+
 pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
     let top = command();
     // after `subcommand_first`, a subcommand is the first argument
@@ -1269,6 +1365,40 @@ mod tests {
             .map(Into::into)
             .collect();
         unknown_option(&subcommand_first(args))
+    }
+
+    #[test]
+    fn attached_short_values_are_split_off() {
+        let split = |words: &[&str]| -> Vec<String> {
+            let args = std::iter::once("prun")
+                .chain(words.iter().copied())
+                .map(Into::into)
+                .collect();
+            split_short_values(args)
+                .into_iter()
+                .skip(1)
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            split(&["-t5s", "-qp5", "-oPort=22", "-H", "a", "ls", "-la"]),
+            [
+                "-t", "5s", "-q", "-p", "5", "-o", "Port=22", "-H", "a", "ls", "-la"
+            ]
+        );
+        assert_eq!(
+            split(&["--timeout", "-5", "-i", "x", "--", "-t9"]),
+            ["--timeout", "-5", "-i", "x", "--", "-t9"]
+        );
+        let cli = try_parse_from(
+            ["prun", "-H", "h", "-t5s", "-oPort=2", "--list-hosts"]
+                .iter()
+                .map(Into::into)
+                .collect(),
+        )
+        .unwrap();
+        assert!(cli.list_hosts && cli.command.is_empty());
+        assert_eq!(cli.ssh_options, ["Port=2"]);
     }
 
     #[test]

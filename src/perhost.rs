@@ -306,6 +306,7 @@ mod tests {
             work: None,
             env: None,
             sudo_user: None,
+            proxy_command: None,
         }
     }
 

@@ -142,11 +142,13 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         cli_keys.push(key);
     }
     let ssh_config = SshConfig::load(cli.ssh_config.as_deref()).map_err(UsageError)?;
+    let options = crate::sshconfig::from_options(&cli.ssh_options).map_err(UsageError)?;
     warnings.extend(ssh_config.warnings.iter().cloned());
     let mut r = Resolver {
         cli,
         inventory: &inv,
         ssh_config,
+        options,
         keys,
         cli_keys,
         local_user: local_user(),
@@ -441,6 +443,8 @@ struct Resolver<'a> {
     /// A bastion that is also an inventory host starts from its inventory settings.
     inventory: &'a Inventory,
     ssh_config: SshConfig,
+    /// `-o Key=Value`: above the inventory and ssh_config, below the dedicated flags.
+    options: SshConfig,
     keys: KeyStore,
     cli_keys: Vec<Arc<KeyFile>>,
     local_user: String,
@@ -500,7 +504,15 @@ impl Resolver<'_> {
         } else {
             (cli.user.as_ref(), cli.port, cli.jump.as_ref())
         };
-        let sc = self.ssh_config.query(&h.name, &self.local_user);
+        let mut sc = self.ssh_config.query(&h.name, &self.local_user);
+        // -o: for the targets (as -u and --port), not their bastions
+        let o = if bastion {
+            Default::default()
+        } else {
+            self.options.query(&h.name, &self.local_user)
+        };
+        // where the inventory has no say, -o simply comes before ssh_config
+        overlay(&mut sc, &o);
         let listing = cli.list_hosts;
         let mut sources: Vec<(&'static str, String)> = Vec::new();
         let mut note = |what: &'static str, src: &str| {
@@ -508,9 +520,18 @@ impl Resolver<'_> {
                 sources.push((what, src.to_string()));
             }
         };
-        let cfg = |file: &str| format!("ssh_config:{file}");
+        let cfg = |file: &str| {
+            if file == "-o" {
+                "-o".to_string()
+            } else {
+                format!("ssh_config:{file}")
+            }
+        };
 
-        let address = if let Some(a) = &h.address {
+        let address = if let Some(a) = &o.host_name {
+            note("address", "-o");
+            a.value.clone()
+        } else if let Some(a) = &h.address {
             note("address", "inventory");
             a.clone()
         } else if let Some(hn) = &sc.host_name {
@@ -523,6 +544,9 @@ impl Resolver<'_> {
         let port = if let Some(p) = cli_port {
             note("port", "command-line");
             p
+        } else if let Some(p) = &o.port {
+            note("port", "-o");
+            p.value
         } else if let Some(p) = h.port {
             note("port", "inventory");
             p
@@ -536,6 +560,9 @@ impl Resolver<'_> {
         let user = if let Some(u) = cli_user {
             note("user", "command-line");
             u.clone()
+        } else if let Some(u) = &o.user {
+            note("user", "-o");
+            u.value.clone()
         } else if let Some(u) = &h.user {
             note("user", "inventory");
             u.clone()
@@ -669,6 +696,9 @@ impl Resolver<'_> {
         let jump_spec = if let Some(j) = cli_jump {
             note("jump", "command-line");
             Some(j.clone())
+        } else if let Some(j) = &o.proxy_jump {
+            note("jump", "-o");
+            Some(j.value.join(","))
         } else if let Some(j) = &h.jump {
             note("jump", "inventory");
             Some(j.clone())
@@ -697,6 +727,21 @@ impl Resolver<'_> {
             Some(spec) => Some(self.bastion(&spec, &h.name)?),
             None => None,
         };
+        // ProxyCommand (ssh_config or -o), unless a jump host is set or it says none
+        let proxy_command = match &sc.proxy_command {
+            Some(pc) if jump.is_none() && !pc.value.trim().eq_ignore_ascii_case("none") => {
+                note("proxy_command", &cfg(&pc.file));
+                Some(crate::sshconfig::expand_proxy_tokens(
+                    &pc.value,
+                    &address,
+                    port,
+                    &user,
+                    &h.name,
+                    &self.local_user,
+                ))
+            }
+            _ => None,
+        };
         Ok(Target {
             name: h.name.clone(),
             address,
@@ -713,6 +758,7 @@ impl Resolver<'_> {
             work: None,
             env: None,
             sudo_user,
+            proxy_command,
         })
     }
 
@@ -777,6 +823,33 @@ impl Resolver<'_> {
         self.known_hosts.insert(files, kh.clone());
         Ok(kh)
     }
+}
+
+/// Put the `-o` values (`o`) in front of ssh_config's (`sc`): they win, and `-o`
+/// IdentityFiles are tried first.
+fn overlay(sc: &mut crate::sshconfig::HostConfig, o: &crate::sshconfig::HostConfig) {
+    macro_rules! take {
+        ($($f:ident),*) => {$(
+            if o.$f.is_some() {
+                sc.$f = o.$f.clone();
+            }
+        )*};
+    }
+    take!(
+        host_name,
+        user,
+        port,
+        identities_only,
+        proxy_jump,
+        connect_timeout,
+        user_known_hosts_files,
+        strict_host_key_checking,
+        host_key_alias,
+        proxy_command
+    );
+    let mut ids = o.identity_files.clone();
+    ids.append(&mut sc.identity_files);
+    sc.identity_files = ids;
 }
 
 /// Walk the local sources of a push. Directories need `recursive`; special files (sockets,

@@ -372,6 +372,7 @@ mod tests {
                 work: None,
                 env: None,
                 sudo_user: None,
+                proxy_command: None,
             })
             .collect()
     }

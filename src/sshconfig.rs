@@ -55,6 +55,9 @@ pub struct HostConfig {
     pub user_known_hosts_files: Option<From<Vec<String>>>,
     pub strict_host_key_checking: Option<From<String>>,
     pub host_key_alias: Option<From<String>>,
+    /// `ProxyCommand`, its words joined by single spaces, tokens not yet expanded (`none`
+    /// as written).
+    pub proxy_command: Option<From<String>>,
 }
 
 impl SshConfig {
@@ -233,9 +236,98 @@ impl SshConfig {
             {
                 out.host_key_alias = from(v[0].clone());
             }
+            if out.proxy_command.is_none()
+                && let Some(v) = extra("proxycommand")
+            {
+                out.proxy_command = from(v.join(" "));
+            }
         }
         out
     }
+}
+
+/// The ssh_config keywords prun reads (what `-o` may set), as OpenSSH spells them.
+pub const KEYWORDS: &[&str] = &[
+    "HostName",
+    "User",
+    "Port",
+    "IdentityFile",
+    "IdentitiesOnly",
+    "ProxyJump",
+    "ProxyCommand",
+    "ConnectTimeout",
+    "UserKnownHostsFile",
+    "StrictHostKeyChecking",
+    "HostKeyAlias",
+];
+
+/// `-o` options as a configuration of their own (one `Host *` block), checked: each is
+/// `Key=Value` or `Key Value` with a keyword of [`KEYWORDS`] (any case).
+pub fn from_options(options: &[String]) -> Result<SshConfig, String> {
+    let mut text = String::from("Host *\n");
+    for o in options {
+        let (k, v) = match o.split_once('=') {
+            Some((k, v)) if !k.trim().contains(char::is_whitespace) => (k.trim(), v.trim()),
+            _ => o
+                .trim()
+                .split_once(char::is_whitespace)
+                .map(|(k, v)| (k, v.trim()))
+                .ok_or_else(|| format!("-o {o}: expected Key=Value"))?,
+        };
+        let Some(kw) = KEYWORDS.iter().find(|kw| kw.eq_ignore_ascii_case(k)) else {
+            return Err(format!(
+                "-o {o}: prun does not use {k} (it reads {})",
+                KEYWORDS.join(", ")
+            ));
+        };
+        if v.is_empty() || v.contains('\n') {
+            return Err(format!("-o {o}: {kw} needs a value"));
+        }
+        text.push_str(&format!("  {kw} {v}\n"));
+    }
+    let mut cfg = SshConfig::default();
+    cfg.add_text(&text, "-o", home().join(".ssh"))
+        .map_err(|e| {
+            e.replace("ssh_config -o:2", "-o")
+                .replace("(use -F none to ignore it)", "")
+        })?;
+    Ok(cfg)
+}
+
+/// Expand a `ProxyCommand`'s tokens: `%h` the address to reach (HostName), `%p` the port,
+/// `%r` the remote user, `%n` the name as given, `%u` the local user, `%d` the home
+/// directory, `%%` a `%`.
+pub fn expand_proxy_tokens(
+    s: &str,
+    address: &str,
+    port: u16,
+    remote_user: &str,
+    name: &str,
+    local_user: &str,
+) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('h') => out.push_str(address),
+            Some('p') => out.push_str(&port.to_string()),
+            Some('r') => out.push_str(remote_user),
+            Some('n') => out.push_str(name),
+            Some('u') => out.push_str(local_user),
+            Some('d') => out.push_str(&home().to_string_lossy()),
+            Some(o) => {
+                out.push('%');
+                out.push(o);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
 }
 
 /// Expand ssh_config `%` tokens prun knows; others are left as written.

@@ -166,6 +166,8 @@ pub struct Target {
     /// Run the command through sudo as this user: `--sudo`/`--sudo-user`, else the
     /// inventory's `become`.
     pub sudo_user: Option<String>,
+    /// `ProxyCommand` (tokens expanded): its stdin and stdout are the connection.
+    pub proxy_command: Option<String>,
 }
 
 impl Target {

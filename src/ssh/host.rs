@@ -291,16 +291,12 @@ fn one_attempt(
             result.notes.extend(notes);
             Transport::Forwarded(sock, alive)
         }
-        None => Transport::Tcp(transport::connect(
-            &target.address,
-            target.port,
-            deadline,
-            shared.cancel,
-        )?),
+        None => transport::open_direct(target, deadline, shared.cancel)?,
     };
-    let liveness = match &transport {
-        Transport::Forwarded(_, alive) => Some(alive.clone()),
-        Transport::Tcp(_) => None,
+    let (liveness, proxy) = match &transport {
+        Transport::Forwarded(_, alive) => (Some(alive.clone()), None),
+        Transport::Tcp(_) => (None, None),
+        Transport::Proxied(p) => (None, Some(p.child.clone())),
     };
     clock.mark(Phase::Connect);
     let mut info = login::LoginInfo::default();
@@ -316,7 +312,16 @@ fn one_attempt(
     result.cipher = info.cipher;
     result.auth_method = info.auth_method;
     result.notes.extend(info.notes);
-    let (sess, fd, guard) = secured?;
+    let (sess, fd, guard) = secured.map_err(|mut f| {
+        // through a ProxyCommand, how the command did says more than the session can
+        if let Some(p) = &proxy
+            && matches!(f.failure.phase, Phase::Handshake | Phase::Hostkey)
+        {
+            f.failure.message = format!("{} ({})", f.failure.message, p.describe());
+        }
+        f
+    })?;
+    drop(proxy);
     shared.gate.succeeded();
     permit.take();
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;

@@ -20,7 +20,7 @@ use super::io::{
     EAGAIN, IdlePasses, NonBlockingOnDrop, RecvError, blocked_events, poll_fds, recv_or_cancel,
 };
 use super::login::{LoginInfo, secure};
-use super::transport::{Liveness, Transport, connect};
+use super::transport::{Liveness, Transport};
 use crate::event::{FailureKind, Phase};
 use crate::target::Target;
 use crossbeam_channel::{Receiver, Sender};
@@ -239,9 +239,7 @@ fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<
             notes = before;
             Transport::Forwarded(sock, alive)
         }
-        None => Transport::Tcp(
-            connect(&bastion.address, bastion.port, deadline, ctx.cancel).map_err(named)?,
-        ),
+        None => super::transport::open_direct(bastion, deadline, ctx.cancel).map_err(named)?,
     };
     let mut info = LoginInfo::default();
     let (sess, fd, guard) =

@@ -63,6 +63,11 @@ pub(crate) fn secure(
             sess.set_tcp_stream(sock);
             fd
         }
+        Transport::Proxied(stream) => {
+            let fd = stream.as_raw_fd();
+            sess.set_tcp_stream(stream);
+            fd
+        }
     };
     let lookup = target.host_key_name.as_str();
     let host_keys = target.known_hosts.for_host(lookup);

@@ -1,6 +1,7 @@
 //! The connected byte stream a session runs over: a TCP connection (name resolved on a
-//! helper thread, connect non-blocking, both bounded by the deadline and the cancel), or one
-//! end of a socket pair that a bastion's connection pumps to a forwarded channel.
+//! helper thread, connect non-blocking, both bounded by the deadline and the cancel), one
+//! end of a socket pair that a bastion's connection pumps to a forwarded channel, or one end
+//! of a socket pair whose other end is a `ProxyCommand`'s stdin and stdout.
 
 use super::fail::{Fail, cancelled, fail};
 use super::io::{RecvError, WaitError, poll_or_cancel, recv_or_cancel};
@@ -20,6 +21,171 @@ pub(crate) enum Transport {
     /// One end of a socket pair whose other end a bastion's connection pumps to and from a
     /// `direct-tcpip` channel (see [`super::jump`]).
     Forwarded(UnixStream, Liveness),
+    /// A `ProxyCommand`'s end of the conversation: the process lives as long as the stream.
+    Proxied(ProxyStream),
+}
+
+/// A socket whose far end is a `ProxyCommand` (its stdin and stdout). Dropping it stops the
+/// command's process group (SIGTERM, SIGKILL) and reaps it.
+pub(crate) struct ProxyStream {
+    sock: UnixStream,
+    pub(crate) child: Arc<ProxyChild>,
+}
+
+impl AsRawFd for ProxyStream {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// The running `ProxyCommand`: the process and the read end of its stderr.
+pub(crate) struct ProxyChild {
+    child: std::sync::Mutex<std::process::Child>,
+    stderr: std::sync::Mutex<Option<std::process::ChildStderr>>,
+    command: String,
+}
+
+impl ProxyChild {
+    /// How the command did, for a failure message: its exit status if it has ended, and
+    /// the last of what it wrote on stderr.
+    pub(crate) fn describe(&self) -> String {
+        // a command that fails usually exits right after the connection drops
+        let mut status = None;
+        for _ in 0..20 {
+            status = self
+                .child
+                .lock()
+                .ok()
+                .and_then(|mut c| c.try_wait().ok().flatten());
+            if status.is_some() {
+                break;
+            }
+            let _ = poll_or_cancel(None, Duration::from_millis(5), None);
+        }
+        let mut err = Vec::new();
+        if let Ok(mut guard) = self.stderr.lock()
+            && let Some(pipe) = guard.as_mut()
+        {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                err.extend_from_slice(&buf[..n]);
+                if err.len() > 64 * 1024 {
+                    err.drain(..err.len() - 4096);
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&err);
+        let text = text.trim();
+        let tail: String = {
+            let t: Vec<char> = text.chars().collect();
+            t[t.len().saturating_sub(300)..].iter().collect()
+        };
+        let mut out = format!("ProxyCommand '{}'", self.command);
+        match status {
+            Some(st) => match st.code() {
+                Some(c) => out.push_str(&format!(" exited with status {c}")),
+                None => out.push_str(&format!(" was killed ({st})")),
+            },
+            None => out.push_str(" is still running"),
+        }
+        if !tail.is_empty() {
+            out.push_str(&format!("; it said: {}", tail.replace('\n', " / ")));
+        }
+        out
+    }
+}
+
+impl Drop for ProxyChild {
+    fn drop(&mut self) {
+        let Ok(child) = self.child.get_mut() else {
+            return;
+        };
+        if let Ok(None) = child.try_wait() {
+            let pgid = child.id() as libc::pid_t;
+            // SAFETY: signalling the process group made for this command.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            for _ in 0..50 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Start `command` (by `/bin/sh -c exec …`, as ssh does) with one end of a socket pair as
+/// its stdin and stdout, stderr piped (kept for failure messages), in its own process group.
+pub(crate) fn spawn_proxy(command: &str) -> Result<ProxyStream, Fail> {
+    use std::os::unix::process::CommandExt;
+    let (ours, theirs) = UnixStream::pair().map_err(|e| {
+        fail(
+            Phase::Connect,
+            FailureKind::Io,
+            format!("cannot make a socket pair for ProxyCommand: {e}"),
+        )
+    })?;
+    let theirs2 = theirs.try_clone().map_err(|e| {
+        fail(
+            Phase::Connect,
+            FailureKind::Io,
+            format!("cannot make a socket pair for ProxyCommand: {e}"),
+        )
+    })?;
+    let mut child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec {command}"))
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs,
+        )))
+        .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs2,
+        )))
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            fail(
+                Phase::Connect,
+                FailureKind::Unreachable,
+                format!("cannot start ProxyCommand '{command}': {e}"),
+            )
+            .permanent()
+        })?;
+    let stderr = child.stderr.take();
+    if let Some(e) = &stderr {
+        // read without waiting when a failure is described
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe {
+            let fd = e.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    Ok(ProxyStream {
+        sock: ours,
+        child: Arc::new(ProxyChild {
+            child: std::sync::Mutex::new(child),
+            stderr: std::sync::Mutex::new(stderr),
+            command: command.to_string(),
+        }),
+    })
+}
+
+/// The connection to `target` when it has no bastion: its `ProxyCommand`, else TCP.
+pub(crate) fn open_direct(
+    target: &crate::target::Target,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<Transport, Fail> {
+    match &target.proxy_command {
+        Some(cmd) => spawn_proxy(cmd).map(Transport::Proxied),
+        None => connect(&target.address, target.port, deadline, cancel).map(Transport::Tcp),
+    }
 }
 
 /// Resolve `address` within the deadline. IP literals need no lookup; names are resolved
