@@ -406,7 +406,10 @@ the targets through b; a repeated hop is a usage error.",
 Methods are tried in this order: the --identity files, the inventory's identity_file, \
 every identity of the ssh-agent at SSH_AUTH_SOCK, ~/.ssh/id_ed25519, id_ecdsa and id_rsa, \
 then, when a password was given, password and keyboard-interactive (every prompt answered \
-with the password). Each key file is read once per run.
+with the password). Each key file is read once per run. An OpenSSH user certificate beside \
+an unencrypted Ed25519 key file (KEY-cert.pub, as ssh finds it) is offered before the plain \
+key (sshd's TrustedUserCAKeys); the report's auth_method then says certificate. ssh_config's \
+CertificateFile is not read.
 
 Passphrase-protected keys are unlocked once, before the run, never per host: a key the \
 agent holds is left to the agent; otherwise the passphrase comes from PRUN_KEY_PASSPHRASE \
@@ -436,9 +439,16 @@ interleave); a changed key is refused even then. off checks nothing and warns on
 OpenSSH, a host whose key changed is then connected to without password or \
 keyboard-interactive authentication. The policy can also come from ssh_config's \
 StrictHostKeyChecking, the files from UserKnownHostsFile and the lookup name from \
-HostKeyAlias (see SSH CONFIG). Host certificates are not supported (libssh2 cannot verify \
-them): a host covered only by an @cert-authority line is refused as unknown, with a message \
-naming that line.",
+HostKeyAlias (see SSH CONFIG).
+
+Host certificates: when an @cert-authority line covers a host, prun offers the certificate \
+host key algorithms first (as OpenSSH does; the bundled libssh2 verifies the handshake with \
+the key inside the certificate) and then checks the certificate itself: signed by a key of \
+an @cert-authority line for this host (the signature verified; Ed25519 CA keys), neither \
+the CA nor the certified key @revoked, a host (not user) certificate, valid now, its \
+principals naming the host (HostKeyAlias, else the address) or empty, no critical options. \
+A miss refuses the host (status 4) saying which; a server that offers only a plain key is \
+refused as unknown, naming the @cert-authority line.",
     ),
     (
         "EXIT STATUS",

@@ -229,3 +229,125 @@ fn a_proxy_command_that_fails_or_hangs_fails_its_host_with_its_words() {
         "the hung command was left running"
     );
 }
+
+#[test]
+fn host_certificates_signed_by_a_known_ca_are_verified() {
+    let keys = tempfile::tempdir().unwrap();
+    let k = |name: &str| keys.path().join(name);
+    common::keygen(&k("ca"), "test-ca");
+    common::keygen(&k("other-ca"), "other-ca");
+    common::keygen(&k("certhost"), "cert-host");
+    let sign = |validity: &str, principals: &str, ca: &str| {
+        let _ = std::fs::remove_file(k("certhost-cert.pub"));
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(k(ca))
+            .args(["-I", "test-host", "-h", "-n", principals, "-V", validity])
+            .arg(k("certhost.pub"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sign("-1h:+1h", "127.0.0.1,web.example", "ca");
+    let f = Fleet::with_config(
+        1,
+        &format!(
+            "HostKey {}\nHostCertificate {}\n",
+            k("certhost").display(),
+            k("certhost-cert.pub").display()
+        ),
+    );
+    let ca = std::fs::read_to_string(k("ca.pub")).unwrap();
+    f.write_known_hosts(&format!("@cert-authority * {ca}"));
+    let inv = inventory(&f, 1, f.port(0));
+    let run = |f: &Fleet| f.run_inv(&inv, &["-F", "none", "--retries", "0", "echo certified"]);
+    let r = run(&f);
+    assert_eq!(r.code, 0, "a valid certificate from the trusted CA: {r:?}");
+    assert!(r.stdout_text().contains("h01 | certified"), "{r:?}");
+    // sshd re-reads its certificate for each connection: re-sign, and try again
+    sign("-2d:-1d", "127.0.0.1", "ca");
+    let r = run(&f);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains("host certificate for") && r.stderr.contains("expired"),
+        "{r:?}"
+    );
+    sign("-1h:+1h", "db.example,10.9.9.9", "ca");
+    let r = run(&f);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("principals (db.example, 10.9.9.9) do not include 127.0.0.1"),
+        "{r:?}"
+    );
+    sign("-1h:+1h", "127.0.0.1", "other-ca");
+    let r = run(&f);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("which no @cert-authority line"), "{r:?}");
+    // a revoked CA
+    sign("-1h:+1h", "127.0.0.1", "ca");
+    assert_eq!(run(&f).code, 0);
+    f.write_known_hosts(&format!("@cert-authority * {ca}@revoked * {ca}"));
+    let r = run(&f);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("REVOKED"), "{r:?}");
+}
+
+#[test]
+fn a_user_certificate_beside_the_key_logs_in_where_only_the_ca_is_trusted() {
+    let keys = tempfile::tempdir().unwrap();
+    let k = |name: &str| keys.path().join(name);
+    common::keygen(&k("user-ca"), "user-ca");
+    common::keygen(&k("id_cert"), "certified-user");
+    let me = whoami();
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(k("user-ca"))
+        .args(["-I", "prun-test-user", "-n", &me, "-V", "-1h:+1h"])
+        .arg(k("id_cert.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = Fleet::with_config(
+        1,
+        &format!("TrustedUserCAKeys {}\n", k("user-ca.pub").display()),
+    );
+    f.trust_all();
+    // the inventory names the certified key, which no authorized_keys lists
+    let y = format!(
+        "all:\n  vars:\n    address: 127.0.0.1\n    user: {me}\n    identity_file: {}\n    port: {}\n  hosts:\n    c1:\n",
+        k("id_cert").display(),
+        f.port(0)
+    );
+    let inv = f.file("cert-user.yaml", &y);
+    let rep = f.dir.path().join("r.json");
+    let r = f.run_inv(
+        &inv,
+        &[
+            "-F",
+            "none",
+            "--report",
+            rep.to_str().unwrap(),
+            "echo by-cert",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout_text().contains("c1 | by-cert"), "{r:?}");
+    let report = std::fs::read_to_string(&rep).unwrap();
+    assert!(
+        report.contains("\"auth_method\": \"certificate "),
+        "{report}"
+    );
+    // without the certificate file the same key is refused
+    std::fs::remove_file(k("id_cert-cert.pub")).unwrap();
+    let r = f.run_inv(&inv, &["-F", "none", "--retries", "0", "true"]);
+    assert_eq!(r.code, 4, "{r:?}");
+}

@@ -502,7 +502,7 @@ fn bastion_failures_are_named_and_paid_once() {
 }
 
 #[test]
-fn host_certificate_authorities_are_refused_with_a_clear_message() {
+fn a_plain_key_under_only_a_certificate_authority_is_refused_clearly() {
     let f = Fleet::new(1);
     // only a CA line covers the host (its key stands in for a CA key here)
     f.write_known_hosts(&format!("@cert-authority [127.0.0.1]:* {}\n", f.host_key));

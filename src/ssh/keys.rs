@@ -29,6 +29,9 @@ pub struct KeyFile {
     pub(crate) public_line: Option<String>,
     /// An unencrypted ed25519 key, parsed once: prun signs with it itself (see `sign.rs`).
     pub(crate) signer: Option<ed25519_dalek::SigningKey>,
+    /// The key's OpenSSH user certificate (`KEY-cert.pub` beside it, as ssh finds it), wire
+    /// format: offered before the plain key (ed25519 keys, which prun signs with itself).
+    pub(crate) cert: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for KeyFile {
@@ -89,6 +92,22 @@ impl KeyFile {
             .as_deref()
             .and_then(|b| ssh_key::PublicKey::from_bytes(b).ok())
             .and_then(|k| k.to_openssh().ok());
+        // KEY-cert.pub, when it certifies this very key
+        let cert = {
+            let mut cert_path = path.clone().into_os_string();
+            cert_path.push("-cert.pub");
+            std::fs::read_to_string(&cert_path)
+                .ok()
+                .and_then(|t| ssh_key::Certificate::from_openssh(t.trim()).ok())
+                .filter(|c| {
+                    public.as_deref().is_some_and(|p| {
+                        ssh_key::PublicKey::from(c.public_key().clone())
+                            .to_bytes()
+                            .is_ok_and(|b| b == p)
+                    })
+                })
+                .and_then(|c| c.to_bytes().ok())
+        };
         Ok(KeyFile {
             path,
             display: display.to_string(),
@@ -98,6 +117,7 @@ impl KeyFile {
             public,
             public_line,
             signer,
+            cert,
         })
     }
 

@@ -49,8 +49,8 @@ enum Hosts {
 
 struct KhEntry {
     revoked: bool,
-    /// `@cert-authority`: trusts host certificates signed by this key (prun cannot verify
-    /// host certificates; such lines only improve the message for an unknown key).
+    /// `@cert-authority`: trusts host certificates signed by this key (see
+    /// `login::check_host_cert`).
     ca: bool,
     hosts: Hosts,
     alg: String,
@@ -110,6 +110,23 @@ impl HostKeys<'_> {
         self.entries
             .iter()
             .find(|e| e.ca)
+            .map(|e| e.source.as_str())
+    }
+
+    /// The `@cert-authority` keys (wire format) for this host, with their file:line.
+    pub fn cert_authorities(&self) -> Vec<(&[u8], &str)> {
+        self.entries
+            .iter()
+            .filter(|e| e.ca && !e.revoked)
+            .map(|e| (e.blob.as_slice(), e.source.as_str()))
+            .collect()
+    }
+
+    /// The `@revoked` line (file:line) for `blob`, if the key is revoked for this host.
+    pub fn revoked(&self, blob: &[u8]) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.revoked && e.blob == blob)
             .map(|e| e.source.as_str())
     }
 

@@ -71,7 +71,10 @@ pub(crate) fn secure(
     };
     let lookup = target.host_key_name.as_str();
     let host_keys = target.known_hosts.for_host(lookup);
-    let prefs = hostkey_prefs(&host_keys.algorithms());
+    let prefs = hostkey_prefs(
+        &host_keys.algorithms(),
+        host_keys.cert_authority().is_some(),
+    );
     sess.method_pref(MethodType::HostKey, &prefs)
         .map_err(|e| ssh_fail(Phase::Handshake, &e, FailureKind::Kex))?;
     // Bounded drop on every early return: a failed blocking session must not hang in free().
@@ -110,8 +113,23 @@ pub(crate) fn secure(
     Ok((sess, fd, guard))
 }
 
-fn hostkey_prefs(known: &[String]) -> String {
+/// Certificate host key algorithms, offered first when known_hosts trusts a CA for the host
+/// (as OpenSSH does); libssh2 verifies the handshake signature with the key inside the
+/// certificate, prun the certificate itself ([`check_host_cert`]).
+const CERT_ALGS: [&str; 6] = [
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
+];
+
+fn hostkey_prefs(known: &[String], ca: bool) -> String {
     let mut out: Vec<&str> = Vec::new();
+    if ca {
+        out.extend(CERT_ALGS);
+    }
     for k in known {
         let algs: &[&str] = match k.as_str() {
             "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256"],
@@ -154,6 +172,9 @@ fn check_host_key(
     };
     let kh = &*target.known_hosts;
     let alg = known_hosts::blob_algorithm(blob).unwrap_or("unknown");
+    if alg.ends_with("-cert-v01@openssh.com") {
+        return check_host_cert(blob, target, host_keys).map(|()| false);
+    }
     let fp = known_hosts::fingerprint(blob);
     let mut verdict = host_keys.check(blob);
     if verdict == Verdict::Unknown && policy == Policy::AcceptNew {
@@ -210,9 +231,10 @@ fn check_host_key(
             match host_keys.cert_authority() {
                 Some(ca) => format!(
                     "host key for {lookup} is not known ({alg} {fp}): known_hosts trusts a \
-                     certificate authority for it ({ca}), but prun cannot verify host \
-                     certificates (libssh2 does not support them); add the host's plain key \
-                     to known_hosts (ssh-keyscan) or run with --host-key-check accept-new"
+                     certificate authority for it ({ca}), but the server presented a plain \
+                     key, not a certificate (sshd_config HostCertificate); add the host's \
+                     plain key to known_hosts (ssh-keyscan) or run with --host-key-check \
+                     accept-new"
                 ),
                 None => format!(
                     "host key for {lookup} is not known ({alg} {fp}); to trust it, \
@@ -221,6 +243,102 @@ fn check_host_key(
             },
         )),
     }
+}
+
+/// A host certificate the server presented (only when known_hosts trusts a CA for the
+/// host): signed by a trusted `@cert-authority` key, neither it nor the CA `@revoked`, a host
+/// certificate, valid now, for this host (its principals name the host: HostKeyAlias, else
+/// the address), with no critical options. Any miss refuses the host, saying which.
+fn check_host_cert(
+    blob: &[u8],
+    target: &Target,
+    host_keys: &known_hosts::HostKeys<'_>,
+) -> Result<(), Fail> {
+    use ssh_key::certificate::{CertType, Certificate};
+    let lookup = target.host_key_name.as_str();
+    let refuse = |why: String| {
+        fail(
+            Phase::Hostkey,
+            FailureKind::HostkeyUnknown,
+            format!("host certificate for {lookup} refused: {why}"),
+        )
+    };
+    let cert =
+        Certificate::from_bytes(blob).map_err(|e| refuse(format!("it cannot be parsed ({e})")))?;
+    let key_blob = |k: &ssh_key::public::KeyData| {
+        ssh_key::PublicKey::from(k.clone())
+            .to_bytes()
+            .unwrap_or_default()
+    };
+    let ca_blob = key_blob(cert.signature_key());
+    let ca_fp = known_hosts::fingerprint(&ca_blob);
+    let Some((_, ca_line)) = host_keys
+        .cert_authorities()
+        .into_iter()
+        .find(|(b, _)| *b == ca_blob.as_slice())
+    else {
+        return Err(refuse(format!(
+            "it is signed by {} {ca_fp}, which no @cert-authority line for this host trusts",
+            cert.signature_key().algorithm()
+        )));
+    };
+    if let Some(line) = host_keys.revoked(&ca_blob) {
+        return Err(refuse(format!("its CA {ca_fp} is REVOKED ({line})")));
+    }
+    let inner = key_blob(cert.public_key());
+    if let Some(line) = host_keys.revoked(&inner) {
+        return Err(refuse(format!(
+            "its key {} is REVOKED ({line})",
+            known_hosts::fingerprint(&inner)
+        )));
+    }
+    if cert.cert_type() != CertType::Host {
+        return Err(refuse(
+            "it is a user certificate, not a host certificate".into(),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let at = |t: u64| {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.min(253_402_300_799)),
+        )
+    };
+    if now < cert.valid_after() {
+        return Err(refuse(format!(
+            "it is valid only from {}",
+            at(cert.valid_after())
+        )));
+    }
+    if now >= cert.valid_before() {
+        return Err(refuse(format!("it expired at {}", at(cert.valid_before()))));
+    }
+    let name = if target.host_key_name == known_hosts::lookup_name(&target.address, target.port) {
+        target.address.as_str()
+    } else {
+        target.host_key_name.as_str()
+    };
+    let principals = cert.valid_principals();
+    if !principals.is_empty() && !principals.iter().any(|p| p == name) {
+        return Err(refuse(format!(
+            "its principals ({}) do not include {name}",
+            principals.join(", ")
+        )));
+    }
+    if !cert.critical_options().is_empty() {
+        return Err(refuse(
+            "it has critical options, which host certificates do not use".into(),
+        ));
+    }
+    let ca_fp256 = cert.signature_key().fingerprint(ssh_key::HashAlg::Sha256);
+    cert.validate_at(now, [&ca_fp256]).map_err(|_| {
+        refuse(format!(
+            "the signature of CA {ca_fp} ({ca_line}) does not verify (prun verifies Ed25519 \
+             CA signatures)"
+        ))
+    })?;
+    Ok(())
 }
 
 fn authenticate(
@@ -263,8 +381,25 @@ fn authenticate(
             }
         }
     };
-    // Offer one key file; Ok(true) when it authenticated.
+    // Offer one key file (its certificate first, when it has one); Ok(true) when it
+    // authenticated.
+    let by_cert = std::cell::Cell::new(false);
     let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
+        if key.cert.is_some() && key.signer.is_some() {
+            match nonblocking(fd, sess, deadline, ctx.cancel, || {
+                super::sign::userauth_cert(sess, user, key)
+            }) {
+                Ok(()) if sess.authenticated() => {
+                    by_cert.set(true);
+                    return Ok(true);
+                }
+                Ok(()) => {}
+                Err(StepError::Ssh(e)) => {
+                    on_err(&e, &format!("{} (certificate)", key.display), errors)?
+                }
+                Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
+            }
+        }
         match nonblocking(fd, sess, deadline, ctx.cancel, || {
             super::sign::userauth(sess, user, key)
         }) {
@@ -277,7 +412,12 @@ fn authenticate(
     for key in target.identities.iter().filter(|k| !k.encrypted) {
         tried.push(key.display.clone());
         if try_key(key, &mut errors)? {
-            return Ok(format!("publickey {}", key.display));
+            let how = if by_cert.get() {
+                "certificate"
+            } else {
+                "publickey"
+            };
+            return Ok(format!("{how} {}", key.display));
         }
     }
     if ctx.settings.use_agent && !target.identities_only {
@@ -297,7 +437,12 @@ fn authenticate(
         }
         tried.push(key.display.clone());
         if try_key(key, &mut errors)? {
-            return Ok(format!("publickey {}", key.display));
+            let how = if by_cert.get() {
+                "certificate"
+            } else {
+                "publickey"
+            };
+            return Ok(format!("{how} {}", key.display));
         }
     }
     if ctx.settings.password.is_some() && !allow_password {
@@ -407,8 +552,9 @@ mod tests {
 
     #[test]
     fn hostkey_prefs_put_known_types_first() {
-        assert!(hostkey_prefs(&[]).starts_with("ssh-ed25519,"));
-        let p = hostkey_prefs(&["ssh-rsa".into()]);
+        assert!(hostkey_prefs(&[], false).starts_with("ssh-ed25519,"));
+        assert!(hostkey_prefs(&[], true).starts_with("ssh-ed25519-cert-v01@openssh.com,"));
+        let p = hostkey_prefs(&["ssh-rsa".into()], false);
         assert!(
             p.starts_with("rsa-sha2-512,rsa-sha2-256,ssh-ed25519"),
             "{p}"

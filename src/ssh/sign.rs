@@ -74,8 +74,20 @@ unsafe extern "C" fn sign_cb(
 /// One public-key authentication attempt with `key` (non-blocking aware: EAGAIN comes back as
 /// an error with that code, and the call is repeated with the same arguments).
 pub fn userauth(sess: &Session, user: &str, key: &KeyFile) -> Result<(), Error> {
+    userauth_as(sess, user, key, false)
+}
+
+/// [`userauth`] offering the key's certificate (`KEY-cert.pub`) instead of the plain key.
+pub fn userauth_cert(sess: &Session, user: &str, key: &KeyFile) -> Result<(), Error> {
+    userauth_as(sess, user, key, true)
+}
+
+fn userauth_as(sess: &Session, user: &str, key: &KeyFile, cert: bool) -> Result<(), Error> {
     if let Some(signer) = &key.signer {
-        let blob = key.public_blob().unwrap_or_default();
+        let blob = match (cert, &key.cert) {
+            (true, Some(c)) => c.as_slice(),
+            _ => key.public_blob().unwrap_or_default(),
+        };
         let user = CString::new(user).map_err(|_| Error::from_errno(ErrorCode::Session(-34)))?;
         let mut abstract_ = signer as *const ed25519_dalek::SigningKey as *mut c_void;
         let guard = sess.raw();
