@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= playbook-dir= inventory-timeout= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= o/option= J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= playbook-dir= inventory-timeout= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= o/option= A/forward-agent J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -36,7 +36,7 @@ complete -c prun -n "__fish_prun_needs_command" -l host-key-check -d 'Host key p
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_needs_command" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_needs_command" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_needs_command" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_needs_command" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_needs_command" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_needs_command" -s p -l parallel -d 'How many hosts run at once' -r
@@ -76,6 +76,7 @@ complete -c prun -n "__fish_prun_needs_command" -l color -d 'Colour host names: 
 always\t''
 never\t''"
 complete -c prun -n "__fish_prun_needs_command" -l list-hosts -d 'Print the selected hosts (name, address, port, user, jump host, where each value came from; tab-separated) and connect to nothing'
+complete -c prun -n "__fish_prun_needs_command" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_needs_command" -l pty -d 'Request a terminal: stdout and stderr arrive merged, and the command dies with the connection (so --timeout and Ctrl-C stop it even where signals are ignored)'
 complete -c prun -n "__fish_prun_needs_command" -l sudo -d 'Run the command as root through sudo (sudo -n, or with the password from --ask-pass or PRUN_SUDO_PASSWORD fed to sudo\'s prompt once per host)'
 complete -c prun -n "__fish_prun_needs_command" -l ask-pass -d 'Prompt once, before the run, for a password: used for password and keyboard-interactive logins and for sudo\'s prompt (never echoed, logged or put on a command line)'
@@ -111,7 +112,7 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -l host-key-check -d 'H
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand bench" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -s p -l parallel -d 'How many hosts run at once' -r
@@ -142,6 +143,7 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c prun -n "__fish_prun_using_subcommand bench" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_using_subcommand bench" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
 complete -c prun -n "__fish_prun_using_subcommand bench" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
 complete -c prun -n "__fish_prun_using_subcommand bench" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
@@ -160,7 +162,7 @@ complete -c prun -n "__fish_prun_using_subcommand push" -l host-key-check -d 'Ho
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand push" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -s p -l parallel -d 'How many hosts run at once' -r
@@ -195,6 +197,7 @@ complete -c prun -n "__fish_prun_using_subcommand push" -s r -l recursive -d 'Co
 complete -c prun -n "__fish_prun_using_subcommand push" -l mkdir -d 'Create REMOTE_DIR (and its parents) when it does not exist'
 complete -c prun -n "__fish_prun_using_subcommand push" -l preserve -d 'Also keep access and modification times (the mode is always kept)'
 complete -c prun -n "__fish_prun_using_subcommand push" -l checksum -d 'After the copy, compare SHA-256 of every file with the remote `sha256sum`'
+complete -c prun -n "__fish_prun_using_subcommand push" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_using_subcommand push" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
 complete -c prun -n "__fish_prun_using_subcommand push" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
 complete -c prun -n "__fish_prun_using_subcommand push" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
@@ -213,7 +216,7 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -l host-key-check -d 'Ho
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand pull" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -s p -l parallel -d 'How many hosts run at once' -r
@@ -247,6 +250,7 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -s r -l recursive -d 'Copy a directory and its contents'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l preserve -d 'Also keep access and modification times (permission bits are always kept, within the umask; never setuid, setgid or sticky)'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l checksum -d 'After the copy, compare SHA-256 of every file with the remote `sha256sum`'
+complete -c prun -n "__fish_prun_using_subcommand pull" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
 complete -c prun -n "__fish_prun_using_subcommand pull" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
 complete -c prun -n "__fish_prun_using_subcommand pull" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
@@ -265,7 +269,7 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -l host-key-check -d 'H
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand shell" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -s p -l parallel -d 'How many hosts run at once' -r
@@ -296,6 +300,7 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c prun -n "__fish_prun_using_subcommand shell" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_using_subcommand shell" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
 complete -c prun -n "__fish_prun_using_subcommand shell" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
 complete -c prun -n "__fish_prun_using_subcommand shell" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
@@ -315,7 +320,7 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -l host-key-check -d
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand sessions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s p -l parallel -d 'How many hosts run at once' -r
@@ -346,6 +351,7 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c prun -n "__fish_prun_using_subcommand sessions" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'
@@ -364,7 +370,7 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -l host-key-check
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand completions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -s p -l parallel -d 'How many hosts run at once' -r
@@ -395,6 +401,7 @@ never\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l color -d 'Colour host names: auto colours when stdout is a terminal and NO_COLOR is unset' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c prun -n "__fish_prun_using_subcommand completions" -s A -l forward-agent -d 'Forward the local ssh-agent (SSH_AUTH_SOCK) to every host\'s command, as ssh -A does, except where ssh_config says ForwardAgent no'
 complete -c prun -n "__fish_prun_using_subcommand completions" -l fail-fast -d 'The same as --max-fail 0: start no more hosts after the first one that does not succeed'
 complete -c prun -n "__fish_prun_using_subcommand completions" -s y -l yes -d 'Do not ask after the canary: go on when every canary host succeeded, stop (exit 6) when one did not'
 complete -c prun -n "__fish_prun_using_subcommand completions" -l dry-run -d 'Print what each host would run (host, batch, the command or transfer after {name} substitution; tab-separated) and connect to nothing'

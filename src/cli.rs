@@ -356,9 +356,9 @@ criteria such as user or exec cannot be evaluated: the block is skipped with a w
 naming file and line), Include (globs; relative paths from ~/.ssh or /etc/ssh), HostName \
 (with %h), User, Port, IdentityFile (all matching ones, tried after --identity and the \
 inventory's keys), IdentitiesOnly (no agent or default keys), ProxyJump, ProxyCommand, \
-ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking (yes and ask: strict; accept-new; \
-no and off: off) and HostKeyAlias (the name looked up in known_hosts). Other keywords are \
-ignored.
+ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking (yes and ask: \
+strict; accept-new; no and off: off) and HostKeyAlias (the name looked up in known_hosts). \
+Other keywords are ignored.
 
 -o Key=Value (also -o 'Key Value' and -oKey=Value; repeatable) sets one of those keywords \
 for every host, as ssh -o does: it beats the inventory and ssh_config, and the dedicated \
@@ -410,6 +410,12 @@ with the password). Each key file is read once per run. An OpenSSH user certific
 an unencrypted Ed25519 key file (KEY-cert.pub, as ssh finds it) is offered before the plain \
 key (sshd's TrustedUserCAKeys); the report's auth_method then says certificate. ssh_config's \
 CertificateFile is not read.
+
+Agent forwarding (-A, ForwardAgent yes in ssh_config or -o; off by default, and ForwardAgent \
+no in ssh_config wins over -A): prun asks the server for it before the command and relays \
+every agent channel the server opens to the agent at SSH_AUTH_SOCK, so the remote command \
+can use the local agent (git, ssh onwards) without a key leaving this machine. A server that \
+refuses, or no SSH_AUTH_SOCK, leaves a note on the host and runs the command anyway.
 
 Passphrase-protected keys are unlocked once, before the run, never per host: a key the \
 agent holds is left to the agent; otherwise the passphrase comes from PRUN_KEY_PASSPHRASE \
@@ -652,8 +658,8 @@ pub struct Cli {
 
     /// An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value"
     /// (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User,
-    /// Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout,
-    /// UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias
+    /// Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent,
+    /// ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias
     #[arg(
         global = true,
         short = 'o',
@@ -662,6 +668,11 @@ pub struct Cli {
         help_heading = "Connection"
     )]
     pub ssh_options: Vec<String>,
+
+    /// Forward the local ssh-agent (SSH_AUTH_SOCK) to every host's command, as ssh -A does,
+    /// except where ssh_config says ForwardAgent no
+    #[arg(global = true, short = 'A', long, help_heading = "Connection")]
+    pub forward_agent: bool,
 
     /// Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none`
     /// disables the inventory's and ssh_config's jump hosts)

@@ -307,6 +307,7 @@ mod tests {
             env: None,
             sudo_user: None,
             proxy_command: None,
+            forward_agent: false,
         }
     }
 

@@ -727,6 +727,18 @@ impl Resolver<'_> {
             Some(spec) => Some(self.bastion(&spec, &h.name)?),
             None => None,
         };
+        // agent forwarding: -o or ssh_config when they say (a "no" there wins over -A), else -A
+        let forward_agent = match &sc.forward_agent {
+            Some(v) if !bastion => {
+                note("forward_agent", &cfg(&v.file));
+                v.value
+            }
+            _ if !bastion && cli.forward_agent => {
+                note("forward_agent", "command-line");
+                true
+            }
+            _ => false,
+        };
         // ProxyCommand (ssh_config or -o), unless a jump host is set or it says none
         let proxy_command = match &sc.proxy_command {
             Some(pc) if jump.is_none() && !pc.value.trim().eq_ignore_ascii_case("none") => {
@@ -759,6 +771,7 @@ impl Resolver<'_> {
             env: None,
             sudo_user,
             proxy_command,
+            forward_agent,
         })
     }
 
@@ -845,7 +858,8 @@ fn overlay(sc: &mut crate::sshconfig::HostConfig, o: &crate::sshconfig::HostConf
         user_known_hosts_files,
         strict_host_key_checking,
         host_key_alias,
-        proxy_command
+        proxy_command,
+        forward_agent
     );
     let mut ids = o.identity_files.clone();
     ids.append(&mut sc.identity_files);

@@ -373,6 +373,7 @@ mod tests {
                 env: None,
                 sudo_user: None,
                 proxy_command: None,
+                forward_agent: false,
             })
             .collect()
     }

@@ -58,6 +58,8 @@ pub struct HostConfig {
     /// `ProxyCommand`, its words joined by single spaces, tokens not yet expanded (`none`
     /// as written).
     pub proxy_command: Option<From<String>>,
+    /// `ForwardAgent yes|no`.
+    pub forward_agent: Option<From<bool>>,
 }
 
 impl SshConfig {
@@ -241,6 +243,14 @@ impl SshConfig {
             {
                 out.proxy_command = from(v.join(" "));
             }
+            if out.forward_agent.is_none()
+                && let Some(v) = p.forward_agent
+            {
+                out.forward_agent = Some(From {
+                    value: v,
+                    file: file.clone(),
+                });
+            }
         }
         out
     }
@@ -255,6 +265,7 @@ pub const KEYWORDS: &[&str] = &[
     "IdentitiesOnly",
     "ProxyJump",
     "ProxyCommand",
+    "ForwardAgent",
     "ConnectTimeout",
     "UserKnownHostsFile",
     "StrictHostKeyChecking",

@@ -168,6 +168,8 @@ pub struct Target {
     pub sudo_user: Option<String>,
     /// `ProxyCommand` (tokens expanded): its stdin and stdout are the connection.
     pub proxy_command: Option<String>,
+    /// `-A` / `ForwardAgent yes`: forward the local ssh-agent to the command.
+    pub forward_agent: bool,
 }
 
 impl Target {

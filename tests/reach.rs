@@ -351,3 +351,58 @@ fn a_user_certificate_beside_the_key_logs_in_where_only_the_ca_is_trusted() {
     let r = f.run_inv(&inv, &["-F", "none", "--retries", "0", "true"]);
     assert_eq!(r.code, 4, "{r:?}");
 }
+
+#[test]
+fn agent_forwarding_lets_the_remote_command_use_the_local_agent() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let agent = common::start_agent(f.dir.path());
+    // an agent key no server trusts: only the remote ssh-add sees it, through the channel
+    let keys = tempfile::tempdir().unwrap();
+    common::keygen(&keys.path().join("forwarded"), "forwarded-key-7731");
+    let added = std::process::Command::new("ssh-add")
+        .arg(keys.path().join("forwarded"))
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let inv = inventory(&f, 2, f.port(0));
+    let run = |args: &[&str]| {
+        let mut c = f.prun();
+        c.arg("-i")
+            .arg(&inv)
+            .args(args)
+            .env("SSH_AUTH_SOCK", &agent.sock);
+        common::run(c)
+    };
+    let r = run(&["-F", "none", "-A", "ssh-add -l; ssh-add -l"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout_text().matches("forwarded-key-7731").count(),
+        4,
+        "each host lists the local agent's key, twice: {r:?}"
+    );
+    // off by default
+    let r = run(&["-F", "none", "ssh-add -l"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(!r.stdout_text().contains("forwarded-key-7731"), "{r:?}");
+    // ForwardAgent no in ssh_config wins over -A; -o ForwardAgent=yes turns it on
+    let cfg = f.file("no-forward", "Host *\n  ForwardAgent no\n");
+    let cfgs = cfg.to_string_lossy().into_owned();
+    let r = run(&["-F", &cfgs, "-A", "ssh-add -l"]);
+    assert!(!r.stdout_text().contains("forwarded-key-7731"), "{r:?}");
+    let r = run(&[
+        "-F",
+        &cfgs,
+        "-o",
+        "ForwardAgent=yes",
+        "-l",
+        "h01",
+        "ssh-add -l",
+    ]);
+    assert!(r.stdout_text().contains("forwarded-key-7731"), "{r:?}");
+}

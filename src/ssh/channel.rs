@@ -69,6 +69,11 @@ impl ExecChannel {
         })
     }
 
+    /// The raw channel (for requests this module does not wrap: agent forwarding).
+    pub(crate) fn ptr(&self) -> *mut raw::LIBSSH2_CHANNEL {
+        self.ptr
+    }
+
     /// Run one libssh2 call on this channel with the session's lock held; a negative
     /// result is an error. Every caller's SAFETY: `ch` is this live channel, used under the
     /// session lock, and the buffers passed along outlive the call.

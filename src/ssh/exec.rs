@@ -64,6 +64,26 @@ pub(crate) fn run(
         nonblocking(fd, sess, step_deadline, cancel, || ch.request_pty())
             .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     }
+    // -A / ForwardAgent: the server may open agent channels back to us while the command runs
+    let mut forwarder = None;
+    if target.forward_agent {
+        match std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) {
+            None => result.notes.push(
+                "agent forwarding asked for, but SSH_AUTH_SOCK is not set: not forwarded".into(),
+            ),
+            Some(sock) => {
+                match nonblocking(fd, sess, step_deadline, cancel, || {
+                    super::agentfwd::request(sess, ch.ptr())
+                }) {
+                    Ok(()) => forwarder = Some(super::agentfwd::Forwarder::new(sess, sock.into())),
+                    Err(_) if cancel.is_cancelled() => {}
+                    Err(_) => result.notes.push(
+                        "the server refused agent forwarding (sshd AllowAgentForwarding?)".into(),
+                    ),
+                }
+            }
+        }
+    }
     let full_command;
     let command = match &target.sudo_user {
         Some(user) => {
@@ -195,6 +215,11 @@ pub(crate) fn run(
                     }
                 }
             }
+        }
+        if let Some(f) = forwarder.as_mut()
+            && f.pump()
+        {
+            progressed = true;
         }
         if ch.eof() && !progressed {
             break;

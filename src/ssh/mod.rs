@@ -3,6 +3,7 @@
 //! ← [`login`] (with [`known_hosts`], [`keys`], [`sign`]) ← [`exec`] / [`transfer`] / [`jump`]
 //! ← [`host`], which the runner calls. Knows nothing of output or printing.
 
+pub mod agentfwd;
 pub mod bound;
 pub mod channel;
 pub mod ctx;
