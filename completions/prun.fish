@@ -36,7 +36,7 @@ complete -c prun -n "__fish_prun_needs_command" -l host-key-check -d 'Host key p
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_needs_command" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_needs_command" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_needs_command" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_needs_command" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_needs_command" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_needs_command" -s p -l parallel -d 'How many hosts run at once' -r
@@ -112,7 +112,7 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -l host-key-check -d 'H
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand bench" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -s p -l parallel -d 'How many hosts run at once' -r
@@ -162,7 +162,7 @@ complete -c prun -n "__fish_prun_using_subcommand push" -l host-key-check -d 'Ho
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand push" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -s p -l parallel -d 'How many hosts run at once' -r
@@ -216,7 +216,7 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -l host-key-check -d 'Ho
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand pull" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -s p -l parallel -d 'How many hosts run at once' -r
@@ -269,7 +269,7 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -l host-key-check -d 'H
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand shell" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -s p -l parallel -d 'How many hosts run at once' -r
@@ -320,7 +320,7 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -l host-key-check -d
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand sessions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -s p -l parallel -d 'How many hosts run at once' -r
@@ -370,7 +370,7 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -l host-key-check
 accept-new\t''
 off\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -s F -l ssh-config -d 'OpenSSH client configuration to read instead of ~/.ssh/config and /etc/ssh/ssh_config; `none` reads none' -r
-complete -c prun -n "__fish_prun_using_subcommand completions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -s o -l option -d 'An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value" (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User, Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -s J -l jump -d 'Reach every host through this bastion, [user@]host[:port] (like ssh -J; `none` disables the inventory\'s and ssh_config\'s jump hosts)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l known-hosts -d 'known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (repeatable; accept-new writes to the first)' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -s p -l parallel -d 'How many hosts run at once' -r

@@ -355,10 +355,10 @@ honours Host patterns (with !negation), Match host / originalhost / all (other M
 criteria such as user or exec cannot be evaluated: the block is skipped with a warning \
 naming file and line), Include (globs; relative paths from ~/.ssh or /etc/ssh), HostName \
 (with %h), User, Port, IdentityFile (all matching ones, tried after --identity and the \
-inventory's keys), IdentitiesOnly (no agent or default keys), ProxyJump, ProxyCommand, \
-ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking (yes and ask: \
-strict; accept-new; no and off: off) and HostKeyAlias (the name looked up in known_hosts). \
-Other keywords are ignored.
+inventory's keys), IdentitiesOnly (no agent or default keys), CertificateFile, ProxyJump, \
+ProxyCommand, ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking (yes \
+and ask: strict; accept-new; no and off: off) and HostKeyAlias (the name looked up in \
+known_hosts). Other keywords are ignored.
 
 -o Key=Value (also -o 'Key Value' and -oKey=Value; repeatable) sets one of those keywords \
 for every host, as ssh -o does: it beats the inventory and ssh_config, and the dedicated \
@@ -407,9 +407,10 @@ Methods are tried in this order: the --identity files, the inventory's identity_
 every identity of the ssh-agent at SSH_AUTH_SOCK, ~/.ssh/id_ed25519, id_ecdsa and id_rsa, \
 then, when a password was given, password and keyboard-interactive (every prompt answered \
 with the password). Each key file is read once per run. An OpenSSH user certificate beside \
-an unencrypted Ed25519 key file (KEY-cert.pub, as ssh finds it) is offered before the plain \
-key (sshd's TrustedUserCAKeys); the report's auth_method then says certificate. ssh_config's \
-CertificateFile is not read.
+a key file (KEY-cert.pub, as ssh finds it) or named by ssh_config's CertificateFile (or -o) \
+is offered with the key it certifies, before the plain key (sshd's TrustedUserCAKeys); the \
+report's auth_method then says certificate. A CertificateFile that does not exist is skipped \
+with a warning.
 
 Agent forwarding (-A, ForwardAgent yes in ssh_config or -o; off by default, and ForwardAgent \
 no in ssh_config wins over -A): prun asks the server for it before the command and relays \
@@ -450,7 +451,8 @@ HostKeyAlias (see SSH CONFIG).
 Host certificates: when an @cert-authority line covers a host, prun offers the certificate \
 host key algorithms first (as OpenSSH does; the bundled libssh2 verifies the handshake with \
 the key inside the certificate) and then checks the certificate itself: signed by a key of \
-an @cert-authority line for this host (the signature verified; Ed25519 CA keys), neither \
+an @cert-authority line for this host (the signature verified; Ed25519, ECDSA P-256/P-384 \
+and RSA CA keys), neither \
 the CA nor the certified key @revoked, a host (not user) certificate, valid now, its \
 principals naming the host (HostKeyAlias, else the address) or empty, no critical options. \
 A miss refuses the host (status 4) saying which; a server that offers only a plain key is \
@@ -658,8 +660,8 @@ pub struct Cli {
 
     /// An ssh_config option for every host, as ssh -o takes it: Key=Value or "Key Value"
     /// (repeatable; beats the inventory and ssh_config, not -u/--port/-J…): HostName, User,
-    /// Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ForwardAgent,
-    /// ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias
+    /// Port, IdentityFile, IdentitiesOnly, CertificateFile, ProxyJump, ProxyCommand,
+    /// ForwardAgent, ConnectTimeout, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias
     #[arg(
         global = true,
         short = 'o',

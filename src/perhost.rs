@@ -308,6 +308,7 @@ mod tests {
             sudo_user: None,
             proxy_command: None,
             forward_agent: false,
+            certificates: vec![],
         }
     }
 

@@ -155,6 +155,7 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
         known_hosts: HashMap::new(),
         bastions: HashMap::new(),
         missing_keys: Default::default(),
+        certificates: HashMap::new(),
         warnings: Vec::new(),
     };
     let mut targets = Vec::with_capacity(selected.len());
@@ -437,6 +438,9 @@ pub(crate) fn check_pull_path(remote: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A user certificate: the key it certifies and the certificate, wire format.
+type Cert = (Vec<u8>, Arc<Vec<u8>>);
+
 /// Resolves each host's settings: command line > inventory > ssh_config > defaults.
 struct Resolver<'a> {
     cli: &'a Cli,
@@ -452,6 +456,8 @@ struct Resolver<'a> {
     known_hosts: HashMap<Vec<PathBuf>, Arc<KnownHosts>>,
     /// Jump host spec → its resolved target, shared by every host behind it.
     bastions: HashMap<String, Arc<Target>>,
+    /// CertificateFiles read so far (None: missing).
+    certificates: HashMap<String, Option<Cert>>,
     /// ssh_config IdentityFiles found missing (warned about once).
     missing_keys: std::collections::HashSet<String>,
     warnings: Vec<String>,
@@ -727,6 +733,17 @@ impl Resolver<'_> {
             Some(spec) => Some(self.bastion(&spec, &h.name)?),
             None => None,
         };
+        // CertificateFile: read once per file, offered with the key it certifies
+        let mut certificates = Vec::new();
+        if let Some(cf) = &sc.certificate_file
+            && !offline(cli)
+        {
+            let path = crate::sshconfig::expand_tokens(&cf.value, &h.name, &user, &self.local_user);
+            note("certificate_file", &cfg(&cf.file));
+            if let Some(c) = self.certificate(&path, &cf.file)? {
+                certificates.push(c);
+            }
+        }
         // agent forwarding: -o or ssh_config when they say (a "no" there wins over -A), else -A
         let forward_agent = match &sc.forward_agent {
             Some(v) if !bastion => {
@@ -772,6 +789,7 @@ impl Resolver<'_> {
             sudo_user,
             proxy_command,
             forward_agent,
+            certificates,
         })
     }
 
@@ -817,6 +835,38 @@ impl Resolver<'_> {
         Ok(t)
     }
 
+    /// A `CertificateFile`, read and parsed once: (certified key, certificate). A missing file
+    /// is skipped with a warning (as ssh does); an unreadable one is a usage error.
+    fn certificate(&mut self, path: &str, from: &str) -> Result<Option<Cert>, UsageError> {
+        if let Some(c) = self.certificates.get(path) {
+            return Ok(c.clone());
+        }
+        let full = expand_tilde(path);
+        let c = if !full.exists() {
+            self.warnings.push(format!(
+                "CertificateFile {path} ({from}) does not exist; skipped"
+            ));
+            None
+        } else {
+            let text = fs::read_to_string(&full)
+                .map_err(|e| UsageError(format!("CertificateFile {path} ({from}): {e}")))?;
+            let cert = ssh_key::Certificate::from_openssh(text.trim()).map_err(|e| {
+                UsageError(format!(
+                    "CertificateFile {path} ({from}): not an OpenSSH certificate ({e})"
+                ))
+            })?;
+            let key = ssh_key::PublicKey::from(cert.public_key().clone())
+                .to_bytes()
+                .map_err(|e| UsageError(format!("CertificateFile {path}: {e}")))?;
+            let blob = cert
+                .to_bytes()
+                .map_err(|e| UsageError(format!("CertificateFile {path}: {e}")))?;
+            Some((key, Arc::new(blob)))
+        };
+        self.certificates.insert(path.to_string(), c.clone());
+        Ok(c)
+    }
+
     fn known_hosts_of(&mut self, files: Vec<PathBuf>) -> Result<Arc<KnownHosts>, UsageError> {
         if let Some(k) = self.known_hosts.get(&files) {
             return Ok(k.clone());
@@ -859,7 +909,8 @@ fn overlay(sc: &mut crate::sshconfig::HostConfig, o: &crate::sshconfig::HostConf
         strict_host_key_checking,
         host_key_alias,
         proxy_command,
-        forward_agent
+        forward_agent,
+        certificate_file
     );
     let mut ids = o.identity_files.clone();
     ids.append(&mut sc.identity_files);

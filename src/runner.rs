@@ -374,6 +374,7 @@ mod tests {
                 sudo_user: None,
                 proxy_command: None,
                 forward_agent: false,
+                certificates: vec![],
             })
             .collect()
     }

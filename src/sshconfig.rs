@@ -60,6 +60,8 @@ pub struct HostConfig {
     pub proxy_command: Option<From<String>>,
     /// `ForwardAgent yes|no`.
     pub forward_agent: Option<From<bool>>,
+    /// `CertificateFile` (the first that applies), tokens not yet expanded.
+    pub certificate_file: Option<From<String>>,
 }
 
 impl SshConfig {
@@ -243,6 +245,11 @@ impl SshConfig {
             {
                 out.proxy_command = from(v.join(" "));
             }
+            if out.certificate_file.is_none()
+                && let Some(c) = &p.certificate_file
+            {
+                out.certificate_file = from(c.to_string_lossy().into_owned());
+            }
             if out.forward_agent.is_none()
                 && let Some(v) = p.forward_agent
             {
@@ -263,6 +270,7 @@ pub const KEYWORDS: &[&str] = &[
     "Port",
     "IdentityFile",
     "IdentitiesOnly",
+    "CertificateFile",
     "ProxyJump",
     "ProxyCommand",
     "ForwardAgent",

@@ -170,6 +170,9 @@ pub struct Target {
     pub proxy_command: Option<String>,
     /// `-A` / `ForwardAgent yes`: forward the local ssh-agent to the command.
     pub forward_agent: bool,
+    /// `CertificateFile` certificates: (the certified public key, the certificate), both wire
+    /// format; offered with the matching key before the plain key.
+    pub certificates: Vec<(Vec<u8>, Arc<Vec<u8>>)>,
 }
 
 impl Target {

@@ -288,6 +288,30 @@ fn host_certificates_signed_by_a_known_ca_are_verified() {
     let r = run(&f);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("which no @cert-authority line"), "{r:?}");
+    // RSA and ECDSA certificate authorities too
+    for (name, args) in [
+        ("rsa-ca", ["-t", "rsa", "-b", "2048"]),
+        ("ecdsa-ca", ["-t", "ecdsa", "-b", "256"]),
+    ] {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-C", name])
+            .args(args)
+            .arg("-f")
+            .arg(k(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pubkey = std::fs::read_to_string(k(&format!("{name}.pub"))).unwrap();
+        f.write_known_hosts(&format!("@cert-authority * {ca}@cert-authority * {pubkey}"));
+        sign("-1h:+1h", "127.0.0.1", name);
+        let r = run(&f);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+    }
+    f.write_known_hosts(&format!("@cert-authority * {ca}"));
     // a revoked CA
     sign("-1h:+1h", "127.0.0.1", "ca");
     assert_eq!(run(&f).code, 0);
@@ -346,10 +370,57 @@ fn a_user_certificate_beside_the_key_logs_in_where_only_the_ca_is_trusted() {
         report.contains("\"auth_method\": \"certificate "),
         "{report}"
     );
-    // without the certificate file the same key is refused
-    std::fs::remove_file(k("id_cert-cert.pub")).unwrap();
+    // the certificate elsewhere, named by ssh_config's CertificateFile
+    std::fs::rename(k("id_cert-cert.pub"), k("elsewhere.cert")).unwrap();
     let r = f.run_inv(&inv, &["-F", "none", "--retries", "0", "true"]);
-    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(r.code, 4, "without a certificate the key is refused: {r:?}");
+    let cfg = f.file(
+        "cert_config",
+        &format!(
+            "Host *\n  CertificateFile {}\n",
+            k("elsewhere.cert").display()
+        ),
+    );
+    let r = f.run_inv(&inv, &["-F", cfg.to_str().unwrap(), "echo by-file"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout_text().contains("c1 | by-file"), "{r:?}");
+    // an RSA key's certificate (libssh2 signs those)
+    let out = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "rsa-user", "-f",
+        ])
+        .arg(k("id_rsa_cert"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(k("user-ca"))
+        .args(["-I", "rsa-user", "-n", &me, "-V", "-1h:+1h"])
+        .arg(k("id_rsa_cert.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = f.run_inv(
+        &inv,
+        &[
+            "-F",
+            "none",
+            "--identity",
+            k("id_rsa_cert").to_str().unwrap(),
+            "echo by-rsa-cert",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout_text().contains("c1 | by-rsa-cert"), "{r:?}");
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub struct KeyFile {
     /// An unencrypted ed25519 key, parsed once: prun signs with it itself (see `sign.rs`).
     pub(crate) signer: Option<ed25519_dalek::SigningKey>,
     /// The key's OpenSSH user certificate (`KEY-cert.pub` beside it, as ssh finds it), wire
-    /// format: offered before the plain key (ed25519 keys, which prun signs with itself).
+    /// format: offered before the plain key.
     pub(crate) cert: Option<Vec<u8>>,
 }
 

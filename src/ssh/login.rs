@@ -246,7 +246,7 @@ fn check_host_key(
 }
 
 /// A host certificate the server presented (only when known_hosts trusts a CA for the
-/// host): signed by a trusted `@cert-authority` key, neither it nor the CA `@revoked`, a host
+/// host): signed by a trusted `@cert-authority` key (Ed25519, ECDSA P-256/P-384 or RSA), neither it nor the CA `@revoked`, a host
 /// certificate, valid now, for this host (its principals name the host: HostKeyAlias, else
 /// the address), with no critical options. Any miss refuses the host, saying which.
 fn check_host_cert(
@@ -334,8 +334,7 @@ fn check_host_cert(
     let ca_fp256 = cert.signature_key().fingerprint(ssh_key::HashAlg::Sha256);
     cert.validate_at(now, [&ca_fp256]).map_err(|_| {
         refuse(format!(
-            "the signature of CA {ca_fp} ({ca_line}) does not verify (prun verifies Ed25519 \
-             CA signatures)"
+            "the signature of CA {ca_fp} ({ca_line}) does not verify"
         ))
     })?;
     Ok(())
@@ -385,9 +384,15 @@ fn authenticate(
     // authenticated.
     let by_cert = std::cell::Cell::new(false);
     let try_key = |key: &KeyFile, errors: &mut Vec<String>| -> Result<bool, Fail> {
-        if key.cert.is_some() && key.signer.is_some() {
+        let cert = target
+            .certificates
+            .iter()
+            .find(|(k, _)| key.public_blob() == Some(k.as_slice()))
+            .map(|(_, c)| c.as_slice())
+            .or(key.cert.as_deref());
+        if let Some(cert) = cert {
             match nonblocking(fd, sess, deadline, ctx.cancel, || {
-                super::sign::userauth_cert(sess, user, key)
+                super::sign::userauth_cert(sess, user, key, cert)
             }) {
                 Ok(()) if sess.authenticated() => {
                     by_cert.set(true);

@@ -74,20 +74,37 @@ unsafe extern "C" fn sign_cb(
 /// One public-key authentication attempt with `key` (non-blocking aware: EAGAIN comes back as
 /// an error with that code, and the call is repeated with the same arguments).
 pub fn userauth(sess: &Session, user: &str, key: &KeyFile) -> Result<(), Error> {
-    userauth_as(sess, user, key, false)
+    userauth_as(sess, user, key, None)
 }
 
-/// [`userauth`] offering the key's certificate (`KEY-cert.pub`) instead of the plain key.
-pub fn userauth_cert(sess: &Session, user: &str, key: &KeyFile) -> Result<(), Error> {
-    userauth_as(sess, user, key, true)
+/// [`userauth`] offering `cert` (a certificate of the key, wire format) instead of the plain
+/// key.
+pub fn userauth_cert(sess: &Session, user: &str, key: &KeyFile, cert: &[u8]) -> Result<(), Error> {
+    userauth_as(sess, user, key, Some(cert))
 }
 
-fn userauth_as(sess: &Session, user: &str, key: &KeyFile, cert: bool) -> Result<(), Error> {
+fn userauth_as(
+    sess: &Session,
+    user: &str,
+    key: &KeyFile,
+    cert: Option<&[u8]>,
+) -> Result<(), Error> {
+    if key.signer.is_none()
+        && let Some(c) = cert
+    {
+        // libssh2 signs: hand it the certificate as the public key
+        let line = ssh_key::Certificate::from_bytes(c)
+            .ok()
+            .and_then(|c| c.to_openssh().ok());
+        return sess.userauth_pubkey_memory(
+            user,
+            line.as_deref(),
+            &key.private,
+            key.passphrase.as_ref().map(crate::secret::Secret::expose),
+        );
+    }
     if let Some(signer) = &key.signer {
-        let blob = match (cert, &key.cert) {
-            (true, Some(c)) => c.as_slice(),
-            _ => key.public_blob().unwrap_or_default(),
-        };
+        let blob = cert.unwrap_or(key.public_blob().unwrap_or_default());
         let user = CString::new(user).map_err(|_| Error::from_errno(ErrorCode::Session(-34)))?;
         let mut abstract_ = signer as *const ed25519_dalek::SigningKey as *mut c_void;
         let guard = sess.raw();
