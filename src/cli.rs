@@ -77,7 +77,8 @@ through /bin/sh -c in its own process group, with the same placeholders, --paral
 rollout, --env, --cwd, --stdin, --timeout, output modes, reports and exit status; \
 PRUN_HOST, PRUN_ADDR, PRUN_PORT, PRUN_USER, PRUN_BATCH and PRUN_INDEX are set in its \
 environment. A --timeout or Ctrl-C stops its process group (SIGTERM, then SIGKILL after a \
-second). Nothing is resolved or contacted: the hosts may not exist.",
+second). Nothing is resolved or contacted: the hosts may not exist. Nothing runs through \
+sudo (--sudo is refused with --local; an inventory's become does not apply).",
     ),
     (
         "INVENTORY",

@@ -286,29 +286,13 @@ pub fn dry_run_line(t: &Target, batch: u32, run: &Work) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ssh::{KnownHosts, Policy};
-    use std::time::Duration;
+    use crate::ssh::KnownHosts;
 
     fn target(name: &str) -> Target {
+        let kh = Arc::new(KnownHosts::load(&[], "/dev/null".into()).unwrap());
         Target {
-            name: name.into(),
-            address: format!("{name}.example"),
-            port: 2222,
             user: "deploy".into(),
-            identities: vec![],
-            identities_only: false,
-            connect_timeout: Duration::from_secs(1),
-            host_key_policy: Policy::Strict,
-            known_hosts: Arc::new(KnownHosts::load(&[], "/dev/null".into()).unwrap()),
-            host_key_name: String::new(),
-            jump: None,
-            sources: vec![],
-            work: None,
-            env: None,
-            sudo_user: None,
-            proxy_command: None,
-            forward_agent: false,
-            certificates: vec![],
+            ..Target::for_test(name, &format!("{name}.example"), 2222, kh)
         }
     }
 

@@ -344,7 +344,7 @@ fn local_env(i: usize, batch: u32, target: &Target) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use crate::cancel::Cancel;
-    use crate::ssh::{KnownHosts, Policy, RunState, Settings};
+    use crate::ssh::{KnownHosts, RunState, Settings};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -356,26 +356,7 @@ mod tests {
         };
         let kh = Arc::new(KnownHosts::load(&[], std::env::temp_dir().join("prun-none")).unwrap());
         (0..n)
-            .map(|i| Target {
-                name: format!("h{i}"),
-                address: "127.0.0.1".into(),
-                port,
-                user: "u".into(),
-                identities: vec![],
-                identities_only: true,
-                connect_timeout: Duration::from_secs(2),
-                host_key_policy: Policy::Strict,
-                known_hosts: kh.clone(),
-                host_key_name: format!("[127.0.0.1]:{port}"),
-                jump: None,
-                sources: vec![],
-                work: None,
-                env: None,
-                sudo_user: None,
-                proxy_command: None,
-                forward_agent: false,
-                certificates: vec![],
-            })
+            .map(|i| Target::for_test(&format!("h{i}"), "127.0.0.1", port, kh.clone()))
             .collect()
     }
 

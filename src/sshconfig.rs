@@ -324,33 +324,31 @@ pub fn expand_proxy_tokens(
     name: &str,
     local_user: &str,
 ) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some('h') => out.push_str(address),
-            Some('p') => out.push_str(&port.to_string()),
-            Some('r') => out.push_str(remote_user),
-            Some('n') => out.push_str(name),
-            Some('u') => out.push_str(local_user),
-            Some('d') => out.push_str(&home().to_string_lossy()),
-            Some(o) => {
-                out.push('%');
-                out.push(o);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
+    let port = port.to_string();
+    expand(s, |t| match t {
+        'h' => Some(address.into()),
+        'p' => Some(port.as_str().into()),
+        'r' => Some(remote_user.into()),
+        'n' => Some(name.into()),
+        'u' => Some(local_user.into()),
+        'd' => Some(home().to_string_lossy().into_owned().into()),
+        _ => None,
+    })
 }
 
 /// Expand ssh_config `%` tokens prun knows; others are left as written.
 pub fn expand_tokens(s: &str, host: &str, remote_user: &str, local_user: &str) -> String {
+    expand(s, |t| match t {
+        'h' | 'n' => Some(host.into()),
+        'r' => Some(remote_user.into()),
+        'u' => Some(local_user.into()),
+        'd' => Some(home().to_string_lossy().into_owned().into()),
+        _ => None,
+    })
+}
+
+/// `s` with each `%X` replaced by `value(X)` (`%%` is `%`; unknown tokens stay as written).
+fn expand<'a>(s: &str, value: impl Fn(char) -> Option<std::borrow::Cow<'a, str>>) -> String {
     if !s.contains('%') {
         return s.to_string();
     }
@@ -363,14 +361,13 @@ pub fn expand_tokens(s: &str, host: &str, remote_user: &str, local_user: &str) -
         }
         match chars.next() {
             Some('%') => out.push('%'),
-            Some('h') | Some('n') => out.push_str(host),
-            Some('r') => out.push_str(remote_user),
-            Some('u') => out.push_str(local_user),
-            Some('d') => out.push_str(&home().to_string_lossy()),
-            Some(o) => {
-                out.push('%');
-                out.push(o);
-            }
+            Some(t) => match value(t) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    out.push('%');
+                    out.push(t);
+                }
+            },
             None => out.push('%'),
         }
     }

@@ -176,6 +176,37 @@ pub struct Target {
 }
 
 impl Target {
+    /// A plain target for unit tests: `name` at `address:port`, user `u`, strict host keys
+    /// against `known_hosts`, nothing else set.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        name: &str,
+        address: &str,
+        port: u16,
+        known_hosts: Arc<KnownHosts>,
+    ) -> Target {
+        Target {
+            name: name.into(),
+            address: address.into(),
+            port,
+            user: "u".into(),
+            identities: vec![],
+            identities_only: true,
+            connect_timeout: Duration::from_secs(2),
+            host_key_policy: Policy::Strict,
+            known_hosts,
+            host_key_name: crate::ssh::known_hosts::lookup_name(address, port),
+            jump: None,
+            sources: vec![],
+            work: None,
+            env: None,
+            sudo_user: None,
+            proxy_command: None,
+            forward_agent: false,
+            certificates: vec![],
+        }
+    }
+
     /// What this host does: its own work, else the run's.
     pub fn work_or<'a>(&'a self, run: &'a Work) -> &'a Work {
         self.work.as_ref().unwrap_or(run)
