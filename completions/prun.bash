@@ -65,7 +65,7 @@ _prun() {
 
     case "${cmd}" in
         prun)
-            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h -V --inventory --playbook-dir --inventory-timeout --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --local --engine --output --out-dir --failed-hosts --report --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
+            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h -V --inventory --playbook-dir --inventory-timeout --hosts --limit --list-hosts --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --env --cwd --pty --sudo --sudo-user --ask-pass --stdin --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --local --engine --output --out-dir --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help --version bench push pull shell sessions completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -239,6 +239,14 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --report-format)
                     COMPREPLY=($(compgen -W "json csv" -- "${cur}"))
                     return 0
@@ -259,7 +267,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__bench)
-            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --levels --rounds --csv --svg --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --levels --rounds --csv --svg --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +437,14 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --report-format)
                     COMPREPLY=($(compgen -W "json csv" -- "${cur}"))
                     return 0
@@ -449,7 +465,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__completions)
-            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help bash zsh fish"
+            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -600,6 +616,14 @@ _prun() {
                     return 0
                     ;;
                 --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -735,7 +759,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__pull)
-            opts="-r -i -H -l -u -F -o -A -J -p -t -y -q -h --recursive --preserve --checksum --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -o -A -J -p -t -y -q -h --recursive --preserve --checksum --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -886,6 +910,14 @@ _prun() {
                     return 0
                     ;;
                 --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -909,7 +941,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__push)
-            opts="-r -i -H -l -u -F -o -A -J -p -t -y -q -h --recursive --mkdir --preserve --checksum --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-r -i -H -l -u -F -o -A -J -p -t -y -q -h --recursive --mkdir --preserve --checksum --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1063,6 +1095,14 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --report-format)
                     COMPREPLY=($(compgen -W "json csv" -- "${cur}"))
                     return 0
@@ -1083,7 +1123,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__sessions)
-            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --stop --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --stop --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1241,6 +1281,14 @@ _prun() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --report-format)
                     COMPREPLY=($(compgen -W "json csv" -- "${cur}"))
                     return 0
@@ -1261,7 +1309,7 @@ _prun() {
             return 0
             ;;
         prun__subcmd__shell)
-            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --report-format --progress --color --quiet --help"
+            opts="-i -H -l -u -F -o -A -J -p -t -y -q -h --inventory --playbook-dir --inventory-timeout --hosts --limit --user --port --identity --host-key-check --ssh-config --option --forward-agent --jump --known-hosts --parallel --connect-timeout --timeout --keepalive --persist --retries --batch --order --max-fail --fail-fast --canary --yes --pause --stagger --dry-run --literal --engine --failed-hosts --report --metrics --metrics-prefix --report-format --progress --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1412,6 +1460,14 @@ _prun() {
                     return 0
                     ;;
                 --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_prun_global_optspecs
-    string join \n i/inventory= playbook-dir= inventory-timeout= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= o/option= A/forward-agent J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= report-format= progress= color= q/quiet h/help V/version
+    string join \n i/inventory= playbook-dir= inventory-timeout= H/hosts= l/limit= list-hosts u/user= port= identity= host-key-check= F/ssh-config= o/option= A/forward-agent J/jump= known-hosts= p/parallel= connect-timeout= t/timeout= keepalive= persist= env= cwd= pty sudo sudo-user= ask-pass stdin retries= batch= order= max-fail= fail-fast canary= y/yes pause= stagger= dry-run literal local engine= output= out-dir= failed-hosts= report= metrics= metrics-prefix= report-format= progress= color= q/quiet h/help V/version
 end
 
 function __fish_prun_needs_command
@@ -67,6 +67,8 @@ json\t'JSON Lines on stdout: run_start, host_start, output, host_end, summary ev
 complete -c prun -n "__fish_prun_needs_command" -l out-dir -d 'Also write each host\'s stdout and stderr, byte-exact, to DIR/<host>.out and DIR/<host>.err as they arrive (use -q to print nothing else)' -r -F
 complete -c prun -n "__fish_prun_needs_command" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_needs_command" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_needs_command" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_needs_command" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_needs_command" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_needs_command" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
@@ -135,6 +137,8 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -l engine -d 'How hosts
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_using_subcommand bench" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
@@ -185,6 +189,8 @@ complete -c prun -n "__fish_prun_using_subcommand push" -l engine -d 'How hosts 
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_using_subcommand push" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
@@ -239,6 +245,8 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -l engine -d 'How hosts 
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_using_subcommand pull" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
@@ -292,6 +300,8 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -l engine -d 'How hosts
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_using_subcommand shell" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
@@ -343,6 +353,8 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -l engine -d 'How ho
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''
@@ -393,6 +405,8 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -l engine -d 'How
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
+complete -c prun -n "__fish_prun_using_subcommand completions" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l progress -d 'Progress bar on stderr: auto shows it when stderr is a terminal' -r -f -a "auto\t''

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what building and testing prun needs on Debian, when missing:
 # openssh-server (the tests and the demo start their own sshd), netcat-openbsd (nc, for the
-# ProxyCommand tests), libssl-dev + pkg-config
+# ProxyCommand tests), influxdb (InfluxDB 1.x, for the --metrics tests), libssl-dev + pkg-config
 # (ssh2 links the system OpenSSL), /run/sshd (sshd's privilege-separation directory), and
 # target/ansible-venv (ansible-core and ClusterShell, the references of the inventory tests).
 set -eu
@@ -12,10 +12,17 @@ command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
 command -v nc >/dev/null 2>&1 || need="$need netcat-openbsd"   # ProxyCommand tests: nc %h %p
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 pkg-config --exists openssl 2>/dev/null || need="$need libssl-dev"
+[ -x /usr/bin/influxd ] || need="$need influxdb"   # the --metrics tests start their own influxd
 if [ -n "$need" ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     echo "deps: installing$need" >&2
     $SUDO apt-get update -qq
+    # no package may start a system service here (influxdb would): the tests start their own
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod +x /usr/sbin/policy-rc.d
+        trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
 fi
 if [ ! -d /run/sshd ]; then

@@ -185,6 +185,17 @@ pub fn run(cli: Cli) -> u8 {
             return exit::INTERNAL;
         }
     }
+    if !cli.metrics.is_empty() {
+        for sink in &cli.metrics {
+            if let Err(e) =
+                crate::report::metrics::send_summary(sink, &summary, &cli.metrics_prefix)
+            {
+                eprintln!(
+                    "prun: warning: --metrics: {e}; the metrics of this run were not sent there"
+                );
+            }
+        }
+    }
     if let Some((path, format)) = &report
         && let Err(e) = timing::write_file(&summary, path, *format)
     {
@@ -612,6 +623,10 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         (cli.pause.is_some(), "--pause"),
         (cli.stagger.is_some(), "--stagger"),
         (cli.dry_run, "--dry-run"),
+        (
+            !cli.metrics.is_empty(),
+            "--metrics (not yet for bench levels)",
+        ),
     ];
     if let Some((_, name)) = rollout_opts.iter().find(|(set, _)| *set) {
         eprintln!(

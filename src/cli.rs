@@ -206,6 +206,21 @@ total_ms), then reused (true or false) and batch (empty without batches). With b
 Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
     ),
     (
+        "METRICS",
+        "\
+--metrics URL (repeatable) sends every host's timings when the run ends: influx://HOST:PORT/DB \
+posts InfluxDB 1.x line protocol to /write?db=DB&precision=ns (at most 5,000 points a \
+request; 5 s per request, three tries, 10 s in all); graphite://HOST:PORT writes Graphite \
+plaintext, PREFIX.HOST.PHASE MS SECONDS and PREFIX.HOST.total (--metrics-prefix, default \
+prun); file:PATH writes the line protocol to a file. Points: prun_phase (tags run, host, \
+phase, status; field ms, the values of the --report timings), prun_host (tags run, host, \
+status; fields total_ms, attempts, stdout_bytes, stderr_bytes, exit_code) and prun_run (tag \
+run; fields hosts, wall_ms, command and a count per status), all at the run's start time, \
+tag values escaped. A sink that is down or refuses costs a warning and at most about ten \
+seconds, never the exit status. docs/grafana-prun.json is a Grafana dashboard over these \
+measurements. prun bench refuses --metrics, and prun shell sends none.",
+    ),
+    (
         "BENCH",
         "\
 prun bench [OPTIONS] COMMAND reproduces the 2017 study of SSH libraries: COMMAND runs at each \
@@ -863,6 +878,24 @@ pub struct Cli {
     /// .csv) or --report-format; written at the end, also after Ctrl-C
     #[arg(global = true, long, value_name = "FILE", help_heading = "Output")]
     pub report: Option<PathBuf>,
+
+    /// Send every host's phase timings, when the run ends, to InfluxDB 1.x over HTTP
+    /// (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a
+    /// line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not
+    /// the run)
+    #[arg(global = true, long, value_name = "URL", value_parser = crate::report::metrics::parse_sink,
+          help_heading = "Output")]
+    pub metrics: Vec<crate::report::metrics::Sink>,
+
+    /// The first segments of Graphite metric paths (PREFIX.HOST.PHASE)
+    #[arg(
+        global = true,
+        long,
+        value_name = "PREFIX",
+        default_value = "prun",
+        help_heading = "Output"
+    )]
+    pub metrics_prefix: String,
 
     /// Format of --report when its extension does not say
     #[arg(

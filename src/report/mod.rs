@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod jsonl;
+pub mod metrics;
 pub mod stats;
 pub mod summary;
 pub mod timing;

@@ -1,0 +1,246 @@
+//! `--metrics` against a real InfluxDB 1.x that the test starts on loopback ports with a
+//! temporary configuration (HTTP on, the Graphite listener on): 20 hosts' phases arrive with
+//! the values of the `--report` JSON; a line-protocol file holds the same points; a sink
+//! that is down costs a warning and a bounded delay, not the exit status.
+
+mod common;
+
+use common::Fleet;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const INFLUXD: &str = "/usr/bin/influxd";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A throwaway influxd; killed (by PID) on drop.
+struct Influx {
+    child: Child,
+    http: u16,
+    graphite: u16,
+}
+
+impl Drop for Influx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(port: u16, path_and_query: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
+    (code, body)
+}
+
+fn start_influx(dir: &Path) -> Influx {
+    assert!(
+        Path::new(INFLUXD).exists(),
+        "{INFLUXD} not found: the metrics tests need InfluxDB 1.x (scripts/deps.sh installs \
+         Debian's influxdb package)"
+    );
+    let (http, rpc, graphite) = (free_port(), free_port(), free_port());
+    let conf = dir.join("influxdb.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+             [meta]\n  dir = \"{d}/meta\"\n\
+             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+             [monitor]\n  store-enabled = false\n\
+             [http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+             [[graphite]]\n  enabled = true\n  bind-address = \"127.0.0.1:{graphite}\"\n  database = \"graphite\"\n  \
+             batch-timeout = \"100ms\"\n  templates = [\"measurement.host.phase\"]\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(INFLUXD)
+        .arg("-config")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let influx = Influx {
+        child,
+        http,
+        graphite,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(Instant::now() < deadline, "influxd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, body) = http_get(http, "/query?q=CREATE%20DATABASE%20prun");
+    assert_eq!(code, 200, "{body}");
+    influx
+}
+
+#[test]
+fn twenty_hosts_phases_arrive_in_influxdb_as_in_the_report() {
+    let f = Fleet::new(2);
+    f.trust_all();
+    let inv = f.inventory(20);
+    let db = tempfile::tempdir().unwrap();
+    let influx = start_influx(db.path());
+    let rep = f.dir.path().join("r.json");
+    let lp = f.dir.path().join("m.lp");
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--metrics",
+            &format!("influx://127.0.0.1:{}/prun", influx.http),
+            "--metrics",
+            &format!("file:{}", lp.display()),
+            "--report",
+            rep.to_str().unwrap(),
+            "cat /etc/hostname",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("--metrics"), "{r:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    let (code, body) = http_get(
+        influx.http,
+        "/query?db=prun&q=SELECT%20host%2Cphase%2Cms%20FROM%20prun_phase",
+    );
+    assert_eq!(code, 200, "{body}");
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rows = j["results"][0]["series"][0]["values"].as_array().unwrap();
+    let mut got = std::collections::BTreeMap::new();
+    for row in rows {
+        got.insert(
+            (
+                row[1].as_str().unwrap().to_string(),
+                row[2].as_str().unwrap().to_string(),
+            ),
+            row[3].as_f64().unwrap(),
+        );
+    }
+    let mut want = std::collections::BTreeMap::new();
+    for h in report["hosts"].as_array().unwrap() {
+        for (phase, ms) in h["timings_ms"].as_object().unwrap() {
+            want.insert(
+                (h["name"].as_str().unwrap().to_string(), phase.clone()),
+                ms.as_f64().unwrap(),
+            );
+        }
+    }
+    assert_eq!(got.len(), want.len(), "every host's every phase: {body}");
+    for (k, w) in &want {
+        let g = got[k];
+        assert!((g - w).abs() < 0.001, "{k:?}: influx {g} vs report {w}");
+    }
+    let (_, body) = http_get(
+        influx.http,
+        "/query?db=prun&q=SELECT%20ok%2Chosts%20FROM%20prun_run",
+    );
+    assert!(body.contains("20,20") || body.contains(",20,20]"), "{body}");
+    // the file holds the same points
+    let text = std::fs::read_to_string(&lp).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("prun_phase,"))
+            .count(),
+        want.len()
+    );
+    // every query of the Grafana dashboard in docs/ runs on these points
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-prun.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        let q = panel["targets"][0]["query"]
+            .as_str()
+            .unwrap()
+            .replace("$timeFilter", "time > 0")
+            .replace("$__interval", "1h");
+        let enc: String = q
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (code, body) = http_get(influx.http, &format!("/query?db=prun&q={enc}"));
+        assert_eq!(code, 200, "{q}: {body}");
+        assert!(!body.contains("\"error\":"), "{q}: {body}");
+        // every host succeeded, so the failures panel has nothing to show
+        if !q.contains("!= 'ok'") {
+            assert!(body.contains("\"series\""), "{q} found nothing: {body}");
+        }
+    }
+    // the study's path: Graphite plaintext into InfluxDB's Graphite listener
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--metrics",
+            &format!("graphite://127.0.0.1:{}", influx.graphite),
+            "--metrics-prefix",
+            "prungraphite",
+            "true",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("--metrics"), "{r:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = http_get(
+            influx.http,
+            "/query?db=graphite&q=SELECT%20count(value)%20FROM%20prungraphite%20WHERE%20phase%3D%27total%27",
+        );
+        if body.contains(",20]") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "graphite points never arrived: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // a sink that is down: a warning, a bounded delay, the same exit status
+    let start = Instant::now();
+    let r = f.run_inv(
+        &inv,
+        &[
+            "--metrics",
+            &format!("influx://127.0.0.1:{}/prun", common::closed_port()),
+            "true",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("prun: warning: --metrics:"), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
