@@ -623,10 +623,6 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         (cli.pause.is_some(), "--pause"),
         (cli.stagger.is_some(), "--stagger"),
         (cli.dry_run, "--dry-run"),
-        (
-            !cli.metrics.is_empty(),
-            "--metrics (not yet for bench levels)",
-        ),
     ];
     if let Some((_, name)) = rollout_opts.iter().find(|(set, _)| *set) {
         eprintln!(
@@ -672,6 +668,7 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
     };
     let mut levels = Vec::new();
     let mut statuses = Vec::new();
+    let bench_run = crate::report::metrics::run_id(std::time::SystemTime::now());
     // each engine once, in the order given
     let mut engines: Vec<crate::runner::Engine> = Vec::new();
     for e in cli.engine.iter().map(|e| e.engine()) {
@@ -737,12 +734,27 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
                 )
             });
         }
-        levels.push(crate::report::bench::Level::from_results(
-            engine.name(),
-            level,
-            &results,
-            wall,
-        ));
+        let l = crate::report::bench::Level::from_results(engine.name(), level, &results, wall);
+        // each level's points, as soon as it is measured
+        if !cli.metrics.is_empty() {
+            let (lp, gr) = crate::report::metrics::bench_lines(
+                &l,
+                &bench_run.0,
+                bench_run.1,
+                &cli.metrics_prefix,
+            );
+            for sink in &cli.metrics {
+                if let Err(e) = crate::report::metrics::deliver(sink, &lp, &gr) {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "prun: warning: --metrics: {e}; level {level}'s metrics were not sent \
+                             there"
+                        )
+                    });
+                }
+            }
+        }
+        levels.push(l);
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -212,13 +212,15 @@ Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
 posts InfluxDB 1.x line protocol to /write?db=DB&precision=ns (at most 5,000 points a \
 request; 5 s per request, three tries, 10 s in all); graphite://HOST:PORT writes Graphite \
 plaintext, PREFIX.HOST.PHASE MS SECONDS and PREFIX.HOST.total (--metrics-prefix, default \
-prun); file:PATH writes the line protocol to a file. Points: prun_phase (tags run, host, \
-phase, status; field ms, the values of the --report timings), prun_host (tags run, host, \
-status; fields total_ms, attempts, stdout_bytes, stderr_bytes, exit_code) and prun_run (tag \
+prun); file:PATH appends the line protocol to a file. Points: prun_phase (tags run, host, \
+group (the first inventory group that lists the host, - for none), phase, status; field ms, \
+the values of the --report timings), prun_host (tags run, host, group, status; fields total_ms, attempts, stdout_bytes, stderr_bytes, exit_code) and prun_run (tag \
 run; fields hosts, wall_ms, command and a count per status), all at the run's start time, \
 tag values escaped. A sink that is down or refuses costs a warning and at most about ten \
 seconds, never the exit status. docs/grafana-prun.json is a Grafana dashboard over these \
-measurements. prun bench refuses --metrics, and prun shell sends none.",
+measurements. prun bench sends each level as it is measured: prun_bench (tags run, engine, \
+level, op; fields p50_ms, p90_ms, sessions, ok, wall_s; Graphite \
+PREFIX.bench.ENGINE.LEVEL.OP.p50 and .p90). prun shell sends none.",
     ),
     (
         "BENCH",

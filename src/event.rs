@@ -14,6 +14,9 @@ pub struct HostInfo {
     /// Its batch (from 1), when the run has batches (`--batch`, `--canary`).
     #[serde(default)]
     pub batch: Option<u32>,
+    /// The first inventory group that lists it (besides `all` and `ungrouped`), for metrics.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// Which remote stream a chunk of output came from.
@@ -467,6 +470,7 @@ pub(crate) mod fixtures {
                     port: 22,
                     user: "u".into(),
                     batch: None,
+                    group: None,
                 })
                 .collect(),
             command: "x".into(),

@@ -162,6 +162,14 @@ pub fn build(cli: &Cli) -> Result<Plan, UsageError> {
     for &i in &selected {
         targets.push(r.target(&inv.hosts[i], false)?);
     }
+    // each host's first group (for metrics)
+    for (t, &i) in targets.iter_mut().zip(&selected) {
+        t.group = inv
+            .groups
+            .iter()
+            .find(|(g, m)| *g != "all" && *g != "ungrouped" && m.binary_search(&i).is_ok())
+            .map(|(g, _)| g.clone());
+    }
     // the run order, then the batches and every host's own work
     let mut order: Vec<usize> = (0..targets.len()).collect();
     match cli.order {
@@ -790,6 +798,7 @@ impl Resolver<'_> {
             proxy_command,
             forward_agent,
             certificates,
+            group: None,
         })
     }
 

@@ -75,6 +75,7 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
             port: t.port,
             user: t.user.clone(),
             batch: batches.as_ref().map(|b| b[i]),
+            group: t.group.clone(),
         })
         .collect();
     // lanes: hosts running at once, never more than a batch holds

@@ -173,6 +173,8 @@ pub struct Target {
     /// `CertificateFile` certificates: (the certified public key, the certificate), both wire
     /// format; offered with the matching key before the plain key.
     pub certificates: Vec<(Vec<u8>, Arc<Vec<u8>>)>,
+    /// The first inventory group that lists the host (besides `all`/`ungrouped`).
+    pub group: Option<String>,
 }
 
 impl Target {
@@ -204,6 +206,7 @@ impl Target {
             proxy_command: None,
             forward_agent: false,
             certificates: vec![],
+            group: None,
         }
     }
 

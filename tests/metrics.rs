@@ -230,6 +230,34 @@ fn twenty_hosts_phases_arrive_in_influxdb_as_in_the_report() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // prun bench: each level's medians, as it is measured
+    let mut c = f.prun();
+    c.arg("-i").arg(&inv).args([
+        "bench",
+        "--levels",
+        "1,2",
+        "--rounds",
+        "1",
+        "--csv",
+        f.dir.path().join("b.csv").to_str().unwrap(),
+        "--svg",
+        f.dir.path().join("b.svg").to_str().unwrap(),
+        "--metrics",
+        &format!("influx://127.0.0.1:{}/prun", influx.http),
+        "true",
+    ]);
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (_, body) = http_get(
+        influx.http,
+        "/query?db=prun&q=SELECT%20count(p50_ms)%20FROM%20prun_bench%20GROUP%20BY%20%22level%22",
+    );
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let series = j["results"][0]["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "two levels: {body}");
+    for s in series {
+        assert_eq!(s["values"][0][1], 7, "seven operations per level: {body}");
+    }
     // a sink that is down: a warning, a bounded delay, the same exit status
     let start = Instant::now();
     let r = f.run_inv(

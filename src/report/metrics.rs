@@ -1,14 +1,14 @@
-//! `--metrics URL`: the run's per-host timings, sent at the end of the run as InfluxDB line
-//! protocol to an InfluxDB 1.x HTTP `/write` endpoint (`influx://HOST:PORT/DB`, through the
+//! `--metrics URL`: the run's per-host timings (and each `prun bench` level's medians), sent
+//! at the end of the run (and of each level) as InfluxDB line protocol to an InfluxDB 1.x HTTP `/write` endpoint (`influx://HOST:PORT/DB`, through the
 //! ureq crate, bounded in time, batched) or to a file (`file:PATH`), or as Graphite
 //! plaintext (`graphite://HOST:PORT`: `PREFIX.HOST.PHASE MS TIMESTAMP`, the 2017 study's
 //! path into InfluxDB). A sink that fails costs a warning, never the run. Built from the
 //! [`Summary`]; never touches a host.
 //!
-//! Points: `prun_phase` (tags run, host, phase, status; field ms), `prun_host` (tags run,
-//! host, status; fields total_ms, attempts, stdout_bytes, stderr_bytes and exit_code when
-//! there is one), `prun_run` (tag run; fields hosts, wall_ms, one count per status). Every
-//! point of a run has the run's start time.
+//! Points: `prun_phase` (tags run, host, group, phase, status; field ms), `prun_host` (tags
+//! run, host, group, status; fields total_ms, attempts, stdout_bytes, stderr_bytes and
+//! exit_code when there is one), `prun_run` (tag run; fields hosts, wall_ms, command, one
+//! count per status), `prun_bench` (a bench level). Every point of a run has its start time.
 
 use super::Summary;
 use crate::event::{Phase, Status};
@@ -25,7 +25,7 @@ const SINK_BUDGET: Duration = Duration::from_secs(10);
 pub enum Sink {
     /// InfluxDB 1.x: `http://HOST:PORT/write?db=DB`.
     Influx { base: String, db: String },
-    /// Line protocol to a file.
+    /// Line protocol appended to a file.
     File(std::path::PathBuf),
     /// Graphite plaintext over TCP to `HOST:PORT`.
     Graphite(String),
@@ -107,27 +107,25 @@ pub fn lines(s: &Summary) -> Vec<String> {
         .started
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let run = tag(&format!(
-        "{}-{}",
-        humantime::format_rfc3339_seconds(s.started),
-        std::process::id()
-    ));
+    let (run, _) = run_id(s.started);
     let mut out = Vec::new();
     for (h, r) in s.hosts.iter().zip(&s.results) {
         let Some(r) = r else { continue };
         let host = tag(&h.name);
+        let group = tag(h.group.as_deref().unwrap_or("-"));
         let status = r.status.name();
         for p in Phase::ALL {
             if let Some(d) = r.timings.get(p) {
                 out.push(format!(
-                    "prun_phase,run={run},host={host},phase={},status={status} ms={} {ts}",
+                    "prun_phase,run={run},host={host},group={group},phase={},status={status} \
+                     ms={} {ts}",
                     p.name(),
                     d.as_secs_f64() * 1000.0
                 ));
             }
         }
         let mut line = format!(
-            "prun_host,run={run},host={host},status={status} total_ms={},attempts={}i,\
+            "prun_host,run={run},host={host},group={group},status={status} total_ms={},attempts={}i,\
              stdout_bytes={}i,stderr_bytes={}i",
             r.timings.total.as_secs_f64() * 1000.0,
             r.attempts,
@@ -203,13 +201,67 @@ pub fn graphite_lines(s: &Summary, prefix: &str) -> Vec<String> {
     out
 }
 
+/// A run id and timestamp (ns) for the points of a run that started at `started`.
+pub fn run_id(started: std::time::SystemTime) -> (String, u128) {
+    (
+        tag(&format!(
+            "{}-{}",
+            humantime::format_rfc3339_seconds(started),
+            std::process::id()
+        )),
+        started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    )
+}
+
+/// One `prun bench` level: `prun_bench` points (tags run, engine, level, op; fields p50_ms,
+/// p90_ms, sessions, ok, wall_s) as line protocol, and the same as Graphite plaintext
+/// (`PREFIX.bench.ENGINE.LEVEL.OP.p50` and `.p90`).
+pub fn bench_lines(
+    l: &super::bench::Level,
+    run: &str,
+    ts: u128,
+    prefix: &str,
+) -> (Vec<String>, Vec<String>) {
+    let (mut lp, mut gr) = (Vec::new(), Vec::new());
+    let secs = ts / 1_000_000_000;
+    let prefix: Vec<String> = prefix.split('.').map(segment).collect();
+    let prefix = prefix.join(".");
+    for (op, o) in super::bench::OPS.iter().zip(&l.ops) {
+        let Some((p50, p90)) = o else { continue };
+        let (p50, p90) = (p50.as_secs_f64() * 1000.0, p90.as_secs_f64() * 1000.0);
+        lp.push(format!(
+            "prun_bench,run={run},engine={},level={},op={op} p50_ms={p50},p90_ms={p90},\
+             sessions={}i,ok={}i,wall_s={} {ts}",
+            l.engine,
+            l.level,
+            l.sessions,
+            l.ok,
+            l.wall.as_secs_f64()
+        ));
+        for (q, v) in [("p50", p50), ("p90", p90)] {
+            gr.push(format!(
+                "{prefix}.bench.{}.{}.{op}.{q} {v} {secs}",
+                l.engine, l.level
+            ));
+        }
+    }
+    (lp, gr)
+}
+
 /// Send the run's metrics to `sink`; `Err` says why not (a warning for the user).
 pub fn send_summary(sink: &Sink, s: &Summary, prefix: &str) -> Result<(), String> {
+    deliver(sink, &lines(s), &graphite_lines(s, prefix))
+}
+
+/// Send points to `sink`: `lp` (line protocol) to InfluxDB and files, `graphite` to Graphite.
+pub fn deliver(sink: &Sink, lp: &[String], graphite: &[String]) -> Result<(), String> {
     match sink {
         Sink::Graphite(addr) => {
             use std::io::Write;
             use std::net::ToSocketAddrs;
-            let mut text = graphite_lines(s, prefix).join("\n");
+            let mut text = graphite.join("\n");
             text.push('\n');
             let a = addr
                 .to_socket_addrs()
@@ -222,7 +274,7 @@ pub fn send_summary(sink: &Sink, s: &Summary, prefix: &str) -> Result<(), String
             c.write_all(text.as_bytes())
                 .map_err(|e| format!("graphite://{addr}: {e}"))
         }
-        other => send(other, &lines(s)),
+        other => send(other, lp),
     }
 }
 
@@ -231,9 +283,16 @@ pub fn send(sink: &Sink, lines: &[String]) -> Result<(), String> {
     match sink {
         Sink::Graphite(_) => Err("graphite takes its own format (send_summary)".into()),
         Sink::File(path) => {
+            use std::io::Write;
             let mut text = lines.join("\n");
             text.push('\n');
-            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+            // appended: a file collects runs (and bench levels) like a log
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| format!("{}: {e}", path.display()))
         }
         Sink::Influx { base, db } => {
             let start = std::time::Instant::now();
@@ -309,7 +368,8 @@ mod tests {
         let l = lines(&s);
         assert!(
             l.iter()
-                .any(|x| x.starts_with("prun_host,run=") && x.contains(",host=web\\ 1\\,a\\=b,")),
+                .any(|x| x.starts_with("prun_host,run=")
+                    && x.contains(",host=web\\ 1\\,a\\=b,group=-,")),
             "{l:?}"
         );
         assert!(l.last().unwrap().contains("command=\"x\""), "{l:?}");

@@ -333,6 +333,7 @@ mod tests {
             port: 22,
             user: "u".into(),
             batch: None,
+            group: None,
         }
     }
 

@@ -350,6 +350,7 @@ mod tests {
                     port: 22,
                     user: "u".into(),
                     batch: None,
+                    group: None,
                 },
                 HostInfo {
                     name: "b,\"x\"".into(),
@@ -357,6 +358,7 @@ mod tests {
                     port: 2222,
                     user: "u".into(),
                     batch: Some(2),
+                    group: None,
                 },
             ],
             command: "uptime".into(),
