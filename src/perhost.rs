@@ -47,17 +47,6 @@ impl HostCtx<'_> {
             },
         })
     }
-
-    /// Built-in and scalar inventory vars, as `PRUN_*`-style environment for local commands.
-    pub fn env(&self) -> Vec<(String, String)> {
-        ["host", "addr", "port", "user", "batch", "index"]
-            .iter()
-            .filter_map(|n| {
-                self.get(n)
-                    .map(|v| (format!("PRUN_{}", n.to_ascii_uppercase()), v.into_owned()))
-            })
-            .collect()
-    }
 }
 
 /// Check that every host has every name `t` uses, as a value that can be substituted.
