@@ -67,7 +67,7 @@ json\t'JSON Lines on stdout: run_start, host_start, output, host_end, summary ev
 complete -c prun -n "__fish_prun_needs_command" -l out-dir -d 'Also write each host\'s stdout and stderr, byte-exact, to DIR/<host>.out and DIR/<host>.err as they arrive (use -q to print nothing else)' -r -F
 complete -c prun -n "__fish_prun_needs_command" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_needs_command" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_needs_command" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_needs_command" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_needs_command" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_needs_command" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
@@ -137,7 +137,7 @@ complete -c prun -n "__fish_prun_using_subcommand bench" -l engine -d 'How hosts
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand bench" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand bench" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand bench" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand bench" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
@@ -189,7 +189,7 @@ complete -c prun -n "__fish_prun_using_subcommand push" -l engine -d 'How hosts 
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand push" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand push" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand push" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand push" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand push" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
@@ -245,7 +245,7 @@ complete -c prun -n "__fish_prun_using_subcommand pull" -l engine -d 'How hosts 
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand pull" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand pull" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand pull" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand pull" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
@@ -300,7 +300,7 @@ complete -c prun -n "__fish_prun_using_subcommand shell" -l engine -d 'How hosts
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand shell" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand shell" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand shell" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand shell" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
@@ -353,7 +353,7 @@ complete -c prun -n "__fish_prun_using_subcommand sessions" -l engine -d 'How ho
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand sessions" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand sessions" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand sessions" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"
@@ -405,7 +405,7 @@ complete -c prun -n "__fish_prun_using_subcommand completions" -l engine -d 'How
 events\t''"
 complete -c prun -n "__fish_prun_using_subcommand completions" -l failed-hosts -d 'Write the names of the hosts that did not succeed to FILE, one per line, to re-run them with -l @FILE' -r -F
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report -d 'Write the per-host timing report to FILE: JSON or CSV by the file\'s extension (.json, .csv) or --report-format; written at the end, also after Ctrl-C' -r -F
-complete -c prun -n "__fish_prun_using_subcommand completions" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x over HTTP (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
+complete -c prun -n "__fish_prun_using_subcommand completions" -l metrics -d 'Send every host\'s phase timings, when the run ends, to InfluxDB 1.x (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET, token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not the run)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l metrics-prefix -d 'The first segments of Graphite metric paths (PREFIX.HOST.PHASE)' -r
 complete -c prun -n "__fish_prun_using_subcommand completions" -l report-format -d 'Format of --report when its extension does not say' -r -f -a "json\t''
 csv\t''"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what building and testing prun needs on Debian, when missing:
 # openssh-server (the tests and the demo start their own sshd), netcat-openbsd (nc, for the
-# ProxyCommand tests), influxdb (InfluxDB 1.x, for the --metrics tests), libssl-dev + pkg-config
+# ProxyCommand tests), influxdb (InfluxDB 1.x, for the --metrics tests), openssl (the HTTPS
+# metrics test makes a certificate with it), libssl-dev + pkg-config
 # (ssh2 links the system OpenSSL), /run/sshd (sshd's privilege-separation directory), and
 # target/ansible-venv (ansible-core and ClusterShell, the references of the inventory tests).
 set -eu
@@ -13,6 +14,7 @@ command -v nc >/dev/null 2>&1 || need="$need netcat-openbsd"   # ProxyCommand te
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 pkg-config --exists openssl 2>/dev/null || need="$need libssl-dev"
 [ -x /usr/bin/influxd ] || need="$need influxdb"   # the --metrics tests start their own influxd
+[ -x /usr/bin/openssl ] || need="$need openssl"
 if [ -n "$need" ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     echo "deps: installing$need" >&2

@@ -23,6 +23,17 @@ const EVENT_QUEUE: usize = 64;
 
 /// Run prun with parsed arguments; returns the exit status.
 pub fn run(cli: Cli) -> u8 {
+    if !matches!(
+        cli.sub,
+        Some(Sub::Shell | Sub::Sessions { .. } | Sub::Completions { .. })
+    ) {
+        for sink in &cli.metrics {
+            if let Err(e) = crate::report::metrics::check_sink(sink) {
+                eprintln!("prun: error: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
     match cli.sub.clone() {
         Some(Sub::Bench(args)) => return bench(cli, args),
         Some(Sub::Completions { shell }) => {

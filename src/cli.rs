@@ -210,7 +210,13 @@ Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
         "\
 --metrics URL (repeatable) sends every host's timings when the run ends: influx://HOST:PORT/DB \
 posts InfluxDB 1.x line protocol to /write?db=DB&precision=ns (at most 5,000 points a \
-request; 5 s per request, three tries, 10 s in all); graphite://HOST:PORT writes Graphite \
+request; 5 s per request, three tries, 10 s in all; the port defaults to 8086); \
+influx+https://HOST:PORT/DB does the same over HTTPS (the system's OpenSSL trust store; \
+SSL_CERT_FILE names another CA); influx2://HOST:PORT/ORG/BUCKET (or influx2+https://) posts \
+to InfluxDB 2.x's /api/v2/write with the token in PRUN_INFLUX_TOKEN (required). Credentials \
+come from the environment only: PRUN_INFLUX_TOKEN is sent as Authorization: Token, else \
+PRUN_INFLUX_USER and PRUN_INFLUX_PASSWORD as basic authentication; a URL holding credentials \
+or a query exits 2 without repeating them. graphite://HOST:PORT writes Graphite \
 plaintext, PREFIX.HOST.PHASE MS SECONDS and PREFIX.HOST.total (--metrics-prefix, default \
 prun); file:PATH appends the line protocol to a file. Points: prun_phase (tags run, host, \
 group (the first inventory group that lists the host, - for none), phase, status; field ms, \
@@ -504,6 +510,9 @@ option: a command that starts with - goes after --.",
   PRUN_SUDO_PASSWORD  the password for sudo's prompt (with --sudo)
   PRUN_PERSIST   like --persist DUR when the option is not given
   PRUN_ENGINE    like --engine (threads or events) when the option is not given
+  PRUN_INFLUX_TOKEN  the InfluxDB token for --metrics influx2:// (and influx://)
+  PRUN_INFLUX_USER, PRUN_INFLUX_PASSWORD  InfluxDB 1.x basic authentication
+  SSL_CERT_FILE  a CA file for --metrics over HTTPS (else the system's)
   XDG_RUNTIME_DIR  where the --persist holder's socket directory (prun/) is
   PRUN_HISTORY   prun shell's history file (empty: keep none)
   XDG_STATE_HOME  else the history is $XDG_STATE_HOME/prun/shell_history
@@ -881,10 +890,10 @@ pub struct Cli {
     #[arg(global = true, long, value_name = "FILE", help_heading = "Output")]
     pub report: Option<PathBuf>,
 
-    /// Send every host's phase timings, when the run ends, to InfluxDB 1.x over HTTP
-    /// (influx://HOST:PORT/DB), to Graphite (graphite://HOST:PORT) or to a
-    /// line-protocol file (file:PATH) (repeatable; a sink that fails costs a warning, not
-    /// the run)
+    /// Send every host's phase timings, when the run ends, to InfluxDB 1.x
+    /// (influx[+https]://HOST:PORT/DB), InfluxDB 2.x (influx2[+https]://HOST:PORT/ORG/BUCKET,
+    /// token in PRUN_INFLUX_TOKEN), Graphite (graphite://HOST:PORT) or a line-protocol file
+    /// (file:PATH) (repeatable; a sink that fails costs a warning, not the run)
     #[arg(global = true, long, value_name = "URL", value_parser = crate::report::metrics::parse_sink,
           help_heading = "Output")]
     pub metrics: Vec<crate::report::metrics::Sink>,

@@ -1,6 +1,9 @@
 //! `--metrics URL`: the run's per-host timings (and each `prun bench` level's medians), sent
-//! at the end of the run (and of each level) as InfluxDB line protocol to an InfluxDB 1.x HTTP `/write` endpoint (`influx://HOST:PORT/DB`, through the
-//! ureq crate, bounded in time, batched) or to a file (`file:PATH`), or as Graphite
+//! at the end of the run (and of each level) as InfluxDB line protocol to an InfluxDB 1.x
+//! HTTP(S) `/write` endpoint (`influx[+https]://HOST:PORT/DB`) or InfluxDB 2.x's
+//! `/api/v2/write` (`influx2[+https]://HOST:PORT/ORG/BUCKET`), through the ureq crate
+//! (system OpenSSL via native-tls, bounded in time, batched; credentials from the
+//! environment, never from the URL), or to a file (`file:PATH`), or as Graphite
 //! plaintext (`graphite://HOST:PORT`: `PREFIX.HOST.PHASE MS TIMESTAMP`, the 2017 study's
 //! path into InfluxDB). A sink that fails costs a warning, never the run. Built from the
 //! [`Summary`]; never touches a host.
@@ -23,27 +26,39 @@ const SINK_BUDGET: Duration = Duration::from_secs(10);
 /// Where metrics go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
-    /// InfluxDB 1.x: `http://HOST:PORT/write?db=DB`.
+    /// InfluxDB 1.x (or 2.x's 1.x-compatible API): `BASE/write?db=DB`, `BASE` being
+    /// `http(s)://HOST:PORT`.
     Influx { base: String, db: String },
+    /// InfluxDB 2.x: `BASE/api/v2/write?org=ORG&bucket=BUCKET`, with `PRUN_INFLUX_TOKEN`.
+    Influx2 {
+        base: String,
+        org: String,
+        bucket: String,
+    },
     /// Line protocol appended to a file.
     File(std::path::PathBuf),
     /// Graphite plaintext over TCP to `HOST:PORT`.
     Graphite(String),
+    /// A URL with credentials in it: refused by [`check_sink`] before the run, with a
+    /// message that does not repeat them (a parse error would: clap echoes the value).
+    Refused(String),
 }
 
-/// `influx://HOST:PORT/DB` (plain HTTP: this build has no TLS client), `graphite://HOST:PORT`
-/// or `file:PATH`.
+/// The environment variable that holds an InfluxDB token (2.x, or 1.8+ as `USER:PASSWORD`).
+pub const TOKEN_ENV: &str = "PRUN_INFLUX_TOKEN";
+/// The environment variables of InfluxDB 1.x basic authentication.
+pub const USER_ENV: &str = "PRUN_INFLUX_USER";
+pub const PASSWORD_ENV: &str = "PRUN_INFLUX_PASSWORD";
+
+/// `influx[+https]://HOST[:PORT]/DB`, `influx2[+https]://HOST[:PORT]/ORG/BUCKET` (the port
+/// defaults to 8086), `graphite://HOST[:PORT]` (2003) or `file:PATH`.
 pub fn parse_sink(s: &str) -> Result<Sink, String> {
     if let Some(a) = s.strip_prefix("graphite://") {
         let a = a.trim_end_matches('/');
         if a.is_empty() || a.contains('/') {
             return Err(format!("'{s}': expected graphite://HOST:PORT"));
         }
-        return Ok(Sink::Graphite(if a.contains(':') {
-            a.to_string()
-        } else {
-            format!("{a}:2003")
-        }));
+        return Ok(Sink::Graphite(with_port(a, 2003)));
     }
     if let Some(p) = s.strip_prefix("file:") {
         if p.is_empty() {
@@ -51,24 +66,99 @@ pub fn parse_sink(s: &str) -> Result<Sink, String> {
         }
         return Ok(Sink::File(p.into()));
     }
-    let (scheme, rest) = if let Some(r) = s.strip_prefix("influx://") {
-        ("http", r)
+    let (scheme, v2, rest) = if let Some(r) = s.strip_prefix("influx://") {
+        ("http", false, r)
+    } else if let Some(r) = s.strip_prefix("influx+https://") {
+        ("https", false, r)
+    } else if let Some(r) = s.strip_prefix("influx2://") {
+        ("http", true, r)
+    } else if let Some(r) = s.strip_prefix("influx2+https://") {
+        ("https", true, r)
     } else {
         return Err(format!(
-            "'{s}': expected influx://HOST:PORT/DB, graphite://HOST:PORT or file:PATH"
+            "'{s}': expected influx[+https]://HOST:PORT/DB, influx2[+https]://HOST:PORT/ORG/BUCKET, \
+             graphite://HOST:PORT or file:PATH"
         ));
     };
-    let (host, db) = rest
-        .split_once('/')
-        .filter(|(h, d)| !h.is_empty() && !d.is_empty() && !d.contains('/'))
-        .ok_or_else(|| format!("'{s}': expected influx://HOST:PORT/DB"))?;
-    Ok(Sink::Influx {
-        base: format!("{scheme}://{host}"),
-        db: db.to_string(),
+    if rest.contains(['@', '?', '#']) {
+        let shown = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+        return Ok(Sink::Refused(format!(
+            "--metrics …{shown}: credentials and options do not go in the URL: set \
+             {TOKEN_ENV}, or {USER_ENV} and {PASSWORD_ENV}"
+        )));
+    }
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let want = if v2 { 3 } else { 2 };
+    if parts.len() != want || parts.iter().any(|p| p.is_empty()) {
+        return Err(if v2 {
+            format!("'{s}': expected influx2[+https]://HOST:PORT/ORG/BUCKET")
+        } else {
+            format!("'{s}': expected influx[+https]://HOST:PORT/DB")
+        });
+    }
+    let base = format!("{scheme}://{}", with_port(parts[0], 8086));
+    Ok(if v2 {
+        Sink::Influx2 {
+            base,
+            org: parts[1].to_string(),
+            bucket: parts[2].to_string(),
+        }
+    } else {
+        Sink::Influx {
+            base,
+            db: parts[1].to_string(),
+        }
     })
 }
 
-/// A tag key or value, or a measurement, escaped for line protocol.
+/// `host` with `:port` added when it names none (`[::1]` and `::1`-style literals too).
+fn with_port(host: &str, port: u16) -> String {
+    let has_port = match host.rsplit_once(':') {
+        Some((h, p)) => p.parse::<u16>().is_ok() && (h.ends_with(']') || !h.contains(':')),
+        None => false,
+    };
+    if has_port {
+        host.to_string()
+    } else if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// What a sink needs from the environment before the run starts: `influx2` takes a token.
+pub fn check_sink(sink: &Sink) -> Result<(), String> {
+    if let Sink::Refused(why) = sink {
+        return Err(why.clone());
+    }
+    if let Sink::Influx2 { base, org, bucket } = sink
+        && std::env::var_os(TOKEN_ENV).is_none_or(|t| t.is_empty())
+    {
+        return Err(format!(
+            "--metrics: InfluxDB 2.x at {base} (org {org}, bucket {bucket}) needs a token in \
+             {TOKEN_ENV}"
+        ));
+    }
+    Ok(())
+}
+
+/// The `Authorization` header for InfluxDB, from the environment: `Token T` from
+/// [`TOKEN_ENV`], else basic authentication from [`USER_ENV`] and [`PASSWORD_ENV`].
+fn authorization() -> Option<zeroize::Zeroizing<String>> {
+    use base64::Engine as _;
+    if let Some(t) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+        let t = zeroize::Zeroizing::new(t);
+        return Some(zeroize::Zeroizing::new(format!("Token {}", t.as_str())));
+    }
+    let user = std::env::var(USER_ENV).ok().filter(|u| !u.is_empty())?;
+    let pass = zeroize::Zeroizing::new(std::env::var(PASSWORD_ENV).unwrap_or_default());
+    let pair = zeroize::Zeroizing::new(format!("{user}:{}", pass.as_str()));
+    Some(zeroize::Zeroizing::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+    )))
+}
+
 fn tag(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -282,6 +372,7 @@ pub fn deliver(sink: &Sink, lp: &[String], graphite: &[String]) -> Result<(), St
 pub fn send(sink: &Sink, lines: &[String]) -> Result<(), String> {
     match sink {
         Sink::Graphite(_) => Err("graphite takes its own format (send_summary)".into()),
+        Sink::Refused(why) => Err(why.clone()),
         Sink::File(path) => {
             use std::io::Write;
             let mut text = lines.join("\n");
@@ -294,28 +385,56 @@ pub fn send(sink: &Sink, lines: &[String]) -> Result<(), String> {
                 .and_then(|mut f| f.write_all(text.as_bytes()))
                 .map_err(|e| format!("{}: {e}", path.display()))
         }
-        Sink::Influx { base, db } => {
+        Sink::Influx { .. } | Sink::Influx2 { .. } => {
             let start = std::time::Instant::now();
+            // native-tls: the system's OpenSSL and its trust store (SSL_CERT_FILE and
+            // SSL_CERT_DIR name others)
+            let tls = ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::NativeTls)
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build();
             let agent: ureq::Agent = ureq::Agent::config_builder()
+                .tls_config(tls)
                 .timeout_global(Some(Duration::from_secs(5)))
                 .http_status_as_error(false)
                 .build()
                 .into();
-            let url = format!("{base}/write?db={db}&precision=ns");
+            let url = match sink {
+                Sink::Influx { base, db } => {
+                    format!("{base}/write?db={}&precision=ns", query_value(db))
+                }
+                Sink::Influx2 { base, org, bucket } => format!(
+                    "{base}/api/v2/write?org={}&bucket={}&precision=ns",
+                    query_value(org),
+                    query_value(bucket)
+                ),
+                _ => unreachable!(),
+            };
+            let auth = authorization();
             for chunk in lines.chunks(BATCH) {
                 let body = chunk.join("\n");
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
-                    let why = match agent
+                    let mut req = agent
                         .post(&url)
-                        .header("Content-Type", "text/plain; charset=utf-8")
-                        .send(body.as_str())
-                    {
+                        .header("Content-Type", "text/plain; charset=utf-8");
+                    if let Some(a) = &auth {
+                        req = req.header("Authorization", a.as_str());
+                    }
+                    let why = match req.send(body.as_str()) {
                         Ok(resp) if resp.status().is_success() => break,
                         Ok(mut resp) => {
                             let text = resp.body_mut().read_to_string().unwrap_or_default();
-                            let msg = format!("{url}: HTTP {}: {}", resp.status(), text.trim());
+                            let mut msg = format!("{url}: HTTP {}: {}", resp.status(), text.trim());
+                            if matches!(resp.status().as_u16(), 401 | 403) {
+                                let _ = write!(
+                                    msg,
+                                    " ({} credentials: {TOKEN_ENV}, or {USER_ENV} and \
+                                     {PASSWORD_ENV})",
+                                    if auth.is_some() { "check the" } else { "no" }
+                                );
+                            }
                             // a client error will not go away by retrying
                             if resp.status().is_client_error() {
                                 return Err(msg);
@@ -333,6 +452,19 @@ pub fn send(sink: &Sink, lines: &[String]) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `s` percent-encoded for a URL's query (database, org and bucket names).
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -357,6 +489,45 @@ mod tests {
             Sink::Graphite("127.0.0.1:2003".into())
         );
         assert!(parse_sink("carbon://x").is_err());
+        assert_eq!(
+            parse_sink("influx+https://db.example:9999/p").unwrap(),
+            Sink::Influx {
+                base: "https://db.example:9999".into(),
+                db: "p".into()
+            }
+        );
+        assert_eq!(
+            parse_sink("influx://db.example/p/").unwrap(),
+            Sink::Influx {
+                base: "http://db.example:8086".into(),
+                db: "p".into()
+            }
+        );
+        assert_eq!(
+            parse_sink("influx2+https://[::1]/acme/ops").unwrap(),
+            Sink::Influx2 {
+                base: "https://[::1]:8086".into(),
+                org: "acme".into(),
+                bucket: "ops".into()
+            }
+        );
+        assert_eq!(
+            parse_sink("influx2://::1/o/b").unwrap(),
+            Sink::Influx2 {
+                base: "http://[::1]:8086".into(),
+                org: "o".into(),
+                bucket: "b".into()
+            }
+        );
+        assert!(parse_sink("influx2://h/o").is_err());
+        assert!(parse_sink("influx://h/a/b").is_err());
+        let e = check_sink(&parse_sink("influx://u:secret@h/db").unwrap()).unwrap_err();
+        assert!(
+            e.contains("PRUN_INFLUX_USER") && !e.contains("secret"),
+            "{e}"
+        );
+        assert!(check_sink(&parse_sink("influx://h/db?u=x").unwrap()).is_err());
+        assert_eq!(query_value("my org/é"), "my%20org%2F%C3%A9");
     }
 
     #[test]
