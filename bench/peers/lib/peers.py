@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -286,8 +287,8 @@ def verify_bssh(ctx):
     return {}, {h: "aggregate output mismatch" for h in ctx.hosts}
 
 
-@peer("prun", "prun (this project): target/release/prun, or PRUN_BIN")
-def _prun(ctx):
+@peer("prun", "prun (this project), its default engine (events): target/release/prun, or PRUN_BIN")
+def _prun(ctx, engine=None):
     repo_bin = os.path.join(os.path.dirname(os.path.dirname(BENCH)), "target", "release", "prun")
     exe = os.environ.get("PRUN_BIN") or (repo_bin if os.path.exists(repo_bin) else shutil.which("prun"))
     if not exe:
@@ -300,8 +301,14 @@ def _prun(ctx):
     return {"argv": [exe, "-q", "-F", "none", "--inventory", ctx.inventory, "--parallel", str(ctx.p),
                      "--known-hosts", ctx.known_hosts, "--identity", ctx.key,
                      "--out-dir", os.path.join(ctx.work, "prun-out"),
-                     "--failed-hosts", os.path.join(ctx.work, "prun-failed"), ctx.cmd],
+                     "--failed-hosts", os.path.join(ctx.work, "prun-failed")]
+                    + (["--engine", engine] if engine else []) + [ctx.cmd],
             "verify": verify_prun}
+
+
+@peer("prun-threads", "prun with --engine threads (one thread per running host), the study's first setup")
+def _prun_threads(ctx):
+    return _prun(ctx, "threads")
 
 
 def verify_prun(ctx):
@@ -477,7 +484,9 @@ def prun_ratios(by, n):
     def m(rs, k):
         return med([r[k] for r in rs])
     prun = by["prun"]
-    others = {k: v for k, v in by.items() if k != "prun"}
+    others = {k: v for k, v in by.items() if not k.startswith("prun")}
+    if not others:
+        return []
     cores = os.cpu_count() or 1
     floor = med([(r["cpu_s"] + r["server_cpu_s"]) / cores for r in prun])
     fast = min(others, key=lambda k: m(others[k], "wall_s"))
@@ -510,6 +519,9 @@ def main():
     ap.add_argument("--ssh-opt", action="append", default=[],
                     help='extra OpenSSH client option for the generated ssh_config, e.g. '
                          '"KexAlgorithms curve25519-sha256" (affects peers that spawn ssh)')
+    ap.add_argument("--delay", metavar="DURATION", default=None,
+                    help="one-way delay between every peer and the servers, through "
+                         "latency-proxy.py (25ms: 50 ms round trips; this kernel has no netem)")
     a = ap.parse_args()
 
     ports_file = os.path.join(STATE, "ports")
@@ -526,9 +538,13 @@ def main():
             sys.exit(f"unknown peer {x}; known: {', '.join(PEERS)}")
     rounds = a.rounds or (3 if a.n <= 100 else 2)
 
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-n{a.n}-p{a.p}" + (f"-{a.tag}" if a.tag else "")
+    run_id = (time.strftime("%Y%m%d-%H%M%S") + f"-n{a.n}-p{a.p}" + (f"-delay{a.delay}" if a.delay else "")
+              + (f"-{a.tag}" if a.tag else ""))
     run_dir = os.path.join(os.environ.get("PRUN_BENCH_RUNS") or os.path.join(BENCH, "runs"), run_id)
     fleet_dir = os.path.join(run_dir, "fleet")
+    proxy = None
+    if a.delay:
+        proxy, ports = start_proxy(ports, a.delay, run_dir)
     hostsmod.write_all(STATE, hostsmod.fleet(a.n, ports), fleet_dir, extra=a.ssh_opt)
     work_root = os.path.join(run_dir, "work")
     results = os.path.join(run_dir, "results.jsonl")
@@ -559,6 +575,9 @@ def main():
                   + (" TIMEOUT" if m["timed_out"] else "")
                   + (f" leftover {len(m['leftover_pids'])}" if m["leftover_pids"] else ""), flush=True)
             time.sleep(1)
+    if proxy:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait()
     shutil.rmtree(work_root, ignore_errors=True)
     if not rows:
         sys.exit("nothing ran")
@@ -571,6 +590,38 @@ def main():
     open(os.path.join(run_dir, "summary.md"), "w").write(summary)
     print("\n" + summary)
     print(f"results: {os.path.relpath(results, BENCH)}  summary: {os.path.relpath(run_dir, BENCH)}/summary.md")
+
+
+def start_proxy(ports, delay, run_dir):
+    """Relay a new loopback port to each sshd port with `delay` one way (latency-proxy.py, beside
+    this harness or one folder up) and trust the servers' key on the relay ports too. Returns the
+    proxy process and the relay ports, which the run's host lists then use."""
+    import socket
+    script = next((p for p in (os.path.join(BENCH, "latency-proxy.py"),
+                               os.path.join(os.path.dirname(BENCH), "latency-proxy.py"))
+                   if os.path.exists(p)), None)
+    if not script:
+        sys.exit("latency-proxy.py not found beside the harness")
+    relays = []
+    for target in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            relays.append((s.getsockname()[1], int(target)))
+    os.makedirs(run_dir, exist_ok=True)
+    proxy = subprocess.Popen(
+        [sys.executable, script, "--delay", delay] + [f"127.0.0.1:{a}=127.0.0.1:{b}" for a, b in relays],
+        stdout=subprocess.PIPE, stderr=open(os.path.join(run_dir, "proxy.log"), "w"), text=True)
+    for _ in relays:
+        if not proxy.stdout.readline():
+            sys.exit("latency-proxy did not start (see proxy.log)")
+    known = os.path.join(STATE, "known_hosts")
+    lines = open(known).read().splitlines()
+    key = " ".join(lines[0].split()[1:3])
+    with open(known, "a") as f:
+        f.writelines(f"[127.0.0.1]:{a} {key}\n" for a, _ in relays
+                     if f"[127.0.0.1]:{a} {key}" not in lines)
+    print(f"latency-proxy: {delay} one way; relays {' '.join(f'{a}->{b}' for a, b in relays)}", flush=True)
+    return proxy, [str(a) for a, _ in relays]
 
 
 def resummarize(run_dir):
