@@ -7,6 +7,7 @@ pub mod agentfwd;
 pub mod bound;
 pub mod channel;
 pub mod ctx;
+pub mod curve;
 pub mod exec;
 pub mod fail;
 pub mod fiber;
