@@ -69,7 +69,7 @@ pub(crate) fn secure(
             fd
         }
     };
-    super::curve::linked();
+    super::crypto::linked();
     let lookup = target.host_key_name.as_str();
     let host_keys = target.known_hosts.for_host(lookup);
     let prefs = hostkey_prefs(

@@ -6,8 +6,8 @@
 pub mod agentfwd;
 pub mod bound;
 pub mod channel;
+pub mod crypto;
 pub mod ctx;
-pub mod curve;
 pub mod exec;
 pub mod fail;
 pub mod fiber;
