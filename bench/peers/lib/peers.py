@@ -287,23 +287,24 @@ def verify_bssh(ctx):
     return {}, {h: "aggregate output mismatch" for h in ctx.hosts}
 
 
-@peer("prun", "prun (this project), its default engine (events): target/release/prun, or PRUN_BIN")
-def _prun(ctx, engine=None):
+@peer("prun", "prun (this project), its default engine (events), output streamed as `HOST | line` "
+      "like bssh and pdsh: target/release/prun, or PRUN_BIN")
+def _prun(ctx, engine=None, out_dir=False):
     repo_bin = os.path.join(os.path.dirname(os.path.dirname(BENCH)), "target", "release", "prun")
     exe = os.environ.get("PRUN_BIN") or (repo_bin if os.path.exists(repo_bin) else shutil.which("prun"))
     if not exe:
         raise Skip("no prun binary (cargo build --release, or set PRUN_BIN)")
-    # known_hosts and key given explicitly (HOME may not have them); per-host stdout in
-    # OUT-DIR/<host>.out; hosts that did not succeed listed in the --failed-hosts file; -q so
-    # prun does not also print every host's output, prefixed, to a file nobody reads (the other
-    # peers that write per-host files do not print either). -F none: the harness's hosts are
-    # described by the inventory, not by the machine's ssh_config.
-    return {"argv": [exe, "-q", "-F", "none", "--inventory", ctx.inventory, "--parallel", str(ctx.p),
-                     "--known-hosts", ctx.known_hosts, "--identity", ctx.key,
-                     "--out-dir", os.path.join(ctx.work, "prun-out"),
-                     "--failed-hosts", os.path.join(ctx.work, "prun-failed")]
+    # known_hosts and key given explicitly (HOME may not have them); hosts that did not succeed
+    # listed in the --failed-hosts file; -F none: the harness's hosts are described by the
+    # inventory, not by the machine's ssh_config. Output: prefixed lines on stdout (prun's
+    # default, the same work bssh --stream and pdsh do), or with out_dir each host's stdout in
+    # OUT-DIR/<host>.out and -q (the work pssh -o does: two files created per host).
+    out = ["-q", "--out-dir", os.path.join(ctx.work, "prun-out")] if out_dir else []
+    return {"argv": [exe, "-F", "none", "--inventory", ctx.inventory, "--parallel", str(ctx.p),
+                     "--known-hosts", ctx.known_hosts, "--identity", ctx.key]
+                    + out + ["--failed-hosts", os.path.join(ctx.work, "prun-failed")]
                     + (["--engine", engine] if engine else []) + [ctx.cmd],
-            "verify": verify_prun}
+            "verify": verify_prun_outdir if out_dir else verify_prun}
 
 
 @peer("prun-threads", "prun with --engine threads (one thread per running host), the study's first setup")
@@ -311,9 +312,37 @@ def _prun_threads(ctx):
     return _prun(ctx, "threads")
 
 
+@peer("prun-outdir", "prun writing each host's output to --out-dir files (-q), like pssh -o",
+      default=False)
+def _prun_outdir(ctx):
+    return _prun(ctx, out_dir=True)
+
+
+def prun_failed(ctx):
+    failed = set()
+    fp = os.path.join(ctx.work, "prun-failed")
+    if os.path.exists(fp):
+        failed = {line.split()[0] for line in open(fp, errors="replace") if line.strip()}
+    return failed
+
+
 def verify_prun(ctx):
-    """prun --out-dir D --failed-hosts F: D/<host>.out holds the host's stdout; F lists the hosts
-    that did not succeed (absent or empty when all did)."""
+    """prun's stream output: `NAME | line` (the name padded to the widest), each host's lines
+    in order; the lines of one host, joined, are its stdout. The --failed-hosts file lists the
+    hosts that did not succeed (absent or empty when all did)."""
+    contents = collections.defaultdict(bytearray)
+    with open(ctx.stdout, "rb") as f:
+        for line in f:
+            name, sep, rest = line.partition(b" | ")
+            if sep:
+                contents[name.strip().decode(errors="replace")] += rest
+    failed = prun_failed(ctx)
+    return ({h: bytes(v) for h, v in contents.items()},
+            {h: ("listed in --failed-hosts" if h in failed else "0") for h in contents})
+
+
+def verify_prun_outdir(ctx):
+    """prun --out-dir D: D/<host>.out holds the host's stdout."""
     d = os.path.join(ctx.work, "prun-out")
     contents = {}
     for h in ctx.hosts:
@@ -321,10 +350,7 @@ def verify_prun(ctx):
         if os.path.exists(p):
             with open(p, "rb") as f:
                 contents[h] = f.read()
-    failed = set()
-    fp = os.path.join(ctx.work, "prun-failed")
-    if os.path.exists(fp):
-        failed = {line.split()[0] for line in open(fp, errors="replace") if line.strip()}
+    failed = prun_failed(ctx)
     return contents, {h: ("listed in --failed-hosts" if h in failed else "0") for h in contents}
 
 
