@@ -404,29 +404,25 @@ fn https_and_basic_authentication_against_a_real_influxd() {
         r.stderr.contains("HTTP 401") && r.stderr.contains("no credentials: PRUN_INFLUX_TOKEN"),
         "{r:?}"
     );
+    let as_admin = |password: &str| {
+        local_run(
+            &url,
+            &[
+                ("SSL_CERT_FILE", ca),
+                ("PRUN_INFLUX_USER", "admin"),
+                ("PRUN_INFLUX_PASSWORD", password),
+            ],
+        )
+    };
     // a wrong password: refused, and never echoed
-    let r = local_run(
-        &url,
-        &[
-            ("SSL_CERT_FILE", ca),
-            ("PRUN_INFLUX_USER", "admin"),
-            ("PRUN_INFLUX_PASSWORD", "wrong-pw-7731"),
-        ],
-    );
+    let r = as_admin("wrong-pw-7731");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("check the credentials"), "{r:?}");
     assert!(!r.stderr.contains("wrong-pw-7731"), "{r:?}");
     let (_, body) = query("SELECT count(total_ms) FROM prun_host", true);
     assert!(!body.contains("\"series\""), "nothing written yet: {body}");
     // right: every host's point arrives
-    let r = local_run(
-        &url,
-        &[
-            ("SSL_CERT_FILE", ca),
-            ("PRUN_INFLUX_USER", "admin"),
-            ("PRUN_INFLUX_PASSWORD", "s3cret pw"),
-        ],
-    );
+    let r = as_admin("s3cret pw");
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stderr.contains("--metrics"), "{r:?}");
     let (code, body) = query("SELECT count(total_ms) FROM prun_host", true);
