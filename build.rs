@@ -14,6 +14,7 @@ fn main() {
             "ssh2_ed25519_verify",
             "chacha_encrypt_bytes",
             "poly1305_auth",
+            "ssh2_random",
         ] {
             println!("cargo:rustc-link-arg=-Wl,--wrap={sym}");
         }
