@@ -408,6 +408,8 @@ fn a_hostile_host_cannot_plant_setuid_files_or_write_through_links() {
 #[test]
 fn remote_helpers_are_bounded_by_timeout_not_the_connect_timeout() {
     // every exec goes through a wrapper that makes sha256sum slower than the connect timeout
+    // (3 s: each SFTP step, the server's fsync of the file included, must finish within it,
+    // and 1 s was too little for that on a loaded machine)
     let f = Fleet::with_config(1, "ForceCommand {dir}/force.sh");
     f.trust_all();
     std::fs::create_dir_all(srv(&f, 0)).unwrap();
@@ -416,7 +418,7 @@ fn remote_helpers_are_bounded_by_timeout_not_the_connect_timeout() {
         &wrapper,
         format!(
             "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n\
-             sha256sum*) sleep 3; exec sh -c \"$SSH_ORIGINAL_COMMAND\";;\n\
+             sha256sum*) sleep 5; exec sh -c \"$SSH_ORIGINAL_COMMAND\";;\n\
              ''|sftp|internal-sftp) exec /usr/lib/openssh/sftp-server -d {};;\n\
              *) exec sh -c \"$SSH_ORIGINAL_COMMAND\";;\nesac\n",
             srv(&f, 0).display()
@@ -430,7 +432,7 @@ fn remote_helpers_are_bounded_by_timeout_not_the_connect_timeout() {
     let mut c = f.prun();
     c.arg("-i")
         .arg(&inv)
-        .args(["--connect-timeout", "1", "push", "--checksum"])
+        .args(["--connect-timeout", "3", "push", "--checksum"])
         .arg(&local)
         .arg(".");
     let r = run(c);
