@@ -478,12 +478,16 @@ fn influxdb2_gets_the_token_the_org_and_the_bucket() {
         "{r:?}"
     );
     // credentials never go in the URL
-    let r = local_run("influx://admin:pw@127.0.0.1/db", &[]);
+    let r = local_run("influx://admin:pw-8812@127.0.0.1/db", &[]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr
             .contains("credentials and options do not go in the URL"),
         "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains("pw-8812"),
+        "the password is not repeated: {r:?}"
     );
 
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
