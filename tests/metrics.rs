@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::Fleet;
+use common::{Fleet, free_port};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
@@ -16,14 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const INFLUXD: &str = "/usr/bin/influxd";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A throwaway influxd; killed (by PID) on drop.
 struct Influx {

@@ -77,7 +77,8 @@ pub struct Fleet {
     pub servers: Vec<Sshd>,
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
