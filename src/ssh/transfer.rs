@@ -191,8 +191,15 @@ impl Xfer<'_> {
             Err(e) if e.code() == ErrorCode::SFTP(SFTP_NO_SUCH_FILE) => {}
             Err(e) => return Err(format!("{path}: {}", sftp_msg(&e))),
         }
-        self.nb(|| self.sftp.mkdir(Path::new(path), mode))
-            .map_err(|e| format!("cannot create directory {path}: {}", sftp_msg(&e)))
+        match self.nb(|| self.sftp.mkdir(Path::new(path), mode)) {
+            Ok(()) => Ok(()),
+            // made meanwhile by someone else (another host of the run on a shared file
+            // system, say): fine if it is a directory now
+            Err(e) => match self.nb(|| self.sftp.stat(Path::new(path))) {
+                Ok(st) if st.is_dir() => Ok(()),
+                _ => Err(format!("cannot create directory {path}: {}", sftp_msg(&e))),
+            },
+        }
     }
 
     /// Run a small shell command on the host: its stdout, or the first line of its stderr as
