@@ -83,6 +83,7 @@ pub fn run(job: &Job<'_>, tx: &Sender<Event>) {
         .parallel
         .min(job.rollout.widest(total))
         .clamp(1, total.max(1));
+    crate::ssh::memory::expect_at_once(lanes);
     let _ = tx.send(Event::RunStarted {
         hosts,
         command: job.command.to_string(),

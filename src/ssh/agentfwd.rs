@@ -105,6 +105,9 @@ pub(crate) struct Forwarder {
     sess_ptr: usize,
     socket: PathBuf,
     relays: Vec<Relay>,
+    /// Read buffer (on the heap: on the stack its 16 KB were in every exec's stack frame,
+    /// where this code is inlined, resident on every fiber's stack; see `ssh::memory`).
+    buf: Vec<u8>,
 }
 
 // SAFETY: the channel pointers are used only with the session's lock held, like ExecChannel.
@@ -117,6 +120,7 @@ impl Forwarder {
             sess_ptr: raw_session(sess) as usize,
             socket,
             relays: Vec::new(),
+            buf: vec![0; 16 * 1024],
         }
     }
 
@@ -141,7 +145,7 @@ impl Forwarder {
             });
         }
         let mut moved = false;
-        let mut buf = [0u8; 16 * 1024];
+        let buf = &mut self.buf;
         for r in &mut self.relays {
             // the server's requests
             while !r.done {

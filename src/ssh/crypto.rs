@@ -17,8 +17,9 @@
 //!   CSPRNG instead of OpenSSL 3's `RAND_bytes` (locks and provider lookups: 0.16 M
 //!   instructions per host saved);
 //! - `ssh2_curve25519_new`: a fresh 32-byte private key (the same CSPRNG) and its public
-//!   key, both allocated with the session's allocator — `malloc`, as the ssh2 crate creates
-//!   every session with libssh2's default allocators — and freed by libssh2;
+//!   key, both allocated with the session's allocator — `malloc`: every session's allocator
+//!   is [`super::memory`]'s, which is `malloc`/`free` for everything but the session struct
+//!   itself — and freed by libssh2;
 //! - `ssh2_curve25519_gen_k`: the shared secret into the caller's BIGNUM, refusing the
 //!   all-zero result (RFC 8731 §3) as OpenSSL does;
 //! - `ssh2_ed25519_verify`: 0 when the signature of the message verifies under the host key

@@ -116,7 +116,9 @@ pub(crate) fn run(
         (Some(_), Some(_)) => Some(SudoFilter::new(&settings.sudo_prompt)),
         _ => None,
     };
-    let mut stdin_buf = vec![0u8; 32 * 1024];
+    // only a run with --stdin needs the buffer (64 KB a host would otherwise sit in memory
+    // beside the read buffer while the command runs)
+    let mut stdin_buf = Vec::new();
 
     // read both streams, non-blocking
     let cmd_deadline = settings.command_timeout.map(|t| exec_done + t);
@@ -139,9 +141,11 @@ pub(crate) fn run(
         let sudo_waiting = sudo.as_ref().is_some_and(SudoFilter::waiting);
         if let (false, Some(pos)) = (sudo_waiting, stdin_pos) {
             let n = match &settings.stdin {
-                Some(data) => data.read_at(pos, &mut stdin_buf).map_err(|e| {
-                    fail(Phase::Read, FailureKind::Io, format!("reading stdin: {e}"))
-                })?,
+                Some(data) => {
+                    stdin_buf.resize(32 * 1024, 0);
+                    data.read_at(pos, &mut stdin_buf)
+                }
+                .map_err(|e| fail(Phase::Read, FailureKind::Io, format!("reading stdin: {e}")))?,
                 None => 0,
             };
             if n == 0 {

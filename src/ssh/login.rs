@@ -70,6 +70,7 @@ pub(crate) fn secure(
         }
     };
     super::crypto::linked();
+    super::memory::linked();
     let lookup = target.host_key_name.as_str();
     let host_keys = target.known_hosts.for_host(lookup);
     let prefs = hostkey_prefs(

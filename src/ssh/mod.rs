@@ -18,6 +18,7 @@ pub mod jump;
 pub mod keys;
 pub mod known_hosts;
 pub mod login;
+pub mod memory;
 pub mod pool;
 pub mod sign;
 pub mod sudo;

@@ -37,8 +37,8 @@ unsafe extern "C" {
 }
 
 /// libssh2's sign callback: `*abstract_` is the `ed25519_dalek::SigningKey` to sign with. The
-/// signature is allocated with `malloc`, which is how the session (created with libssh2's
-/// default allocator by the ssh2 crate) frees it.
+/// signature is allocated with `malloc`, which is how the session frees it (its allocator is
+/// [`super::memory`]'s: `free` for everything but the session struct).
 unsafe extern "C" fn sign_cb(
     _session: *mut raw::LIBSSH2_SESSION,
     sig: *mut *mut c_uchar,
