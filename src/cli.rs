@@ -345,7 +345,10 @@ threads. --engine threads (or PRUN_ENGINE=threads) runs each running host on its
 threads,events). The session code is the same: every wait of the SSH layer suspends \
 the fiber (socket and direction, deadline, cancel) instead of blocking the thread, and \
 every wait is bounded. Jump hosts, push and pull, keepalives, --timeout, Ctrl-C, --persist, \
-prun shell and prun bench work on both.",
+prun shell and prun bench work on both. Memory: each session in flight holds an 83 KB \
+libssh2 structure; when more than 128 sessions are alive at once (or -p is above 128), each \
+new one is placed on memory pages of its own and only the pages it touches count (about \
+12 KB at login instead of 83 KB), for a few page faults more per host.",
     ),
     (
         "HELD LOGINS",
