@@ -473,14 +473,21 @@ fn influxdb2_gets_the_token_the_org_and_the_bucket() {
     let r = local_run("influx://admin:pw-8812@127.0.0.1/db", &[]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr
-            .contains("credentials and options do not go in the URL"),
+        r.stderr.contains("credentials do not go in the URL"),
         "{r:?}"
     );
     assert!(
         !r.stderr.contains("pw-8812"),
         "the password is not repeated: {r:?}"
     );
+    // nor in a URL of a scheme prun does not know
+    let r = local_run("https://admin:pw-8813@127.0.0.1/db", &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("credentials do not go in the URL"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("pw-8813"), "{r:?}");
 
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();

@@ -53,6 +53,33 @@ pub const PASSWORD_ENV: &str = "PRUN_INFLUX_PASSWORD";
 /// `influx[+https]://HOST[:PORT]/DB`, `influx2[+https]://HOST[:PORT]/ORG/BUCKET` (the port
 /// defaults to 8086), `graphite://HOST[:PORT]` (2003) or `file:PATH`.
 pub fn parse_sink(s: &str) -> Result<Sink, String> {
+    // a URL of any scheme with `user:password@` is refused here, before clap could echo the
+    // value in a parse error
+    if let Some((scheme, after)) = s.split_once("://")
+        && !s.starts_with("file:")
+    {
+        let authority = after.split('/').next().unwrap_or_default();
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            let known = [
+                "influx",
+                "influx+https",
+                "influx2",
+                "influx2+https",
+                "graphite",
+            ];
+            let also = if known.contains(&scheme) {
+                String::new()
+            } else {
+                " (and the scheme must be influx, influx+https, influx2, influx2+https or \
+                 graphite)"
+                    .to_string()
+            };
+            return Ok(Sink::Refused(format!(
+                "--metrics …@{host}: credentials do not go in the URL: set {TOKEN_ENV}, or \
+                 {USER_ENV} and {PASSWORD_ENV}{also}"
+            )));
+        }
+    }
     if let Some(a) = s.strip_prefix("graphite://") {
         let a = a.trim_end_matches('/');
         if a.is_empty() || a.contains('/') {
@@ -489,6 +516,26 @@ mod tests {
             Sink::Graphite("127.0.0.1:2003".into())
         );
         assert!(parse_sink("carbon://x").is_err());
+        // credentials in any URL: refused without repeating them (clap would echo an Err)
+        for url in [
+            "http://admin:pw-77@metrics.example/db",
+            "graphite://admin:pw-77@127.0.0.1:2003",
+            "influx://admin:pw-77@127.0.0.1/db",
+            "influx2+https://:pw-77@h/o/b",
+        ] {
+            match parse_sink(url) {
+                Ok(Sink::Refused(why)) => {
+                    assert!(!why.contains("pw-77"), "{why}");
+                    assert!(why.contains("credentials do not go in the URL"), "{why}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert!(
+            matches!(parse_sink("http://a:b@h/db"), Ok(Sink::Refused(w)) if w.contains("the scheme must be"))
+        );
+        // an @ in a file name is a file name
+        assert!(matches!(parse_sink("file:/tmp/a@b.lp"), Ok(Sink::File(_))));
         assert_eq!(
             parse_sink("influx+https://db.example:9999/p").unwrap(),
             Sink::Influx {
