@@ -266,6 +266,7 @@ impl Xfer<'_> {
         let msg = |e: &ssh2::Error| format!("listing {dir}: {}", sftp_msg(e));
         let mut handle = self
             .nb(|| self.sftp.opendir(Path::new(dir)))
+            .map(|h| Handle::new(h, self))
             .map_err(|e| msg(&e))?;
         let mut out = Vec::new();
         loop {
@@ -293,7 +294,7 @@ impl Xfer<'_> {
                 Err(e) => return Err(msg(&e)),
             }
         }
-        let _ = self.nb(|| handle.close());
+        let _ = handle.close(self);
         Ok(out)
     }
 
@@ -523,11 +524,19 @@ impl Drop for Xfer<'_> {
 /// mode, waiting one round trip for the channel's close (bounded by the session's timeout,
 /// `--connect-timeout`); on the event engine that would hold up every session of the thread,
 /// once per host (200 pushes at 50 ms round trips took 9.2 s on events against 4.5 s on
-/// threads). There a short-lived thread drops it while the fiber waits suspended, bounded by
-/// the same timeout and Ctrl-C. A thread that cannot be started drops it in place.
-fn release_sftp(sftp: Sftp, stall: Duration, cancel: &crate::cancel::Cancel) {
+/// threads). See [`release`].
+fn release_sftp(sftp: Sftp, stall: Duration, cancel: &Cancel) {
+    release(sftp, stall, cancel);
+}
+
+/// Drop `value`, whose drop blocks on the server (the ssh2 crate closes SFTP and SFTP file
+/// handles in blocking mode, one round trip, bounded by `--connect-timeout`), without
+/// stalling a fiber's thread: on the event engine a short-lived thread drops it while the
+/// fiber waits suspended, bounded by the same timeout and Ctrl-C. Elsewhere, or when no
+/// thread can be started, it is dropped in place.
+fn release<T: Send + 'static>(value: T, stall: Duration, cancel: &Cancel) {
     if !super::fiber::in_fiber() {
-        drop(sftp);
+        drop(value);
         return;
     }
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
@@ -535,12 +544,66 @@ fn release_sftp(sftp: Sftp, stall: Duration, cancel: &crate::cancel::Cancel) {
         .name("prun-sftp-close".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            drop(sftp);
+            drop(value);
             let _ = tx.send(());
         });
     if spawned.is_ok() {
         let _ =
             super::io::recv_or_cancel(&rx, Instant::now() + stall + Duration::from_secs(1), cancel);
+    }
+}
+
+/// An open SFTP file or directory handle. Closed with [`Handle::close`] on the way that
+/// worked (non-blocking, bounded like every SFTP call); a handle left open by a failure
+/// (a write error, `--timeout`, Ctrl-C, a server that stopped answering) is closed by
+/// [`release`] when dropped, so it cannot stall a fiber's thread either.
+struct Handle<'c> {
+    file: std::mem::ManuallyDrop<ssh2::File>,
+    closed: bool,
+    stall: Duration,
+    cancel: &'c Cancel,
+}
+
+impl<'c> Handle<'c> {
+    fn new(file: ssh2::File, x: &Xfer<'c>) -> Self {
+        Handle {
+            file: std::mem::ManuallyDrop::new(file),
+            closed: false,
+            stall: x.stall,
+            cancel: x.shared.cancel,
+        }
+    }
+
+    /// Close it, non-blocking on `x`'s session.
+    fn close(&mut self, x: &Xfer<'_>) -> Result<(), ssh2::Error> {
+        let r = x.nb(|| self.file.close());
+        self.closed = r.is_ok();
+        r
+    }
+}
+
+impl std::ops::Deref for Handle<'_> {
+    type Target = ssh2::File;
+    fn deref(&self) -> &ssh2::File {
+        &self.file
+    }
+}
+
+impl std::ops::DerefMut for Handle<'_> {
+    fn deref_mut(&mut self) -> &mut ssh2::File {
+        &mut self.file
+    }
+}
+
+impl Drop for Handle<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here; the field is not used after.
+        let file = unsafe { std::mem::ManuallyDrop::take(&mut self.file) };
+        if self.closed {
+            drop(file); // nothing left to close: no round trip
+        } else {
+            release(file, self.stall, self.cancel);
+        }
     }
 }
 
@@ -667,7 +730,7 @@ fn push_file(
             )
         })
     });
-    let mut remote = opened.map_err(|e| {
+    let mut remote = opened.map(|f| Handle::new(f, x)).map_err(|e| {
         x.fail(
             Phase::Open,
             format!("cannot create {tmp}: {}", sftp_msg(&e)),
@@ -702,7 +765,8 @@ fn push_file(
     let closed = x.timed(Phase::Close, |x| -> Result<(), String> {
         // fsync@openssh.com when offered; not every server has it
         let _ = x.nb(|| remote.fsync());
-        x.nb(|| remote.close())
+        remote
+            .close(x)
             .map_err(|e| format!("closing {tmp}: {}", sftp_msg(&e)))?;
         drop(remote);
         let st = x
@@ -904,7 +968,7 @@ fn pull_file(
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<Option<String>, Fail> {
     let opened = x.timed(Phase::Open, |x| x.nb(|| x.sftp.open(Path::new(&it.remote))));
-    let mut remote = opened.map_err(|e| {
+    let mut remote = opened.map(|f| Handle::new(f, x)).map_err(|e| {
         x.fail(
             Phase::Open,
             format!("cannot open remote {}: {}", it.remote, sftp_msg(&e)),
@@ -949,7 +1013,7 @@ fn pull_file(
             on_bytes(n as u64);
         }
         let t = Instant::now();
-        let _ = x.nb(|| remote.close());
+        let _ = remote.close(x);
         let done = (|| -> Result<(), String> {
             if got != it.size {
                 return Err(format!(
