@@ -93,11 +93,6 @@ impl StartGate {
         }
     }
 
-    /// Fibers waiting for room now.
-    pub fn waiting(&self) -> usize {
-        self.state.lock().unwrap().waiting
-    }
-
     /// A connection was dropped before the banner: halve the limit.
     pub fn dropped(&self) {
         let mut s = self.state.lock().unwrap();

@@ -60,7 +60,7 @@ struct Xfer<'a> {
     fd: RawFd,
     /// The longest one call may go without completing (--connect-timeout).
     stall: Duration,
-    /// Taken by `Drop` (see [`release_sftp`]).
+    /// Taken by `Drop` (see [`release`]).
     sftp: std::mem::ManuallyDrop<Sftp>,
     shared: &'a Ctx<'a>,
     deadline: Option<Instant>,
@@ -516,24 +516,17 @@ impl Drop for Xfer<'_> {
     fn drop(&mut self) {
         // SAFETY: taken once, here; the field is not used after.
         let sftp = unsafe { std::mem::ManuallyDrop::take(&mut self.sftp) };
-        release_sftp(sftp, self.stall, self.shared.cancel);
+        release(sftp, self.stall, self.shared.cancel);
     }
-}
-
-/// Drop `sftp` without stalling a fiber's thread. The ssh2 crate shuts SFTP down in blocking
-/// mode, waiting one round trip for the channel's close (bounded by the session's timeout,
-/// `--connect-timeout`); on the event engine that would hold up every session of the thread,
-/// once per host (200 pushes at 50 ms round trips took 9.2 s on events against 4.5 s on
-/// threads). See [`release`].
-fn release_sftp(sftp: Sftp, stall: Duration, cancel: &Cancel) {
-    release(sftp, stall, cancel);
 }
 
 /// Drop `value`, whose drop blocks on the server (the ssh2 crate closes SFTP and SFTP file
 /// handles in blocking mode, one round trip, bounded by `--connect-timeout`), without
 /// stalling a fiber's thread: on the event engine a short-lived thread drops it while the
 /// fiber waits suspended, bounded by the same timeout and Ctrl-C. Elsewhere, or when no
-/// thread can be started, it is dropped in place.
+/// thread can be started, it is dropped in place. (Dropping the SFTP session in place held
+/// up every session of the thread once per host: 200 pushes at 50 ms round trips took 9.2 s
+/// on events against 4.5 s on threads.)
 fn release<T: Send + 'static>(value: T, stall: Duration, cancel: &Cancel) {
     if !super::fiber::in_fiber() {
         drop(value);
