@@ -116,8 +116,8 @@ pub(crate) fn run(
         (Some(_), Some(_)) => Some(SudoFilter::new(&settings.sudo_prompt)),
         _ => None,
     };
-    // only a run with --stdin needs the buffer (64 KB a host would otherwise sit in memory
-    // beside the read buffer while the command runs)
+    // only a run with --stdin needs the buffer (otherwise its 32 KB would sit in memory
+    // beside the 32 KB read buffer while the command runs)
     let mut stdin_buf = Vec::new();
 
     // read both streams, non-blocking

@@ -5,7 +5,8 @@
 //! packet buffers (`transportpacket.buf` and `.outbuf`), and `libssh2_session_init_ex`
 //! zeroes all of it with `memset`. From `malloc` that makes every page resident at once: at
 //! `-p 1000` the sessions alone were 83 MB of prun's 116 MB. A login touches three or four of
-//! those pages; the bytes of a command's output touch more, only while they pass.
+//! those pages; a command's output touches more, which stay resident until the session ends
+//! (a held login keeps them).
 //!
 //! So the build script links libssh2's `libssh2_session_init_ex` (called by the ssh2 crate's
 //! `Session::new`, with libssh2's default allocators) to [`__wrap_libssh2_session_init_ex`],
@@ -16,8 +17,8 @@
 //! - beyond that, or from the first session of a run with more lanes than that
 //!   ([`expect_at_once`]), the session struct gets a private anonymous mapping of its own, zero
 //!   already, and `init_ex`'s `memset` of it is skipped (the link's `memset` is
-//!   `__wrap_memset` in `memset_wrap.c`, which passes every other call on). Its pages become resident only as
-//!   libssh2 touches them: ~12 KB a session instead of 83 KB, for an `mmap`, a `munmap` and a
+//!   `__wrap_memset` in `memset_wrap.c`, which passes every other call on). Its pages
+//!   become resident only as libssh2 touches them: ~12 KB a session instead of 83 KB, for an `mmap`, a `munmap` and a
 //!   page fault per page touched (~0.1 ms of CPU a session on this project's 2-core VM,
 //!   where a fault costs ~8 µs);
 //! - every other allocation of the session is `malloc`/`realloc`/`free`, as before — which
