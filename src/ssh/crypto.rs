@@ -183,7 +183,7 @@ pub unsafe extern "C" fn __wrap_ssh2_curve25519_new(
 ) -> c_int {
     let mut secret = [0u8; KEY_LEN];
     fill_random(&mut secret);
-    let public = MontgomeryPoint::mul_base_clamped(secret).to_bytes();
+    let public = super::fiber::deep(|| MontgomeryPoint::mul_base_clamped(secret).to_bytes());
     let rc = unsafe {
         if !out_private_key.is_null() && !give(out_private_key, &secret) {
             -1
@@ -232,7 +232,8 @@ pub unsafe extern "C" fn __wrap_ssh2_curve25519_gen_k(
         let mut peer = [0u8; KEY_LEN];
         std::ptr::copy_nonoverlapping(private_key, secret.as_mut_ptr(), KEY_LEN);
         std::ptr::copy_nonoverlapping(server_public_key, peer.as_mut_ptr(), KEY_LEN);
-        let mut shared = MontgomeryPoint(peer).mul_clamped(secret).to_bytes();
+        let mut shared =
+            super::fiber::deep(|| MontgomeryPoint(peer).mul_clamped(secret).to_bytes());
         secret.zeroize();
         let rc = if shared == [0u8; KEY_LEN]
             || openssl_sys::BN_bin2bn(shared.as_ptr(), KEY_LEN as c_int, *k).is_null()
@@ -280,7 +281,7 @@ pub unsafe extern "C" fn __wrap_ssh2_ed25519_verify(
             },
         )
     };
-    verify(&public, sig, msg)
+    super::fiber::deep(|| verify(&public, sig, msg))
 }
 
 /// 0 when `sig` is `key`'s Ed25519 signature of `msg` (RFC 8032, as OpenSSL checks it: the

@@ -55,6 +55,40 @@ pub(crate) fn in_fiber() -> bool {
     CURRENT.with(|c| c.get().is_some())
 }
 
+/// Size of each loop thread's scratch stack (see [`deep`]).
+const SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    /// The stack that [`deep`] runs calls on: one per thread, made on first use.
+    static SCRATCH_STACK: std::cell::RefCell<Option<DefaultStack>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` — a call that never suspends and needs more stack than the rest of a session —
+/// on this thread's scratch stack when called in a fiber, else right here. The key
+/// exchange's curve arithmetic (X25519, the host key's Ed25519 check: ~8 KB of stack below
+/// libssh2's frames) was what made every fiber's stack 5 pages deep; each of the
+/// `--parallel` fibers in flight kept those pages.
+pub(crate) fn deep<R>(f: impl FnOnce() -> R) -> R {
+    if !in_fiber() {
+        return f();
+    }
+    SCRATCH_STACK.with(|cell| {
+        // never nested (f does not suspend, and the calls given here do not call each
+        // other); if it were, or there is no memory for the stack, run here
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return f();
+        };
+        if slot.is_none() {
+            *slot = DefaultStack::new(SCRATCH).ok();
+        }
+        match slot.as_mut() {
+            Some(stack) => corosensei::on_stack(stack, f),
+            None => f(),
+        }
+    })
+}
+
 /// Suspend the calling fiber until `w` happens. Panics outside a fiber (callers check
 /// [`in_fiber`]).
 pub(crate) fn suspend(w: Wait) -> Woke {
