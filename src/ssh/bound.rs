@@ -12,6 +12,13 @@
 //!
 //! A bound is per thread and scoped: code outside any bound (the bastion pump) reads as
 //! libssh2 would. Checking costs one clock read per `recv`.
+//!
+//! The same receive function saves the system calls of the banner: libssh2 reads the
+//! server's identification line (and any lines before it) one byte per `recv` — ~40 calls
+//! a login. A one-byte read instead fetches what has arrived (up to [`AHEAD`] bytes) in one
+//! `recv` into the session's [`Ahead`] buffer, and every read hands out what that buffer
+//! holds before it reads the socket again: libssh2 sees the same bytes in the same order,
+//! and waits on the socket only when the buffer is empty (it answers `EAGAIN` only then).
 
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
@@ -104,20 +111,81 @@ fn exhausted() -> bool {
     })
 }
 
+/// Bytes a one-byte read fetches at most.
+pub(crate) const AHEAD: usize = 256;
+
+/// Bytes read from a session's socket ahead of libssh2 (see the module doc). One per
+/// session, in the session's own block ([`super::memory::ahead_of`]).
+#[repr(C)]
+pub(crate) struct Ahead {
+    pos: u16,
+    len: u16,
+    bytes: [u8; AHEAD],
+}
+
+impl Ahead {
+    pub(crate) const EMPTY: Ahead = Ahead {
+        pos: 0,
+        len: 0,
+        bytes: [0; AHEAD],
+    };
+
+    /// Hand out up to `out.len()` buffered bytes; how many.
+    fn take(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(usize::from(self.len - self.pos));
+        let at = usize::from(self.pos);
+        out[..n].copy_from_slice(&self.bytes[at..at + n]);
+        self.pos += n as u16;
+        n
+    }
+}
+
+/// One read for libssh2 of up to `out.len()` bytes: from `ahead` while it holds bytes; else
+/// a one-byte read fills `ahead` with one `read` of up to [`AHEAD`] bytes first; else `read`
+/// straight into `out`. Returns what `read` returned when it was the answer (its errors).
+fn read_through(
+    ahead: Option<&mut Ahead>,
+    out: &mut [u8],
+    mut read: impl FnMut(&mut [u8]) -> libc::ssize_t,
+) -> libc::ssize_t {
+    let Some(a) = ahead else {
+        return read(out);
+    };
+    if a.pos == a.len && out.len() == 1 {
+        let rc = read(&mut a.bytes);
+        if rc <= 0 {
+            return rc;
+        }
+        a.pos = 0;
+        a.len = rc as u16;
+    }
+    if a.pos < a.len {
+        return a.take(out) as libc::ssize_t;
+    }
+    read(out)
+}
+
 /// libssh2's receive function with the thread's bound checked first (negative errno on
-/// failure, `-EAGAIN` for "nothing now", as libssh2 expects).
+/// failure, `-EAGAIN` for "nothing now", as libssh2 expects), reading ahead for the banner.
 unsafe extern "C" fn bounded_recv(
     socket: c_int,
     buffer: *mut c_void,
     length: libc::size_t,
     flags: c_int,
-    _abstract: *mut *mut c_void,
+    abstract_: *mut *mut c_void,
 ) -> libc::ssize_t {
     if exhausted() {
         return -(libc::EAGAIN as libc::ssize_t);
     }
-    // SAFETY: libssh2 passes its own socket and a buffer of `length` bytes.
-    let rc = unsafe { libc::recv(socket, buffer, length, flags) };
+    // SAFETY: libssh2 passes `&session->abstract` of the live session it reads for, one
+    // call at a time per session; every session of prun is made by super::memory.
+    let ahead = unsafe { super::memory::ahead_of(abstract_) };
+    // SAFETY: libssh2 passes a buffer of `length` bytes.
+    let out = unsafe { std::slice::from_raw_parts_mut(buffer.cast::<u8>(), length) };
+    // SAFETY: libssh2's own socket, into a buffer of the given length.
+    let rc = read_through(ahead, out, |into| unsafe {
+        libc::recv(socket, into.as_mut_ptr().cast(), into.len(), flags)
+    });
     if rc < 0 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         if e == libc::EINTR || e == libc::EWOULDBLOCK || e == libc::ENOENT {
@@ -147,6 +215,79 @@ pub fn install(sess: &ssh2::Session) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A socket that has `data` in chunks as they arrived; `None` is EAGAIN.
+    fn reader(chunks: Vec<Option<&'static [u8]>>) -> impl FnMut(&mut [u8]) -> libc::ssize_t {
+        let mut chunks = chunks.into_iter();
+        let mut rest: &[u8] = &[];
+        move |into: &mut [u8]| {
+            if rest.is_empty() {
+                match chunks.next() {
+                    Some(Some(c)) => rest = c,
+                    Some(None) => return -(libc::EAGAIN as libc::ssize_t),
+                    None => return 0,
+                }
+            }
+            let n = into.len().min(rest.len());
+            into[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            n as libc::ssize_t
+        }
+    }
+
+    #[test]
+    fn banner_reads_come_from_one_read_and_the_rest_follows_in_order() {
+        let mut a = Ahead::EMPTY;
+        let calls = Cell::new(0);
+        let mut sock = reader(vec![
+            Some(b"hello\r\nSSH-2.0-x\r\n\x00\x00\x01"),
+            None,
+            Some(b"\x10rest"),
+        ]);
+        let mut read = |into: &mut [u8]| {
+            calls.set(calls.get() + 1);
+            sock(into)
+        };
+        // libssh2's banner loop: a byte at a time up to each newline
+        let mut line = Vec::new();
+        for _ in 0..2 {
+            loop {
+                let mut b = [0u8];
+                assert_eq!(read_through(Some(&mut a), &mut b, &mut read), 1);
+                line.push(b[0]);
+                if b[0] == b'\n' {
+                    break;
+                }
+            }
+        }
+        assert_eq!(line, b"hello\r\nSSH-2.0-x\r\n");
+        // then a packet read: first what was fetched ahead, then EAGAIN, then the socket
+        let mut big = [0u8; 100];
+        assert_eq!(read_through(Some(&mut a), &mut big, &mut read), 3);
+        assert_eq!(&big[..3], b"\x00\x00\x01");
+        assert_eq!(
+            read_through(Some(&mut a), &mut big, &mut read),
+            -(libc::EAGAIN as libc::ssize_t)
+        );
+        assert_eq!(read_through(Some(&mut a), &mut big, &mut read), 5);
+        assert_eq!(&big[..5], b"\x10rest");
+        assert_eq!(calls.get(), 3, "one read for both banner lines");
+        // end of stream and errors pass through as they are
+        assert_eq!(read_through(Some(&mut a), &mut [0u8], &mut read), 0);
+    }
+
+    #[test]
+    fn without_a_buffer_reads_go_straight_to_the_socket() {
+        let mut read = reader(vec![Some(b"ab"), None]);
+        let mut b = [0u8];
+        assert_eq!(read_through(None, &mut b, &mut read), 1);
+        assert_eq!(read_through(None, &mut b, &mut read), 1);
+        assert_eq!(&b, b"b");
+        assert_eq!(
+            read_through(None, &mut b, &mut read),
+            -(libc::EAGAIN as libc::ssize_t)
+        );
+    }
 
     #[test]
     fn bounds_nest_and_restore() {

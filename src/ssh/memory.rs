@@ -27,7 +27,11 @@
 //! `free` knows the session struct without knowing its layout: libssh2 passes
 //! `&session->abstract` with every call, at a fixed offset into the struct (read once with
 //! `libssh2_session_abstract`). A tag just past the struct (inside the block, which is
-//! allocated a little longer) says which of the two kinds it is.
+//! allocated a little longer) says which of the two kinds it is. After the tag the block
+//! holds the session's read-ahead buffer for its banner ([`super::bound::Ahead`]), found
+//! the same way from the `&session->abstract` that libssh2 passes to the receive function
+//! ([`ahead_of`]; not from the pointer's value, which the ssh2 crate swaps during
+//! keyboard-interactive logins); it lives and dies with the session.
 
 use libssh2_sys as raw;
 use std::cell::Cell;
@@ -94,9 +98,14 @@ fn tag_at(bytes: usize) -> usize {
     bytes.next_multiple_of(8)
 }
 
-/// The block for a struct of `bytes`: the struct and its tag.
+/// Where the session's read-ahead buffer ([`super::bound::Ahead`]) is, past the tag.
+fn ahead_at(bytes: usize) -> usize {
+    (tag_at(bytes) + 8).next_multiple_of(std::mem::align_of::<super::bound::Ahead>())
+}
+
+/// The block for a struct of `bytes`: the struct, its tag and its read-ahead buffer.
 fn block_len(bytes: usize) -> usize {
-    tag_at(bytes) + 8
+    ahead_at(bytes) + std::mem::size_of::<super::bound::Ahead>()
 }
 
 fn mapped_len(bytes: usize) -> usize {
@@ -136,6 +145,36 @@ pub unsafe extern "C" fn __wrap_libssh2_session_init_ex(
         ABSTRACT_OFFSET.store(field as usize - session as usize, Ordering::Relaxed);
     }
     session
+}
+
+/// The read-ahead buffer of the session whose `abstract` field is at `abstrakt` (what
+/// libssh2 passes to its callbacks), if the session was made here.
+///
+/// # Safety
+/// `abstrakt` is null or the `&session->abstract` of a live session, made by the ssh2 crate
+/// (every session of prun is: its `Session::new` gives no allocators, so
+/// [`__wrap_libssh2_session_init_ex`] makes it here); the caller uses the buffer for that
+/// session only, while libssh2 is in one of its calls.
+pub(crate) unsafe fn ahead_of<'a>(
+    abstrakt: *mut *mut c_void,
+) -> Option<&'a mut super::bound::Ahead> {
+    let offset = ABSTRACT_OFFSET.load(Ordering::Relaxed);
+    if abstrakt.is_null() || offset == usize::MAX {
+        return None;
+    }
+    let bytes = SESSION_BYTES.load(Ordering::Relaxed);
+    let base = (abstrakt as usize).checked_sub(offset)? as *mut u8;
+    // SAFETY: the caller's contract: a session block made by session_alloc, block_len(bytes)
+    // long, with its tag (checked) and its Ahead after it.
+    unsafe {
+        let tag = base.add(tag_at(bytes)).cast::<u64>().read();
+        if tag != TAG_MAPPED && tag != TAG_HEAP {
+            return None;
+        }
+        base.add(ahead_at(bytes))
+            .cast::<super::bound::Ahead>()
+            .as_mut()
+    }
 }
 
 /// Is `ptr` the session struct whose `abstract` field is at `abstrakt`?
@@ -179,8 +218,15 @@ extern "C" fn session_alloc(count: libc::size_t, _abstract: *mut *mut c_void) ->
         LIVE.fetch_sub(1, Ordering::Relaxed);
         return p; // libssh2 reports the failed allocation
     }
-    // SAFETY: inside the block just made, 8-aligned (both kinds are at least 16-aligned).
-    unsafe { p.cast::<u8>().add(tag_at(count)).cast::<u64>().write(tag) };
+    // SAFETY: inside the block just made, 8-aligned (both kinds are at least 16-aligned);
+    // so is the empty read-ahead buffer after it.
+    unsafe {
+        p.cast::<u8>().add(tag_at(count)).cast::<u64>().write(tag);
+        p.cast::<u8>()
+            .add(ahead_at(count))
+            .cast::<super::bound::Ahead>()
+            .write(super::bound::Ahead::EMPTY);
+    }
     p
 }
 
@@ -334,6 +380,7 @@ mod tests {
         for bytes in [1, 8, 82_944, 83_000, 4096 * 20] {
             assert!(tag_at(bytes) >= bytes && tag_at(bytes).is_multiple_of(8));
             assert!(mapped_len(bytes) >= block_len(bytes));
+            assert!(ahead_at(bytes) >= tag_at(bytes) + 8);
             assert!(mapped_len(bytes).is_multiple_of(page_size()));
         }
     }
