@@ -515,6 +515,10 @@ option: a command that starts with - goes after --.",
   PRUN_ENGINE    like --engine (threads or events) when the option is not given
   PRUN_INFLUX_TOKEN  the InfluxDB token for --metrics influx2:// (and influx://)
   PRUN_INFLUX_USER, PRUN_INFLUX_PASSWORD  InfluxDB 1.x basic authentication
+                 (PRUN_PASSWORD, PRUN_SUDO_PASSWORD, PRUN_KEY_PASSPHRASE,
+                 PRUN_INFLUX_PASSWORD and PRUN_INFLUX_TOKEN are removed from the
+                 environment of every program prun starts: ProxyCommand, --local
+                 commands, dynamic inventories, the --persist holder)
   SSL_CERT_FILE  a CA file for --metrics over HTTPS (else the system's)
   XDG_RUNTIME_DIR  where the --persist holder's socket directory (prun/) is
   PRUN_HISTORY   prun shell's history file (empty: keep none)

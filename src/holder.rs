@@ -149,12 +149,10 @@ fn connect_or_start(idle: Duration) -> Result<UnixStream, String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find prun itself: {e}"))?;
     let mut c = std::process::Command::new(exe);
-    c.arg(ENTRY)
+    crate::secret::without_secrets(&mut c)
+        .arg(ENTRY)
         .arg("--idle")
         .arg(format!("{}ms", idle.as_millis().max(1)))
-        .env_remove("PRUN_PASSWORD")
-        .env_remove("PRUN_SUDO_PASSWORD")
-        .env_remove("PRUN_KEY_PASSPHRASE")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());

@@ -40,7 +40,8 @@ pub fn run(
     let mut result = HostResult::new(Status::Error);
     result.attempts = 1;
     let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
+    crate::secret::without_secrets(&mut cmd)
+        .arg("-c")
         .arg(command)
         .stdin(if settings.stdin.is_some() {
             Stdio::piped()

@@ -6,6 +6,26 @@
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+/// prun's environment variables that carry secrets. prun reads them itself; no program it
+/// starts gets them ([`without_secrets`]).
+pub const ENV_SECRETS: &[&str] = &[
+    "PRUN_PASSWORD",
+    "PRUN_SUDO_PASSWORD",
+    "PRUN_KEY_PASSPHRASE",
+    "PRUN_INFLUX_PASSWORD",
+    "PRUN_INFLUX_TOKEN",
+];
+
+/// `cmd` without [`ENV_SECRETS`] in its environment: for every program prun starts (a
+/// ProxyCommand, a `--local` command, a dynamic inventory, the `--persist` holder), which
+/// would otherwise inherit them.
+pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for name in ENV_SECRETS {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 /// A secret string: never shown by Debug; cloning shares the one copy.
 #[derive(Clone)]
 pub struct Secret(Arc<Zeroizing<String>>);

@@ -477,3 +477,87 @@ fn agent_forwarding_lets_the_remote_command_use_the_local_agent() {
     ]);
     assert!(r.stdout_text().contains("forwarded-key-7731"), "{r:?}");
 }
+
+/// prun's secret variables stay with prun: a dynamic inventory, a ProxyCommand and a
+/// `--local` command (each dumping its environment) see the rest of the environment but
+/// none of `PRUN_PASSWORD`, `PRUN_SUDO_PASSWORD`, `PRUN_KEY_PASSPHRASE`,
+/// `PRUN_INFLUX_PASSWORD`, `PRUN_INFLUX_TOKEN`.
+#[test]
+fn programs_prun_starts_do_not_inherit_its_secrets() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let dir = f.dir.path();
+    let dyn_env = dir.join("dyn.env");
+    let proxy_env = dir.join("proxy.env");
+    let host = format!(
+        "{{\"ansible_host\": \"127.0.0.1\", \"ansible_port\": {}, \"ansible_user\": \"{}\", \
+         \"ansible_ssh_private_key_file\": \"{}\"}}",
+        f.port(0),
+        whoami(),
+        f.key.display()
+    );
+    let inv = f.file(
+        "dyn.sh",
+        &format!(
+            "#!/bin/sh\nenv > {}\necho '{{\"all\": {{\"hosts\": [\"s1\"]}}, \"_meta\": \
+             {{\"hostvars\": {{\"s1\": {host}}}}}}}'\n",
+            dyn_env.display()
+        ),
+    );
+    let proxy = f.file(
+        "proxy.sh",
+        &format!(
+            "#!/bin/sh\nenv > {}\nexec nc 127.0.0.1 \"$1\"\n",
+            proxy_env.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&inv, &proxy] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let secrets = [
+        ("PRUN_PASSWORD", "pw-7f3a-secret"),
+        ("PRUN_SUDO_PASSWORD", "sudo-7f3a-secret"),
+        ("PRUN_KEY_PASSPHRASE", "phrase-7f3a-secret"),
+        ("PRUN_INFLUX_PASSWORD", "influx-7f3a-secret"),
+        ("PRUN_INFLUX_TOKEN", "token-7f3a-secret"),
+    ];
+    let run = |args: &[&str]| {
+        let mut c = f.prun();
+        c.arg("-i").arg(&inv).args(args).env("PRUN_SEEN", "yes");
+        for (k, v) in secrets {
+            c.env(k, v);
+        }
+        common::run(c)
+    };
+    let unseen = |what: &str, text: &str| {
+        assert!(
+            text.contains("PRUN_SEEN=yes"),
+            "{what}: no environment? {text}"
+        );
+        for (k, v) in secrets {
+            assert!(
+                !text.contains(v) && !text.contains(k),
+                "{what} got {k}: {text}"
+            );
+        }
+    };
+    let r = run(&[
+        "-o",
+        &format!("ProxyCommand={} %p", proxy.display()),
+        "echo through",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout_text().contains("s1 | through"), "{r:?}");
+    unseen(
+        "the dynamic inventory",
+        &std::fs::read_to_string(&dyn_env).unwrap(),
+    );
+    unseen(
+        "the ProxyCommand",
+        &std::fs::read_to_string(&proxy_env).unwrap(),
+    );
+    let r = run(&["--local", "env"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    unseen("the --local command", &r.stdout_text());
+}

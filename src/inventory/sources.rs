@@ -39,7 +39,7 @@ fn is_program(path: &Path) -> bool {
 /// Run `path` with `args`, bounded by `timeout`; its stdout, or why it failed.
 fn run_program(path: &Path, args: &[&str], timeout: Duration) -> Result<Vec<u8>, String> {
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new(path)
+    let mut child = crate::secret::without_secrets(&mut Command::new(path))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

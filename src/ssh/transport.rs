@@ -136,7 +136,7 @@ pub(crate) fn spawn_proxy(command: &str) -> Result<ProxyStream, Fail> {
             format!("cannot make a socket pair for ProxyCommand: {e}"),
         )
     })?;
-    let mut child = std::process::Command::new("/bin/sh")
+    let mut child = crate::secret::without_secrets(&mut std::process::Command::new("/bin/sh"))
         .arg("-c")
         .arg(format!("exec {command}"))
         .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
