@@ -1214,6 +1214,16 @@ pub fn command() -> clap::Command {
     Cli::command().after_long_help(sections_text())
 }
 
+/// The clap command to parse `args` with: the long help's sections (wrapped text, a third of
+/// a run's start-up CPU) are only made when the words ask for help.
+fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
+    if args.iter().skip(1).any(|a| a == "--help" || a == "help") {
+        command()
+    } else {
+        Cli::command()
+    }
+}
+
 /// Parse the process arguments (with the extra help sections).
 /// Parse a command line given as words (the first is the program name), as [`parse`] does
 /// but returning the error instead of exiting (for the --persist holder).
@@ -1224,7 +1234,7 @@ pub fn try_parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, String> {
         return Err(msg);
     }
     let args = split_short_values(args);
-    let matches = command()
+    let matches = command_for(&args)
         .try_get_matches_from(args)
         .map_err(|e| e.to_string())?;
     Cli::from_arg_matches(&matches).map_err(|e| e.to_string())
@@ -1238,7 +1248,7 @@ pub fn parse() -> Cli {
         std::process::exit(crate::exit::USAGE as i32);
     }
     let args = split_short_values(args);
-    let matches = command().get_matches_from(args);
+    let matches = command_for(&args).get_matches_from(args);
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
@@ -1252,7 +1262,7 @@ pub fn parse() -> Cli {
 /// it, as the command. Only the words before the command are touched; call after
 /// [`unknown_option`] found nothing wrong.
 pub fn split_short_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let top = command();
+    let top = Cli::command();
     let sub = args
         .get(1)
         .and_then(|a| a.to_str())
@@ -1312,7 +1322,7 @@ pub fn split_short_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStri
 }
 
 pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
-    let top = command();
+    let top = Cli::command();
     // after `subcommand_first`, a subcommand is the first argument
     let sub = args
         .get(1)
@@ -1393,7 +1403,7 @@ pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
 /// neither an option nor an option's value names a subcommand, move it to the front. A remote
 /// command named like a subcommand can still be run after `--`.
 pub fn subcommand_first(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let cmd = command();
+    let cmd = Cli::command();
     let takes_value = |name: &str| -> bool {
         cmd.get_arguments().any(|a| {
             let matches = match name.strip_prefix("--") {
@@ -1522,6 +1532,32 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn the_long_help_sections_are_made_only_when_help_is_asked() {
+        let words = |w: &[&str]| w.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        for asked in [
+            &["prun", "--help"][..],
+            &["prun", "help"],
+            &["prun", "push", "--help"],
+        ] {
+            assert!(
+                command_for(&words(asked))
+                    .get_after_long_help()
+                    .is_some_and(|h| h.to_string().contains("ENVIRONMENT")),
+                "{asked:?}"
+            );
+        }
+        for plain in [
+            &["prun", "-i", "h.yaml", "uptime"][..],
+            &["prun", "--version"],
+        ] {
+            assert!(
+                command_for(&words(plain)).get_after_long_help().is_none(),
+                "{plain:?}"
+            );
+        }
     }
 
     #[test]
