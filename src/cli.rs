@@ -443,7 +443,10 @@ Agent forwarding (-A, ForwardAgent yes in ssh_config or -o; off by default, and 
 no in ssh_config wins over -A): prun asks the server for it before the command and relays \
 every agent channel the server opens to the agent at SSH_AUTH_SOCK, so the remote command \
 can use the local agent (git, ssh onwards) without a key leaving this machine. A server that \
-refuses, or no SSH_AUTH_SOCK, leaves a note on the host and runs the command anyway.
+refuses, or no SSH_AUTH_SOCK, leaves a note on the host and runs the command anyway. On a \
+held login (prun shell, --persist) the request is sent once per connection (sshd honours only \
+the first) and later -A commands relay the same forwarded socket; a command without -A there \
+gets its agent channels refused.
 
 Passphrase-protected keys are unlocked once, before the run, never per host: a key the \
 agent holds is left to the agent; otherwise the passphrase comes from PRUN_KEY_PASSPHRASE \

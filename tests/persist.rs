@@ -333,3 +333,40 @@ fn stdin_and_a_password_login_go_through_the_holder() {
     let log = std::fs::read_to_string(f.dir.path().join("sshd-0.log")).unwrap_or_default();
     assert_eq!(log.matches("Accepted password").count(), 1, "{log}");
 }
+
+/// sshd forwards the agent per connection (one request honoured, every later command on it
+/// given the same socket): on a held login, a later `-A` run relays the agent again, and a
+/// run without `-A` gets its agent channels refused — it ends, it does not hang, and it
+/// does not reach the agent.
+#[test]
+fn agent_forwarding_on_a_held_login_follows_each_run() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let agent = common::start_agent(f.dir.path());
+    let h = holder(&f);
+    let inv = f.inventory(1);
+    let go = |args: &[&str]| {
+        let mut c = h.prun();
+        c.env("SSH_AUTH_SOCK", &agent.sock)
+            .arg("-i")
+            .arg(&inv)
+            .args(["--persist", "1m", "-F", "none", "--timeout", "20s"])
+            .args(args)
+            .arg("ssh-add -l 2>&1");
+        run(c)
+    };
+    // what `ssh-add -l` says when it reached the (empty) agent
+    let reached = "The agent has no identities";
+    let r = go(&["-A"]);
+    assert!(r.stdout_text().contains(reached), "{r:?}");
+    for args in [&["-A"][..], &[], &["-A"]] {
+        let r = go(args);
+        assert!(r.stderr.contains("on held logins"), "{args:?}: {r:?}");
+        assert_eq!(
+            r.stdout_text().contains(reached),
+            !args.is_empty(),
+            "{args:?}: {r:?}"
+        );
+        assert!(!r.stderr.contains("timeout"), "{args:?}: {r:?}");
+    }
+}

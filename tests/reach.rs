@@ -476,6 +476,36 @@ fn agent_forwarding_lets_the_remote_command_use_the_local_agent() {
         "ssh-add -l",
     ]);
     assert!(r.stdout_text().contains("forwarded-key-7731"), "{r:?}");
+    // on held logins (prun shell), command after command: each command's agent channels are
+    // closed and freed when done, and the next command gets the agent again
+    let mut c = f.prun();
+    c.arg("-i")
+        .arg(&inv)
+        .args(["-F", "none", "-A", "--progress", "never", "shell"])
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"ssh-add -l; ssh-add -l\nssh-add -l\nssh-add -l; ssh-add -l; ssh-add -l\n:quit\n",
+        )
+        .unwrap();
+    let st = common::wait_at_most(&mut child, Duration::from_secs(60)).expect("shell hung");
+    let out = common::drain(child.stdout.take());
+    let err = common::drain(child.stderr.take());
+    assert_eq!(st.code(), Some(0), "{out}\n{err}");
+    assert_eq!(
+        out.matches("forwarded-key-7731").count(),
+        12,
+        "2 hosts x 6 listings: {out}\n{err}"
+    );
+    assert!(err.contains("on held logins"), "{err}");
 }
 
 /// prun's secret variables stay with prun: a dynamic inventory, a ProxyCommand and a

@@ -57,24 +57,14 @@ fn raw_session(sess: &Session) -> *mut raw::LIBSSH2_SESSION {
     &*guard as *const raw::LIBSSH2_SESSION as *mut raw::LIBSSH2_SESSION
 }
 
-/// Ask for agent forwarding on `channel` (before its exec request). Non-blocking: EAGAIN
-/// comes back as an error with that code.
-pub(crate) fn request(
-    sess: &Session,
-    channel: *mut raw::LIBSSH2_CHANNEL,
-) -> Result<(), ssh2::Error> {
-    let raw_sess = raw_session(sess);
-    let _g = sess.raw();
-    // SAFETY: the session and its live channel, under the session lock; the callback is a
-    // plain function that only takes a mutex.
-    let rc = unsafe {
-        libssh2_session_callback_set2(
-            raw_sess,
-            LIBSSH2_CALLBACK_AUTHAGENT,
-            on_agent_channel as *const c_void,
-        );
-        libssh2_channel_request_auth_agent(channel)
-    };
+/// Ask for agent forwarding on `channel` (before its exec request), for `fwd`'s session:
+/// from now until `fwd` is dropped, the agent channels the server opens are accepted and
+/// recorded for it. Non-blocking: EAGAIN comes back as an error with that code.
+fn request(fwd: &Forwarder, channel: *mut raw::LIBSSH2_CHANNEL) -> Result<(), ssh2::Error> {
+    fwd.accept();
+    let _g = fwd.sess.raw();
+    // SAFETY: the session's live channel, under the session lock.
+    let rc = unsafe { libssh2_channel_request_auth_agent(channel) };
     match rc {
         0 => Ok(()),
         EAGAIN => Err(ssh2::Error::new(
@@ -97,9 +87,28 @@ struct Relay {
     answer: Vec<u8>,
     agent: Option<UnixStream>,
     done: bool,
+    /// Our EOF is sent and `libssh2_channel_free` has begun (it waits for the server's
+    /// close without blocking: EAGAIN until then).
+    closing: bool,
 }
 
-/// The agent channels of one session, pumped from its command's read loop.
+impl Relay {
+    fn new(channel: *mut raw::LIBSSH2_CHANNEL) -> Relay {
+        Relay {
+            channel,
+            request: Vec::new(),
+            answer: Vec::new(),
+            agent: None,
+            done: false,
+            closing: false,
+        }
+    }
+}
+
+/// The agent channels of one session, pumped from its command's read loop. A finished
+/// channel is closed and freed (a held login runs many commands: their channels must not
+/// pile up in the session); when the forwarder is dropped the session stops accepting agent
+/// channels, so none is recorded for it afterwards.
 pub(crate) struct Forwarder {
     sess: Session,
     sess_ptr: usize,
@@ -124,6 +133,28 @@ impl Forwarder {
         }
     }
 
+    /// Ask for agent forwarding on `channel` (see [`request`]): once per connection. sshd
+    /// honours only the first request of a connection (OpenSSH's `session_auth_agent_req`)
+    /// and gives every later command on it the same forwarded socket, so a command on a
+    /// held login that had it calls [`Forwarder::accept`] instead.
+    pub(crate) fn request(&self, channel: *mut raw::LIBSSH2_CHANNEL) -> Result<(), ssh2::Error> {
+        request(self, channel)
+    }
+
+    /// Accept the agent channels the server opens for this session, until dropped.
+    pub(crate) fn accept(&self) {
+        let _g = self.sess.raw();
+        // SAFETY: the live session, under its lock; the callback is a plain function that
+        // only takes a mutex.
+        unsafe {
+            libssh2_session_callback_set2(
+                self.sess_ptr as *mut raw::LIBSSH2_SESSION,
+                LIBSSH2_CALLBACK_AUTHAGENT,
+                on_agent_channel as *const c_void,
+            );
+        }
+    }
+
     /// Move what is there: new channels taken on, requests to the agent, answers back.
     /// True when anything moved.
     pub(crate) fn pump(&mut self) -> bool {
@@ -131,13 +162,7 @@ impl Forwarder {
             let me = self.sess_ptr;
             v.retain(|&(s, c)| {
                 if s == me {
-                    self.relays.push(Relay {
-                        channel: c as *mut raw::LIBSSH2_CHANNEL,
-                        request: Vec::new(),
-                        answer: Vec::new(),
-                        agent: None,
-                        done: false,
-                    });
+                    self.relays.push(Relay::new(c as *mut raw::LIBSSH2_CHANNEL));
                     false
                 } else {
                     true
@@ -147,6 +172,9 @@ impl Forwarder {
         let mut moved = false;
         let buf = &mut self.buf;
         for r in &mut self.relays {
+            if r.closing {
+                continue;
+            }
             // the server's requests
             while !r.done {
                 let n = {
@@ -226,28 +254,64 @@ impl Forwarder {
             }
             if r.done && r.answer.is_empty() {
                 let _g = self.sess.raw();
-                // SAFETY: as above. Closing is best effort (the session frees the channel
-                // when it ends); the relay is dropped below and never touches it again.
-                unsafe {
-                    raw::libssh2_channel_send_eof(r.channel);
-                    raw::libssh2_channel_close(r.channel);
-                }
+                // SAFETY: as above. Best effort: an EOF that cannot be sent now is implied
+                // by the close that freeing sends.
+                unsafe { raw::libssh2_channel_send_eof(r.channel) };
                 r.agent = None;
+                r.closing = true;
             }
         }
-        self.relays.retain(|r| !(r.done && r.answer.is_empty()));
+        // free the finished channels whose close the server has answered
+        let sess = &self.sess;
+        self.relays
+            .retain(|r| !(r.closing && free_channel(sess, r.channel)));
         moved
     }
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        // channels opened but never taken stay with the session (it frees them)
+        // no agent channels for this session any more: the server's next ones are refused
+        {
+            let _g = self.sess.raw();
+            // SAFETY: the live session (self.sess keeps it), under its lock.
+            unsafe {
+                libssh2_session_callback_set2(
+                    self.sess_ptr as *mut raw::LIBSSH2_SESSION,
+                    LIBSSH2_CALLBACK_AUTHAGENT,
+                    std::ptr::null(),
+                );
+            }
+        }
+        // channels opened but never taken, and those still open: freed when the server has
+        // closed them already, else left with the session (it frees them when it ends)
+        let mut left: Vec<*mut raw::LIBSSH2_CHANNEL> =
+            self.relays.iter().map(|r| r.channel).collect();
         if let Ok(mut v) = OPENED.lock() {
             let me = self.sess_ptr;
-            v.retain(|&(s, _)| s != me);
+            v.retain(|&(s, c)| {
+                if s == me {
+                    left.push(c as *mut raw::LIBSSH2_CHANNEL);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        for c in left {
+            free_channel(&self.sess, c);
         }
     }
+}
+
+/// Close and free an agent channel of `sess` without waiting: true when it is freed (the
+/// pointer is then dead), false while the server's close has not arrived (EAGAIN; try
+/// again later, or leave it to the session).
+fn free_channel(sess: &Session, channel: *mut raw::LIBSSH2_CHANNEL) -> bool {
+    let _g = sess.raw();
+    // SAFETY: a live channel of this session, under its lock; after a return other than
+    // EAGAIN libssh2 has freed it and the caller drops the pointer.
+    unsafe { raw::libssh2_channel_free(channel) != EAGAIN }
 }
 
 /// One request to the local agent and its whole answer; `None` when the agent cannot be

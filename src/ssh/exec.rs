@@ -35,6 +35,7 @@ pub(crate) fn run(
     clock: &mut Clock,
     result: &mut HostResult,
     on_output: &mut dyn FnMut(Stream, &[u8]),
+    agent_forwarded: &mut bool,
 ) -> Result<Done, Fail> {
     let settings = ctx.settings;
     let cancel = ctx.cancel;
@@ -72,14 +73,24 @@ pub(crate) fn run(
                 "agent forwarding asked for, but SSH_AUTH_SOCK is not set: not forwarded".into(),
             ),
             Some(sock) => {
-                match nonblocking(fd, sess, step_deadline, cancel, || {
-                    super::agentfwd::request(sess, ch.ptr())
-                }) {
-                    Ok(()) => forwarder = Some(super::agentfwd::Forwarder::new(sess, sock.into())),
-                    Err(_) if cancel.is_cancelled() => {}
-                    Err(_) => result.notes.push(
-                        "the server refused agent forwarding (sshd AllowAgentForwarding?)".into(),
-                    ),
+                // made first: dropped on any failure below, it leaves the session as it was
+                let fwd = super::agentfwd::Forwarder::new(sess, sock.into());
+                if *agent_forwarded {
+                    // a held login that forwards already (sshd takes one request a connection)
+                    fwd.accept();
+                    forwarder = Some(fwd);
+                } else {
+                    match nonblocking(fd, sess, step_deadline, cancel, || fwd.request(ch.ptr())) {
+                        Ok(()) => {
+                            *agent_forwarded = true;
+                            forwarder = Some(fwd);
+                        }
+                        Err(_) if cancel.is_cancelled() => {}
+                        Err(_) => result.notes.push(
+                            "the server refused agent forwarding (sshd AllowAgentForwarding?)"
+                                .into(),
+                        ),
+                    }
                 }
             }
         }

@@ -266,6 +266,7 @@ fn one_attempt(
             clock,
             result,
             on_output,
+            &mut held.agent_forwarded,
         );
         match r {
             r if keeps_connection(&r) => {
@@ -339,6 +340,7 @@ fn one_attempt(
             return r;
         }
     };
+    let mut agent_forwarded = false;
     let r = exec::run(
         &sess,
         fd,
@@ -349,12 +351,12 @@ fn one_attempt(
         clock,
         result,
         on_output,
+        &mut agent_forwarded,
     );
     match (shared.pool, key) {
         // keep the login for the next command
-        (Some(pool), Some(key)) if keeps_connection(&r) => pool.put(
-            key,
-            Held::new(
+        (Some(pool), Some(key)) if keeps_connection(&r) => {
+            let mut held = Held::new(
                 sess,
                 fd,
                 guard,
@@ -362,8 +364,10 @@ fn one_attempt(
                 &target.name,
                 keepalive_secs,
                 result,
-            ),
-        ),
+            );
+            held.agent_forwarded = agent_forwarded;
+            pool.put(key, held)
+        }
         _ => {
             // Best effort: tell the server we are leaving; do not wait for it.
             let _ = sess.disconnect(None, "done", None);

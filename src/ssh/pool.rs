@@ -34,6 +34,9 @@ pub(crate) struct Held {
     pub(crate) keepalive_secs: u32,
     /// When the idle connection was first sent a keepalive that has not been answered yet.
     probe: Option<Instant>,
+    /// sshd accepted agent forwarding on this connection (`-A`): it takes one request a
+    /// connection, and later commands on it reach the same forwarded socket.
+    pub(crate) agent_forwarded: bool,
 }
 
 impl Held {
@@ -62,6 +65,7 @@ impl Held {
             commands: 1,
             keepalive_secs,
             probe: None,
+            agent_forwarded: false,
         }
     }
 
