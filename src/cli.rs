@@ -1223,8 +1223,16 @@ fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
     if args.iter().skip(1).any(|a| a == "--help" || a == "help") {
         command()
     } else {
-        Cli::command()
+        base().clone()
     }
+}
+
+/// The clap command without the long help's sections, built once per process: the helpers
+/// that look at the words before parsing ([`subcommand_first`], [`unknown_option`],
+/// [`split_short_values`]) only read its arguments' definitions.
+fn base() -> &'static clap::Command {
+    static BASE: std::sync::OnceLock<clap::Command> = std::sync::OnceLock::new();
+    BASE.get_or_init(Cli::command)
 }
 
 /// Parse the process arguments (with the extra help sections).
@@ -1265,12 +1273,12 @@ pub fn parse() -> Cli {
 /// it, as the command. Only the words before the command are touched; call after
 /// [`unknown_option`] found nothing wrong.
 pub fn split_short_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let top = Cli::command();
+    let top = base();
     let sub = args
         .get(1)
         .and_then(|a| a.to_str())
         .and_then(|w| top.find_subcommand(w).cloned());
-    let scopes: Vec<&clap::Command> = std::iter::once(&top).chain(sub.as_ref()).collect();
+    let scopes: Vec<&clap::Command> = std::iter::once(top).chain(sub.as_ref()).collect();
     let takes_value = |c: char| {
         scopes
             .iter()
@@ -1325,13 +1333,13 @@ pub fn split_short_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStri
 }
 
 pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
-    let top = Cli::command();
+    let top = base();
     // after `subcommand_first`, a subcommand is the first argument
     let sub = args
         .get(1)
         .and_then(|a| a.to_str())
         .and_then(|w| top.find_subcommand(w).cloned());
-    let scopes: Vec<&clap::Command> = std::iter::once(&top).chain(sub.as_ref()).collect();
+    let scopes: Vec<&clap::Command> = std::iter::once(top).chain(sub.as_ref()).collect();
     let all_args = || scopes.iter().flat_map(|c| c.get_arguments());
     let long = |name: &str| {
         all_args().find(|a| {
@@ -1406,7 +1414,7 @@ pub fn unknown_option(args: &[std::ffi::OsString]) -> Option<String> {
 /// neither an option nor an option's value names a subcommand, move it to the front. A remote
 /// command named like a subcommand can still be run after `--`.
 pub fn subcommand_first(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let cmd = Cli::command();
+    let cmd = base();
     let takes_value = |name: &str| -> bool {
         cmd.get_arguments().any(|a| {
             let matches = match name.strip_prefix("--") {
