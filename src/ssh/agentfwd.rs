@@ -57,27 +57,6 @@ fn raw_session(sess: &Session) -> *mut raw::LIBSSH2_SESSION {
     &*guard as *const raw::LIBSSH2_SESSION as *mut raw::LIBSSH2_SESSION
 }
 
-/// Ask for agent forwarding on `channel` (before its exec request), for `fwd`'s session:
-/// from now until `fwd` is dropped, the agent channels the server opens are accepted and
-/// recorded for it. Non-blocking: EAGAIN comes back as an error with that code.
-fn request(fwd: &Forwarder, channel: *mut raw::LIBSSH2_CHANNEL) -> Result<(), ssh2::Error> {
-    fwd.accept();
-    let _g = fwd.sess.raw();
-    // SAFETY: the session's live channel, under the session lock.
-    let rc = unsafe { libssh2_channel_request_auth_agent(channel) };
-    match rc {
-        0 => Ok(()),
-        EAGAIN => Err(ssh2::Error::new(
-            ssh2::ErrorCode::Session(EAGAIN),
-            "would block",
-        )),
-        _ => Err(ssh2::Error::new(
-            ssh2::ErrorCode::Session(rc),
-            "the server refused agent forwarding",
-        )),
-    }
-}
-
 /// One forwarded agent connection.
 struct Relay {
     channel: *mut raw::LIBSSH2_CHANNEL,
@@ -133,12 +112,28 @@ impl Forwarder {
         }
     }
 
-    /// Ask for agent forwarding on `channel` (see [`request`]): once per connection. sshd
-    /// honours only the first request of a connection (OpenSSH's `session_auth_agent_req`)
-    /// and gives every later command on it the same forwarded socket, so a command on a
-    /// held login that had it calls [`Forwarder::accept`] instead.
+    /// Ask for agent forwarding on `channel` (before its exec request) and accept the agent
+    /// channels the server opens from now until this is dropped. Non-blocking: EAGAIN comes
+    /// back as an error with that code. Once per connection: sshd honours only the first
+    /// request of a connection (OpenSSH's `session_auth_agent_req`) and gives every later
+    /// command on it the same forwarded socket, so a command on a held login that had it
+    /// calls [`Forwarder::accept`] instead.
     pub(crate) fn request(&self, channel: *mut raw::LIBSSH2_CHANNEL) -> Result<(), ssh2::Error> {
-        request(self, channel)
+        self.accept();
+        let _g = self.sess.raw();
+        // SAFETY: the session's live channel, under the session lock.
+        let rc = unsafe { libssh2_channel_request_auth_agent(channel) };
+        match rc {
+            0 => Ok(()),
+            EAGAIN => Err(ssh2::Error::new(
+                ssh2::ErrorCode::Session(EAGAIN),
+                "would block",
+            )),
+            _ => Err(ssh2::Error::new(
+                ssh2::ErrorCode::Session(rc),
+                "the server refused agent forwarding",
+            )),
+        }
     }
 
     /// Accept the agent channels the server opens for this session, until dropped.
