@@ -214,6 +214,7 @@ fn keeps_connection(r: &Result<Done, Fail>) -> bool {
 
 /// One attempt: connect (directly or through a bastion), log in, then run the work.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn one_attempt(
     target: &Target,
     work: &Work,
