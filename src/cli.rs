@@ -400,7 +400,8 @@ bounded by --connect-timeout; a command that exits or never speaks fails the hos
 exit status and the end of its stderr, and the command's process group is stopped (SIGTERM, \
 then SIGKILL) and reaped when the session ends, whatever the reason. One process per host \
 (about 3.5 ms of CPU each with nc). A jump host takes precedence over ProxyCommand. Through \
-a ProxyCommand a server that stops answering is found by --timeout only.
+a ProxyCommand --keepalive finds a server that stops answering while a command runs, too \
+(prun notes when it last read from the command).
 
 Precedence, for every setting: command line (the dedicated flags, then -o) > inventory > \
 ssh_config > defaults. --list-hosts prints, after name, address, port and user, the jump \

@@ -314,36 +314,42 @@ fn a_server_that_stops_answering_is_detected_by_keepalives() {
     let f = Fleet::new(1);
     f.trust_all();
     let inv = inventory_with(&f, 1, "");
-    let mut c = f.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .args(["--keepalive", "1s", "echo start; sleep 30.9"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 12];
-    stdout.read_exact(&mut first).unwrap();
-    assert_eq!(&first, b"h001 | start");
-    // Freeze the server side of the session (the per-connection sshd processes).
-    let frozen = common::freeze_sessions(&f.servers[0]);
-    let start = Instant::now();
-    let status = common::wait_at_most(&mut child, Duration::from_secs(30));
-    drop(frozen);
-    kill_leftovers("sleep 30.9");
-    let stderr = common::drain(child.stderr.take());
-    let status = status.expect("prun hung on a server that stopped answering");
-    assert_eq!(status.code(), Some(4), "{stderr}");
-    // 3 silent keepalive intervals (libssh2 makes 1 s into 2 s), plus slack
-    assert!(
-        start.elapsed() < Duration::from_secs(12),
-        "{:?}",
-        start.elapsed()
-    );
-    assert!(
-        stderr.contains("read io: server stopped answering: nothing received for"),
-        "{stderr}"
-    );
+    // directly (the kernel's TCP_INFO tells the silence), and through a ProxyCommand (a
+    // socket pair: what prun last read tells it)
+    for proxy in [None, Some("ProxyCommand=nc 127.0.0.1 %p")] {
+        let mut c = f.prun();
+        c.arg("-i").arg(&inv);
+        if let Some(o) = proxy {
+            c.args(["-o", o]);
+        }
+        c.args(["--keepalive", "1s", "echo start; sleep 30.9"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 12];
+        stdout.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"h001 | start", "{proxy:?}");
+        // Freeze the server side of the session (the per-connection sshd processes).
+        let frozen = common::freeze_sessions(&f.servers[0]);
+        let start = Instant::now();
+        let status = common::wait_at_most(&mut child, Duration::from_secs(30));
+        drop(frozen);
+        kill_leftovers("sleep 30.9");
+        let stderr = common::drain(child.stderr.take());
+        let status = status.expect("prun hung on a server that stopped answering");
+        assert_eq!(status.code(), Some(4), "{proxy:?}: {stderr}");
+        // 3 silent keepalive intervals (libssh2 makes 1 s into 2 s), plus slack
+        assert!(
+            start.elapsed() < Duration::from_secs(12),
+            "{proxy:?}: {:?}",
+            start.elapsed()
+        );
+        assert!(
+            stderr.contains("read io: server stopped answering: nothing received for"),
+            "{proxy:?}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -352,6 +358,19 @@ fn a_silent_command_on_a_live_server_is_not_mistaken_for_a_dead_one() {
     f.trust_all();
     let inv = inventory_with(&f, 2, "");
     let r = f.run_inv(&inv, &["--keepalive", "1s", "sleep 4.5; echo done"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text().matches(" | done\n").count(), 2, "{r:?}");
+    // the same through a ProxyCommand, where silence is what prun last read
+    let r = f.run_inv(
+        &inv,
+        &[
+            "-o",
+            "ProxyCommand=nc 127.0.0.1 %p",
+            "--keepalive",
+            "1s",
+            "sleep 4.5; echo done",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout_text().matches(" | done\n").count(), 2, "{r:?}");
 }

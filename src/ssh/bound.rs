@@ -121,6 +121,10 @@ pub(crate) struct Ahead {
     pos: u16,
     len: u16,
     bytes: [u8; AHEAD],
+    /// When this session's socket last gave bytes ([`since_epoch_ms`]; 0: never): the
+    /// liveness of a session whose socket is not TCP (a ProxyCommand's socket pair), where
+    /// the kernel's TCP_INFO cannot tell.
+    last_rx_ms: u64,
 }
 
 impl Ahead {
@@ -128,6 +132,7 @@ impl Ahead {
         pos: 0,
         len: 0,
         bytes: [0; AHEAD],
+        last_rx_ms: 0,
     };
 
     /// Hand out up to `out.len()` buffered bytes; how many.
@@ -179,13 +184,19 @@ unsafe extern "C" fn bounded_recv(
     }
     // SAFETY: libssh2 passes `&session->abstract` of the live session it reads for, one
     // call at a time per session; every session of prun is made by super::memory.
-    let ahead = unsafe { super::memory::ahead_of(abstract_) };
+    let mut ahead = unsafe { super::memory::ahead_of(abstract_) };
     // SAFETY: libssh2 passes a buffer of `length` bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(buffer.cast::<u8>(), length) };
+    let mut got = false;
     // SAFETY: libssh2's own socket, into a buffer of the given length.
-    let rc = read_through(ahead, out, |into| unsafe {
-        libc::recv(socket, into.as_mut_ptr().cast(), into.len(), flags)
+    let rc = read_through(ahead.as_deref_mut(), out, |into| {
+        let rc = unsafe { libc::recv(socket, into.as_mut_ptr().cast(), into.len(), flags) };
+        got = rc > 0;
+        rc
     });
+    if got && let Some(a) = ahead {
+        a.last_rx_ms = since_epoch_ms();
+    }
     if rc < 0 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         if e == libc::EINTR || e == libc::EWOULDBLOCK || e == libc::ENOENT {
@@ -198,6 +209,27 @@ unsafe extern "C" fn bounded_recv(
         CLOSED.with(|c| c.set(true));
     }
     rc
+}
+
+/// Milliseconds since this process's first call (never 0 after it), monotonic.
+fn since_epoch_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| Instant::now() - std::time::Duration::from_millis(1));
+    epoch.elapsed().as_millis() as u64
+}
+
+/// Milliseconds since `sess`'s socket last gave bytes to libssh2, if it ever did: how long
+/// the server has been silent, for a session whose socket is not TCP. Only meaningful while
+/// libssh2 is being asked to read (a running command's loop), as it counts bytes read, not
+/// bytes arrived.
+pub(crate) fn ms_since_read(sess: &ssh2::Session) -> Option<u32> {
+    let guard = sess.raw();
+    let raw = &*guard as *const libssh2_sys::LIBSSH2_SESSION as *mut libssh2_sys::LIBSSH2_SESSION;
+    // SAFETY: a live session under its lock; its abstract field's address, as libssh2 passes
+    // it to the receive function.
+    let ahead = unsafe { super::memory::ahead_of(libssh2_sys::libssh2_session_abstract(raw)) }?;
+    let last = ahead.last_rx_ms;
+    (last != 0).then(|| since_epoch_ms().saturating_sub(last).min(u32::MAX as u64) as u32)
 }
 
 /// Make `sess` read through [`bounded_recv`]. Call before the handshake.

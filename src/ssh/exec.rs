@@ -249,8 +249,11 @@ pub(crate) fn run(
             // A silent command is fine; a silent server is not: keepalives get a reply from
             // a live server, so nothing received for 3 intervals means it stopped answering.
             let _ = sess.keepalive_send();
-            if let Some(idle) =
-                ms_since_data_received(fd).or_else(|| liveness.as_ref().map(|l| l.idle_ms()))
+            // how long the server has been silent: the kernel's TCP_INFO, a bastion channel's
+            // pump, or (a ProxyCommand's socket pair) what the receive function last read
+            if let Some(idle) = ms_since_data_received(fd)
+                .or_else(|| liveness.as_ref().map(|l| l.idle_ms()))
+                .or_else(|| super::bound::ms_since_read(sess))
                 && Duration::from_millis(idle.into()) > super::io::silence_limit(keepalive_secs)
             {
                 let _ = ch.close();
