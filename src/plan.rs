@@ -173,7 +173,9 @@ fn resolve(cli: &Cli) -> Result<Plan, UsageError> {
     let mut keys = KeyStore::default();
     keys.unlocker.use_agent = use_agent;
     keys.unlocker.prompt = !offline(cli);
-    keys.unlocker.env = std::env::var("PRUN_KEY_PASSPHRASE").ok().map(Secret::new);
+    keys.unlocker.env = std::env::var(crate::secret::KEY_PASSPHRASE_ENV)
+        .ok()
+        .map(Secret::new);
     let mut cli_keys = Vec::new();
     for k in cli.identity.iter().filter(|_| !offline(cli)) {
         let key = keys
@@ -303,11 +305,11 @@ fn resolve(cli: &Cli) -> Result<Plan, UsageError> {
             .filter(|v| !v.is_empty())
             .map(Secret::new)
     };
-    let password = env_secret("PRUN_PASSWORD");
+    let password = env_secret(crate::secret::PASSWORD_ENV);
     let sudo_password = if targets.iter().all(|t| t.sudo_user.is_none()) || offline(cli) {
         None
     } else {
-        env_secret("PRUN_SUDO_PASSWORD")
+        env_secret(crate::secret::SUDO_PASSWORD_ENV)
     };
     Ok(Plan {
         targets,

@@ -6,14 +6,25 @@
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+/// The password for password and keyboard-interactive logins.
+pub const PASSWORD_ENV: &str = "PRUN_PASSWORD";
+/// The password for sudo's prompt.
+pub const SUDO_PASSWORD_ENV: &str = "PRUN_SUDO_PASSWORD";
+/// The passphrase of protected key files.
+pub const KEY_PASSPHRASE_ENV: &str = "PRUN_KEY_PASSPHRASE";
+/// InfluxDB 1.x basic authentication's password (`--metrics`).
+pub const INFLUX_PASSWORD_ENV: &str = "PRUN_INFLUX_PASSWORD";
+/// An InfluxDB token (`--metrics`).
+pub const INFLUX_TOKEN_ENV: &str = "PRUN_INFLUX_TOKEN";
+
 /// prun's environment variables that carry secrets. prun reads them itself; no program it
 /// starts gets them ([`without_secrets`]).
 pub const ENV_SECRETS: &[&str] = &[
-    "PRUN_PASSWORD",
-    "PRUN_SUDO_PASSWORD",
-    "PRUN_KEY_PASSPHRASE",
-    "PRUN_INFLUX_PASSWORD",
-    "PRUN_INFLUX_TOKEN",
+    PASSWORD_ENV,
+    SUDO_PASSWORD_ENV,
+    KEY_PASSPHRASE_ENV,
+    INFLUX_PASSWORD_ENV,
+    INFLUX_TOKEN_ENV,
 ];
 
 /// `cmd` without [`ENV_SECRETS`] in its environment: for every program prun starts (a

@@ -45,10 +45,10 @@ pub enum Sink {
 }
 
 /// The environment variable that holds an InfluxDB token (2.x, or 1.8+ as `USER:PASSWORD`).
-pub const TOKEN_ENV: &str = "PRUN_INFLUX_TOKEN";
+pub const TOKEN_ENV: &str = crate::secret::INFLUX_TOKEN_ENV;
 /// The environment variables of InfluxDB 1.x basic authentication.
 pub const USER_ENV: &str = "PRUN_INFLUX_USER";
-pub const PASSWORD_ENV: &str = "PRUN_INFLUX_PASSWORD";
+pub const PASSWORD_ENV: &str = crate::secret::INFLUX_PASSWORD_ENV;
 
 /// `influx[+https]://HOST[:PORT]/DB`, `influx2[+https]://HOST[:PORT]/ORG/BUCKET` (the port
 /// defaults to 8086), `graphite://HOST[:PORT]` (2003) or `file:PATH`.

@@ -211,11 +211,12 @@ unsafe extern "C" fn bounded_recv(
     rc
 }
 
-/// Milliseconds since this process's first call (never 0 after it), monotonic.
+/// Milliseconds since this process's first call, plus one (never 0), monotonic.
 fn since_epoch_ms() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(|| Instant::now() - std::time::Duration::from_millis(1));
-    epoch.elapsed().as_millis() as u64
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    // +1: 0 means "never"
+    epoch.elapsed().as_millis() as u64 + 1
 }
 
 /// Milliseconds since `sess`'s socket last gave bytes to libssh2, if it ever did: how long
