@@ -196,8 +196,15 @@ def run_once(prun, state, p, n, servers, extra=()):
         "rss_mb": int(maxrss_kb) / 1024,
         "server_cpu": after - before,
         "ok": ok,
-        "stderr_tail": err.read().decode(errors="replace").splitlines()[:1],
+        "stderr_tail": failures(err.read().decode(errors="replace")),
     }
+
+
+def failures(stderr):
+    """prun's first summary line, and the first few lines about hosts that failed."""
+    lines = stderr.splitlines()
+    failed = [line for line in lines if re.search(r"\s(error|timeout|failed)\s", line)]
+    return lines[:1] + failed[:5]
 
 
 def proc_stat(pid):
@@ -486,7 +493,7 @@ def main():
             print(f"| {r + 1}{' ' + engine if engine else ''} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.2f} | "
                   f"{1000 * m['cpu'] / args.hosts:.2f} | {m['rss_mb']:.1f} | {m['server_cpu']:.2f} | "
                   f"{floor:.2f} | {m['wall'] / max(floor, 1e-9):.2f} |", flush=True)
-            if m["rc"] != 0:
+            if m["rc"] != 0 or any("attempt" in line for line in m["stderr_tail"]):
                 print(f"  (prun said: {m['stderr_tail']})")
         for engine in engines:
             sel = [x for x in rows if x["engine"] == (engine or "")]

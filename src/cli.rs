@@ -252,8 +252,9 @@ Every blocking step has a deadline, kept even while a server keeps sending (an e
 banner, a flood of packets): every read from the network checks the step's deadline and the \
 cancel first, and name resolution and the TCP connect wait on the cancel too. Durations \
 are at most 365 days. --connect-timeout (default 10s) bounds each \
-attempt's connect, handshake, host key check and auth, and again channel open and exec; a host that \
-runs out of it fails with kind timeout and its phase (exit status 4). -t/--timeout bounds \
+attempt's connect, then how long the server may stay silent during the handshake, host key \
+check and auth (the whole login at most 3 times it), and again channel open and exec; a host \
+that runs out of it fails with kind timeout and its phase (exit status 4). -t/--timeout bounds \
 the command from its exec request; a host that runs out of it has status timeout (exit \
 status 3). While a command runs, prun sends an SSH keepalive whenever nothing arrives for \
 --keepalive (default 15s); a live server answers it, so a host whose server sends nothing \

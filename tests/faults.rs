@@ -102,6 +102,74 @@ fn a_listener_that_never_sends_a_banner_costs_only_its_deadline() {
     drop(held.join());
 }
 
+/// A relay to `port` that holds every chunk for `delay` before passing it on, both ways
+/// (a far-away or very busy server); its listening port. Serves connections until the test
+/// process ends.
+fn slow_relay(port: u16, delay: Duration) -> u16 {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_port = l.local_addr().unwrap().port();
+    let pass = move |mut from: TcpStream, mut to: TcpStream| {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    std::thread::sleep(delay);
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    };
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+            std::thread::spawn(move || pass(c, s));
+            std::thread::spawn(move || pass(s2, c2));
+        }
+    });
+    relay_port
+}
+
+#[test]
+fn a_login_slower_than_the_connect_timeout_succeeds_while_the_server_answers() {
+    // 250 ms each way on every chunk: the login takes several seconds, but the server is
+    // never silent for --connect-timeout (2s), so it is not given up (and started again)
+    let f = Fleet::new(1);
+    let relay = slow_relay(f.port(0), Duration::from_millis(250));
+    f.write_known_hosts(&f.known_hosts_line(0).replace(
+        &format!("[127.0.0.1]:{}", f.port(0)),
+        &format!("[127.0.0.1]:{relay}"),
+    ));
+    let inv = f.file(
+        "slow.yaml",
+        &format!(
+            "all:\n  hosts:\n    far:\n      address: 127.0.0.1\n      port: {relay}\n      user: {}\n      identity_file: {}\n",
+            whoami(),
+            f.key.display()
+        ),
+    );
+    let start = Instant::now();
+    let r = f.run_inv(
+        &inv,
+        &["--connect-timeout", "2s", "--retries", "0", "echo far"],
+    );
+    let took = start.elapsed();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_text(), "far | far\n", "{r:?}");
+    assert!(
+        took > Duration::from_secs(2),
+        "the relay did not slow the login past --connect-timeout ({took:?}): the test proves nothing"
+    );
+}
+
 #[test]
 fn sshd_maxstartups_drops_are_retried_until_every_host_succeeds() {
     // sshd's default MaxStartups: beyond 10 unauthenticated connections it drops new ones

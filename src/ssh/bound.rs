@@ -23,7 +23,7 @@
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 unsafe extern "C" {
     // libssh2.h (1.11): libssh2_cb_generic *libssh2_session_callback_set2(
@@ -231,6 +231,11 @@ pub(crate) fn ms_since_read(sess: &ssh2::Session) -> Option<u32> {
     let ahead = unsafe { super::memory::ahead_of(libssh2_sys::libssh2_session_abstract(raw)) }?;
     let last = ahead.last_rx_ms;
     (last != 0).then(|| since_epoch_ms().saturating_sub(last).min(u32::MAX as u64) as u32)
+}
+
+/// How long ago `sess`'s socket last gave bytes, if it ever did ([`ms_since_read`]).
+pub(crate) fn since_read(sess: &ssh2::Session) -> Option<Duration> {
+    ms_since_read(sess).map(|ms| Duration::from_millis(ms.into()))
 }
 
 /// Make `sess` read through [`bounded_recv`]. Call before the handshake.

@@ -7,8 +7,8 @@ use super::Ctx;
 use super::channel::ExecChannel;
 use super::fail::{Clock, Done, Fail, cancel_reason, fail, step_fail};
 use super::io::{
-    EAGAIN, IdlePasses, WaitError, code, ms_since_data_received, nonblocking, wait_socket,
-    wait_socket_or,
+    EAGAIN, IdlePasses, Patience, WaitError, code, ms_since_data_received, nonblocking,
+    wait_socket, wait_socket_or,
 };
 use super::sudo::{self, SudoFilter, sudo_wrap};
 use super::transport::Liveness;
@@ -44,7 +44,7 @@ pub(crate) fn run(
     // that stops answering here must not hang us), and with TCP_QUICKACK re-armed after each
     // request is sent, so the server's reply is not held back by a delayed ACK (Nagle on the
     // server side + delayed ACK on ours cost ~40 ms per channel open; ssh2-notes §7).
-    let step_deadline = Instant::now() + target.connect_timeout;
+    let step_deadline = Patience::answering(Instant::now(), target.connect_timeout);
     let ch = nonblocking(fd, sess, step_deadline, cancel, || ExecChannel::open(sess))
         .map_err(|e| step_fail(Phase::ChannelOpen, e, FailureKind::Channel, cancel))?;
     clock.mark(Phase::ChannelOpen);
@@ -331,7 +331,7 @@ pub(crate) fn run(
     clock.mark(Phase::Read);
 
     // close and exit status
-    let close_deadline = Instant::now() + target.connect_timeout;
+    let close_deadline = Patience::answering(Instant::now(), target.connect_timeout);
     nonblocking(fd, sess, close_deadline, cancel, || ch.close())
         .map_err(|e| step_fail(Phase::Close, e, FailureKind::Io, cancel))?;
     nonblocking(fd, sess, close_deadline, cancel, || ch.wait_close())

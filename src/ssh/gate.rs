@@ -4,7 +4,7 @@
 //! the limit back slowly with each successful login (additive increase, as TCP does), so 100
 //! hosts behind one default-configured sshd all get in with a couple of retries. Logins that
 //! time out in the handshake or auth are the other sign of overload (servers too busy to
-//! finish them within `--connect-timeout`): when at least a quarter of recent login outcomes
+//! answer within `--connect-timeout`): when at least a quarter of recent login outcomes
 //! (and at least [`TIMEOUTS_TO_CUT`] of them) are such timeouts, the limit halves too — one
 //! hung host among many does not. Without drops or timeouts the limit stays at `--parallel`
 //! and the gate costs nothing.

@@ -4,7 +4,7 @@
 
 use super::fail::{Clock, Done, Fail, backoff, cancel_reason, is_retryable};
 use super::gate::{Permit, StartGate};
-use super::io::sleep_unless_cancelled;
+use super::io::{Patience, sleep_unless_cancelled};
 use super::jump::JumpPool;
 use super::keys::KeyFile;
 use super::pool::{Held, HeldInfo, Pool};
@@ -284,7 +284,9 @@ fn one_attempt(
             other => return other,
         }
     }
-    let deadline = clock.start + target.connect_timeout;
+    // the connect by a fixed deadline; the login after it by the server's silence
+    let patience = Patience::answering(clock.start, target.connect_timeout);
+    let deadline = patience.deadline();
 
     // connect (includes DNS), directly or through a channel of the bastion's connection
     let transport = match &target.jump {
@@ -306,7 +308,7 @@ fn one_attempt(
         transport,
         target,
         &ctx,
-        deadline,
+        patience,
         &mut |p| clock.mark(p),
         &mut info,
     );

@@ -278,23 +278,90 @@ pub(crate) enum StepError {
     Io(io::Error),
 }
 
+/// When a step gives up. A fixed deadline (`From<Instant>`), or the patience of a login and
+/// of the steps before a command runs ([`Patience::answering`]): `--connect-timeout` of
+/// silence from the server, never more than [`LOGIN_CAP`] times that in all.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patience {
+    /// The deadline as it stands.
+    at: Instant,
+    /// How long the server may be silent (zero: `at` is fixed).
+    stall: Duration,
+    /// The hard end, also for a server that never stops sending.
+    cap: Instant,
+}
+
+/// A login may take at most this many times `--connect-timeout` in all, however steadily
+/// the server answers (a hostile one can trickle bytes for ever).
+pub(crate) const LOGIN_CAP: u32 = 3;
+
+impl From<Instant> for Patience {
+    fn from(at: Instant) -> Self {
+        Patience {
+            at,
+            stall: Duration::ZERO,
+            cap: at,
+        }
+    }
+}
+
+impl Patience {
+    /// Steps that started at `start` (a login; a channel open and exec): they fail when the
+    /// server has sent nothing for `timeout` (the first `timeout` counts from `start`, which
+    /// covers a login's connect), or at [`LOGIN_CAP`] × `timeout`. A server too busy to
+    /// finish a login quickly (a thousand logins at once on a small machine) keeps
+    /// answering, and its logins are not given up and started again, which only made it
+    /// busier.
+    pub(crate) fn answering(start: Instant, timeout: Duration) -> Self {
+        Patience {
+            at: start + timeout,
+            stall: timeout,
+            cap: start + timeout.saturating_mul(LOGIN_CAP),
+        }
+    }
+
+    /// The deadline as it stands (for waits outside libssh2: connect, a bastion's channel).
+    pub(crate) fn deadline(&self) -> Instant {
+        self.at
+    }
+
+    /// At `now`, past the deadline: move it to `stall` after the server last sent bytes
+    /// (`since_read` ago), when that is still ahead and before the cap. False: time is up.
+    fn extend(&mut self, now: Instant, since_read: Option<Duration>) -> bool {
+        let Some(ago) = since_read.filter(|_| !self.stall.is_zero()) else {
+            return false;
+        };
+        let Some(last) = now.checked_sub(ago) else {
+            return false;
+        };
+        let at = (last + self.stall).min(self.cap);
+        if at <= now {
+            return false;
+        }
+        self.at = at;
+        true
+    }
+}
+
 pub(crate) fn nonblocking<T>(
     fd: RawFd,
     sess: &Session,
-    deadline: Instant,
+    patience: impl Into<Patience>,
     cancel: &Cancel,
     mut op: impl FnMut() -> Result<T, ssh2::Error>,
 ) -> Result<T, StepError> {
-    let _bound = super::bound::enter(Some(deadline), Some(cancel.flag()));
+    let mut patience = patience.into();
+    let _bound = super::bound::enter(Some(patience.cap), Some(cancel.flag()));
     loop {
         match op() {
             Ok(v) => return Ok(v),
             Err(e) if code(&e) == EAGAIN => {
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                if now >= patience.at && !patience.extend(now, super::bound::since_read(sess)) {
                     return Err(StepError::TimedOut);
                 }
                 quickack(fd);
-                match wait_socket(fd, sess, Some(deadline), cancel) {
+                match wait_socket(fd, sess, Some(patience.at), cancel) {
                     Ok(()) => {}
                     Err(WaitError::Cancelled) => return Err(StepError::Cancelled),
                     Err(WaitError::Io(e)) => return Err(StepError::Io(e)),
@@ -308,6 +375,28 @@ pub(crate) fn nonblocking<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_waits_while_the_server_answers_but_never_past_its_cap() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut p = Patience::answering(t0, s(10));
+        assert_eq!(p.deadline(), t0 + s(10));
+        // at 10 s, bytes 2 s ago: 8 s more
+        assert!(p.extend(t0 + s(10), Some(s(2))));
+        assert_eq!(p.deadline(), t0 + s(18));
+        // never past 3 × the timeout
+        assert!(p.extend(t0 + s(25), Some(s(1))));
+        assert_eq!(p.deadline(), t0 + s(30));
+        assert!(!p.extend(t0 + s(30), Some(Duration::ZERO)));
+        // silent for the whole timeout, or never heard from: time is up
+        let mut p = Patience::answering(t0, s(10));
+        assert!(!p.extend(t0 + s(10), Some(s(10))));
+        assert!(!p.extend(t0 + s(10), None));
+        // a fixed deadline never moves
+        let mut p = Patience::from(t0 + s(10));
+        assert!(!p.extend(t0 + s(10), Some(Duration::ZERO)));
+    }
 
     #[test]
     fn waits_only_after_two_idle_passes() {

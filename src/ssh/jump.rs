@@ -17,7 +17,8 @@
 use super::Ctx;
 use super::fail::{Fail, fail};
 use super::io::{
-    EAGAIN, IdlePasses, NonBlockingOnDrop, RecvError, blocked_events, poll_fds, recv_or_cancel,
+    EAGAIN, IdlePasses, NonBlockingOnDrop, Patience, RecvError, blocked_events, poll_fds,
+    recv_or_cancel,
 };
 use super::login::{LoginInfo, secure};
 use super::transport::{Liveness, Transport};
@@ -224,7 +225,8 @@ impl Drop for JumpPool {
 /// Log in to the bastion (connect, handshake, host key, auth — as for any host) and start
 /// the connection's pump thread.
 fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<Arc<Conn>, Fail> {
-    let deadline = Instant::now() + bastion.connect_timeout;
+    let patience = Patience::answering(Instant::now(), bastion.connect_timeout);
+    let deadline = patience.deadline();
     let named = |f: Fail| {
         let mut f = f;
         f.failure.message = format!("{via}: {}", f.failure.message);
@@ -243,7 +245,7 @@ fn login(pool: &JumpPool, bastion: &Target, ctx: &Ctx<'_>, via: &str) -> Result<
     };
     let mut info = LoginInfo::default();
     let (sess, fd, guard) =
-        secure(transport, bastion, ctx, deadline, &mut |_| {}, &mut info).map_err(named)?;
+        secure(transport, bastion, ctx, patience, &mut |_| {}, &mut info).map_err(named)?;
     notes.extend(info.notes.iter().map(|n| format!("{via}: {n}")));
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two fds on success; we own them from here.

@@ -6,7 +6,7 @@
 
 use super::Ctx;
 use super::fail::{Fail, fail, ssh_fail, step_fail};
-use super::io::{LIBSSH2_TIMEOUT, NonBlockingOnDrop, StepError, code, nonblocking};
+use super::io::{LIBSSH2_TIMEOUT, NonBlockingOnDrop, Patience, StepError, code, nonblocking};
 use super::keys::KeyFile;
 use super::known_hosts::{self, Policy, Verdict};
 use super::transport::Transport;
@@ -15,7 +15,6 @@ use crate::event::{FailureKind, Phase};
 use crate::target::Target;
 use ssh2::{MethodType, Session};
 use std::os::unix::io::{AsRawFd, RawFd};
-use std::time::Instant;
 
 /// Host key algorithms prun negotiates (no certificates: see ssh2-notes §4), best first.
 const HOSTKEY_ALGS: [&str; 6] = [
@@ -43,7 +42,7 @@ pub(crate) fn secure(
     transport: Transport,
     target: &Target,
     ctx: &Ctx<'_>,
-    deadline: Instant,
+    deadline: Patience,
     mark: &mut dyn FnMut(Phase),
     info: &mut LoginInfo,
 ) -> Result<(Session, RawFd, NonBlockingOnDrop), Fail> {
@@ -347,7 +346,7 @@ fn authenticate(
     fd: RawFd,
     target: &Target,
     ctx: &Ctx<'_>,
-    deadline: Instant,
+    deadline: Patience,
     allow_password: bool,
 ) -> Result<String, Fail> {
     let user = target.user.as_str();
@@ -526,7 +525,7 @@ fn agent_auth(
     sess: &Session,
     fd: RawFd,
     user: &str,
-    deadline: Instant,
+    deadline: Patience,
     cancel: &Cancel,
 ) -> Result<(Option<String>, usize), StepError> {
     let mut agent = sess.agent().map_err(StepError::Ssh)?;
