@@ -178,7 +178,7 @@ pub(crate) fn run(
         }
         for (id, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             loop {
-                match ch.read(id, &mut buf) {
+                match super::fiber::deep(|| ch.read(id, &mut buf)) {
                     // 0 is EOF only when ch.eof() agrees: libssh2 also returns 0 when it
                     // stopped decoding with complete packets still buffered (see wait_socket).
                     Ok(0) => break,
@@ -216,7 +216,7 @@ pub(crate) fn run(
                             }
                         }
                         if !chunk.is_empty() {
-                            on_output(stream, &chunk);
+                            super::fiber::deep(|| on_output(stream, &chunk));
                         }
                         progressed = true;
                     }

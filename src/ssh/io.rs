@@ -353,7 +353,9 @@ pub(crate) fn nonblocking<T>(
     let mut patience = patience.into();
     let _bound = super::bound::enter(Some(patience.cap), Some(cancel.flag()));
     loop {
-        match op() {
+        // libssh2's frames (and the crypto under them) on the thread's scratch stack: a
+        // fiber's own stack then only holds prun's frames, a page or two
+        match super::fiber::deep(&mut op) {
             Ok(v) => return Ok(v),
             Err(e) if code(&e) == EAGAIN => {
                 let now = Instant::now();

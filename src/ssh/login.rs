@@ -156,6 +156,7 @@ fn hostkey_prefs(known: &[String], ca: bool) -> String {
 /// Check the server's host key against known_hosts under the host's policy. `Ok(true)`: the
 /// key does not match what known_hosts says, and the policy (`off`) lets the connection go
 /// on anyway; then no password may be sent.
+#[inline(never)]
 fn check_host_key(
     sess: &Session,
     target: &Target,
@@ -341,6 +342,7 @@ fn check_host_cert(
     Ok(())
 }
 
+#[inline(never)]
 fn authenticate(
     sess: &Session,
     fd: RawFd,

@@ -47,7 +47,11 @@ pub(crate) struct ProxyChild {
 
 impl ProxyChild {
     /// How the command did, for a failure message: its exit status if it has ended, and
-    /// the last of what it wrote on stderr.
+    /// the last of what it wrote on stderr. Not inlined, and its buffer on the heap: only
+    /// failures call it, and inlined into the login path it made every fiber's stack a page
+    /// deeper.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn describe(&self) -> String {
         // a command that fails usually exits right after the connection drops
         let mut status = None;
@@ -67,7 +71,7 @@ impl ProxyChild {
             && let Some(pipe) = guard.as_mut()
         {
             use std::io::Read;
-            let mut buf = [0u8; 4096];
+            let mut buf = vec![0u8; 4096];
             while let Ok(n @ 1..) = pipe.read(&mut buf) {
                 err.extend_from_slice(&buf[..n]);
                 if err.len() > 64 * 1024 {
