@@ -197,10 +197,12 @@ waiting for the connection-rate limit) add up to total (first_byte lies inside r
 The JSON report is one object: version (the schema version, 1), prun_version, command, \
 started (RFC 3339, UTC), parallel, elapsed_ms, hosts_total, counts (hosts by status), phases \
 (for each phase and total: hosts, min_ms, p50_ms, p95_ms, max_ms over the hosts that reached \
-it) and hosts (the records, with timings_ms mapping phase to milliseconds, notes, and \
-reused: true on a host whose command ran on a held login). The CSV report has a header row \
-and one row per host, with a column per phase (connect_ms … close_ms, retry_wait_ms, \
-total_ms), then reused (true or false) and batch (empty without batches). With batches \
+it) and hosts (the records, with timings_ms mapping phase to milliseconds, notes, \
+reused: true on a host whose command ran on a held login, and retried on a host that needed \
+more than one attempt: why each earlier attempt failed, oldest first). The CSV report has a \
+header row and one row per host, with a column per phase (connect_ms … close_ms, \
+retry_wait_ms, total_ms), then reused (true or false), batch (empty without batches) and \
+retried (the reasons joined by \"; \"). With batches \
 (--batch, --canary) each JSON record has batch, and a run the rollout stopped has stopped \
 (why, in words). The report is written at the end of the run, after \
 Ctrl-C too, to a new file (mode 0600) renamed over FILE.",
@@ -269,7 +271,9 @@ dropped before the banner (sshd's MaxStartups) also halves how many connections 
 between connect and auth at once, and so do logins timing out in the handshake or auth once \
 they are at least four and a quarter of the recent logins (overloaded servers, not one hung \
 host); the limit grows back with each successful login. The \
-summary says how many hosts needed more than one attempt.
+summary says how many hosts needed more than one attempt and what failed first most \
+often (\"12 needed more than one attempt: 12 handshake banner\"); the reports say why each \
+earlier attempt failed (retried).
 
 The first Ctrl-C (or SIGTERM, or SIGHUP) stops the run: no more hosts start (they are \
 reported as cancelled, not started), running hosts stop waiting, the partial summary and \

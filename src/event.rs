@@ -235,6 +235,10 @@ pub struct HostResult {
     pub notes: Vec<String>,
     /// The command ran on a connection held from an earlier command (no login this time).
     pub reused: bool,
+    /// Why each earlier attempt failed ("connect timeout: timed out in connect …"), oldest
+    /// first; empty when the first attempt was the last.
+    #[serde(default)]
+    pub retried: Vec<String>,
 }
 
 impl HostResult {
@@ -251,6 +255,7 @@ impl HostResult {
             .chain(self.cipher.iter_mut())
             .chain(self.auth_method.iter_mut())
             .chain(self.notes.iter_mut())
+            .chain(self.retried.iter_mut())
             .chain(self.failure.iter_mut().map(|f| &mut f.message))
         {
             clean_in_place(s);
@@ -276,6 +281,7 @@ impl HostResult {
             bytes_transferred: 0,
             notes: Vec::new(),
             reused: false,
+            retried: Vec::new(),
         }
     }
 }

@@ -82,10 +82,19 @@ fn a_listener_that_never_sends_a_banner_costs_only_its_deadline() {
         conns
     });
     let inv = inventory_with(&f, 5, &format!("    mute:\n      port: {silent_port}\n"));
+    let report = f.dir.path().join("mute.json");
     let start = Instant::now();
     let r = f.run_inv(
         &inv,
-        &["--connect-timeout", "1s", "--retries", "1", "echo fine"],
+        &[
+            "--connect-timeout",
+            "1s",
+            "--retries",
+            "1",
+            "--report",
+            report.to_str().unwrap(),
+            "echo fine",
+        ],
     );
     let took = start.elapsed();
     assert_eq!(r.code, 4, "{r:?}");
@@ -99,6 +108,23 @@ fn a_listener_that_never_sends_a_banner_costs_only_its_deadline() {
             .contains("mute  error     handshake timeout: timed out in handshake (--connect-timeout) (after 2 attempts)"),
         "{r:?}"
     );
+    // the summary and the report say why the first attempt failed
+    assert!(
+        r.stderr
+            .contains("(1 needed more than one attempt: 1 handshake timeout)"),
+        "{r:?}"
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let hosts = rep["hosts"].as_array().unwrap();
+    let mute = hosts.iter().find(|h| h["name"] == "mute").unwrap();
+    assert_eq!(
+        mute["retried"],
+        serde_json::json!(["handshake timeout: timed out in handshake (--connect-timeout)"]),
+        "{mute}"
+    );
+    let fine = hosts.iter().find(|h| h["name"] == "h001").unwrap();
+    assert!(fine.get("retried").is_none(), "{fine}");
     drop(held.join());
 }
 

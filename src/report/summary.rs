@@ -104,6 +104,7 @@ impl Summary {
             })
             .collect();
         let retried = self.finished().filter(|(_, r)| r.attempts > 1).count();
+        let why = retry_reasons(self.finished().map(|(_, r)| r));
         let reused = self.finished().filter(|(_, r)| r.reused).count();
         let _ = writeln!(
             s,
@@ -112,7 +113,7 @@ impl Summary {
             fmt_duration(self.elapsed),
             counts.join(", "),
             if retried > 0 {
-                format!(" ({retried} needed more than one attempt)")
+                format!(" ({retried} needed more than one attempt{why})")
             } else {
                 String::new()
             },
@@ -321,10 +322,65 @@ fn describe(r: &HostResult) -> String {
     }
 }
 
+/// What made hosts try again, for the summary line: ": 30 handshake io, 4 connect timeout"
+/// (the phase and kind of each retried host's first failed attempt, the three commonest),
+/// or nothing when no result says.
+fn retry_reasons<'a>(results: impl Iterator<Item = &'a HostResult>) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for r in results {
+        let Some(first) = r.retried.first() else {
+            continue;
+        };
+        let what = first.split_once(':').map_or(first.as_str(), |(w, _)| w);
+        match counts.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((what, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = counts
+        .iter()
+        .take(3)
+        .map(|(w, n)| format!("{n} {w}"))
+        .collect();
+    if shown.is_empty() {
+        return String::new();
+    }
+    let more = if counts.len() > 3 { ", …" } else { "" };
+    format!(": {}{more}", shown.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{Failure, FailureKind};
+
+    #[test]
+    fn retry_reasons_name_the_commonest_first_failures() {
+        let with = |why: &[&str]| {
+            let mut r = HostResult::new(Status::Ok);
+            r.retried = why.iter().map(|w| w.to_string()).collect();
+            r
+        };
+        let rs = [
+            with(&["connect timeout: timed out in connect (--connect-timeout)"]),
+            with(&["handshake io: reset", "connect timeout: x"]),
+            with(&["handshake io: closed"]),
+            with(&[]),
+        ];
+        assert_eq!(
+            retry_reasons(rs.iter()),
+            ": 2 handshake io, 1 connect timeout"
+        );
+        let more = [
+            with(&["a x: 1"]),
+            with(&["b x: 1"]),
+            with(&["c x: 1"]),
+            with(&["d x: 1"]),
+        ];
+        assert_eq!(retry_reasons(more.iter()), ": 1 a x, 1 b x, 1 c x, …");
+        assert_eq!(retry_reasons(rs[3..].iter()), "");
+    }
 
     fn info(n: &str) -> HostInfo {
         HostInfo {

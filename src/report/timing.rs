@@ -80,6 +80,9 @@ struct HostRecord<'a> {
     retry_wait_ms: f64,
     total_ms: f64,
     notes: &'a [String],
+    /// Why each earlier attempt failed, oldest first; present only when there were any.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    retried: &'a [String],
     /// Present (true) only when the command ran on a held login (`prun shell`, `--persist`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reused: bool,
@@ -115,6 +118,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
             retry_wait_ms: 0.0,
             total_ms: 0.0,
             notes: empty,
+            retried: empty,
             reused: false,
             batch: h.batch,
         };
@@ -150,6 +154,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
         retry_wait_ms: ms(r.retry_wait),
         total_ms: ms(r.timings.total),
         notes: &r.notes,
+        retried: &r.retried,
         reused: r.reused,
         batch: h.batch,
     }
@@ -283,6 +288,7 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
     header.extend(TIME_COLUMNS);
     header.push("reused");
     header.push("batch");
+    header.push("retried");
     out.write_record(&header).map_err(io::Error::other)?;
     let opt = |v: Option<String>| v.unwrap_or_default();
     for (h, r) in s.hosts.iter().zip(&s.results) {
@@ -315,6 +321,7 @@ pub fn write_csv(s: &Summary, w: &mut dyn Write) -> io::Result<()> {
         row.push(format!("{:.3}", rec.total_ms));
         row.push(rec.reused.to_string());
         row.push(opt(rec.batch.map(|b| b.to_string())));
+        row.push(rec.retried.join("; "));
         out.write_record(&row).map_err(io::Error::other)?;
     }
     out.flush()
@@ -420,10 +427,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("name,address,port,user,status,exit_code"));
-        assert!(lines[0].ends_with("retry_wait_ms,total_ms,reused,batch"));
+        assert!(lines[0].ends_with("retry_wait_ms,total_ms,reused,batch,retried"));
         assert!(lines[1].starts_with("a,10.0.0.1,22,u,ok,0,,,,,1,"));
-        assert!(lines[1].ends_with(",false,"), "{}", lines[1]);
-        assert!(lines[2].ends_with(",false,2"), "{}", lines[2]);
+        assert!(lines[1].ends_with(",false,,"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",false,2,"), "{}", lines[2]);
         assert!(lines[2].starts_with("\"b,\"\"x\"\"\",10.0.0.2,2222,u,error,,,connect,refused,"));
     }
 

@@ -118,6 +118,8 @@ pub fn run(
 ) -> HostResult {
     let host_start = Instant::now();
     let mut attempt = 0;
+    // why the earlier attempts failed, for the reports and the summary
+    let mut retried = Vec::new();
     loop {
         attempt += 1;
         let Some(permit) = shared.gate.acquire(shared.cancel) else {
@@ -128,6 +130,7 @@ pub fn run(
                 message: format!("not started: {}", cancel_reason(shared.cancel)),
             });
             r.attempts = attempt - 1;
+            r.retried = retried;
             r.retry_wait = host_start.elapsed();
             r.timings.total = r.retry_wait;
             return r;
@@ -185,11 +188,20 @@ pub fn run(
                 && is_retryable(&f)
                 && attempt <= shared.settings.retries
                 && !shared.cancel.is_cancelled();
-            if again && sleep_unless_cancelled(backoff(attempt), shared.cancel) {
-                continue;
+            if again {
+                retried.push(format!(
+                    "{} {}: {}",
+                    f.phase.name(),
+                    f.kind.name(),
+                    f.message
+                ));
+                if sleep_unless_cancelled(backoff(attempt), shared.cancel) {
+                    continue;
+                }
             }
             result.failure = Some(f);
         }
+        result.retried = retried;
         result.retry_wait = clock.start - host_start;
         // Up to the end of the last phase (exit status known, or the failure): the session's
         // teardown after that (disconnect, free) is not part of the host's time.
