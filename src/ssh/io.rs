@@ -279,8 +279,8 @@ pub(crate) enum StepError {
 }
 
 /// When a step gives up. A fixed deadline (`From<Instant>`), or the patience of a login and
-/// of the steps before a command runs ([`Patience::answering`]): `--connect-timeout` of
-/// silence from the server, never more than [`LOGIN_CAP`] times that in all.
+/// of a command's channel open, exec and close ([`Patience::answering`]): `--connect-timeout`
+/// of silence from the server, never more than [`LOGIN_CAP`] times that in all.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Patience {
     /// The deadline as it stands.
@@ -291,8 +291,9 @@ pub(crate) struct Patience {
     cap: Instant,
 }
 
-/// A login may take at most this many times `--connect-timeout` in all, however steadily
-/// the server answers (a hostile one can trickle bytes for ever).
+/// A login (and a command's channel open and exec, and its close) may take at most this many
+/// times `--connect-timeout` in all, however steadily the server answers (a hostile one can
+/// trickle bytes for ever).
 pub(crate) const LOGIN_CAP: u32 = 3;
 
 impl From<Instant> for Patience {
@@ -306,7 +307,7 @@ impl From<Instant> for Patience {
 }
 
 impl Patience {
-    /// Steps that started at `start` (a login; a channel open and exec): they fail when the
+    /// Steps that started at `start` (a login; a channel open and exec; a close): they fail when the
     /// server has sent nothing for `timeout` (the first `timeout` counts from `start`, which
     /// covers a login's connect), or at [`LOGIN_CAP`] × `timeout`. A server too busy to
     /// finish a login quickly (a thousand logins at once on a small machine) keeps
