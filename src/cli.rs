@@ -331,7 +331,9 @@ A pull never trusts the server with the local machine: local files and directori
 permission bits only (never setuid, setgid or sticky), within the umask, and directories \
 stay rwx for their owner; each file is written to a new temporary file (mode 0600, random \
 name) beside its target and renamed over it, so a symlink planted there is replaced, never \
-followed; a symlinked directory inside LOCAL_DIR/<host>/ is refused; a REMOTE_PATH ending in \
+followed; a symlinked directory inside LOCAL_DIR/<host>/ is refused, also one swapped in \
+during the pull (every step below the host's directory goes through directory descriptors \
+opened without following links); a REMOTE_PATH ending in \
 .. or . is a usage error. pull -r walks at most 64 directories deep and 1,000,000 entries, \
 checking --timeout and Ctrl-C at every entry. Relative remote paths are relative to the login \
 directory. Timings: channel_open is the SFTP start, open the directories and file opens, \

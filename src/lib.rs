@@ -12,6 +12,7 @@ pub mod exit;
 pub mod holder;
 pub mod inventory;
 pub mod local;
+pub mod localtree;
 pub mod output;
 pub mod paths;
 pub mod perhost;

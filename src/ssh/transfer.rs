@@ -20,6 +20,7 @@ use super::fail::{Clock, Done, Fail, fail, step_fail};
 use super::io::{IdlePasses, StepError, WaitError, nonblocking, wait_socket};
 use crate::cancel::Cancel;
 use crate::event::{FailureKind, HostResult, Phase, Status};
+use crate::localtree::LocalTree;
 use crate::target::{PullSpec, PushItem, PushSpec, Target, shell_quote};
 use sha2::{Digest, Sha256};
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, Session, Sftp};
@@ -896,26 +897,26 @@ fn pull_items(
         Ok(out)
     });
     let items = listed.map_err(|m| x.fail(Phase::Open, m))?;
-    local_dir(&host_dir).map_err(|m| x.fail(Phase::Open, m))?;
+    // every local step relative to directory descriptors, never through a link
+    let mut tree = LocalTree::open(&host_dir).map_err(|m| x.fail(Phase::Open, m))?;
     let mut sums: Vec<(String, String)> = Vec::new();
-    let mut local_of: Vec<(String, PathBuf)> = Vec::new();
     for it in &items {
         x.check(Phase::Transfer)?;
-        let dst = host_dir.join(&it.rel);
         if it.dir {
-            local_dir(&dst).map_err(|m| x.fail(Phase::Open, m))?;
+            tree.dir(&it.rel).map_err(|m| x.fail(Phase::Open, m))?;
             continue;
         }
-        let hash = pull_file(x, it, &dst, spec, result, on_bytes)?;
+        let hash = pull_file(x, it, &mut tree, spec, result, on_bytes)?;
         if let Some(h) = hash {
             sums.push((it.remote.clone(), h));
-            local_of.push((it.remote.clone(), dst.clone()));
         }
         result.files += 1;
     }
     // directory modes last (a read-only directory would refuse its own files)
     for it in items.iter().filter(|i| i.dir) {
-        set_local_attrs(&host_dir.join(&it.rel), it, spec.preserve);
+        if let Ok(d) = tree.dir(&it.rel) {
+            set_local_attrs(d, it, spec.preserve);
+        }
     }
     if spec.checksum && !sums.is_empty() {
         x.verify(&sums)?;
@@ -923,28 +924,13 @@ fn pull_items(
     Ok(())
 }
 
-/// Make sure `dir` is a directory of ours: create it (umask applies) or accept an existing
-/// directory, but never one reached through a symlink (someone else's link could point
-/// anywhere). Its parents under the pull's directory were checked the same way before it.
-fn local_dir(dir: &Path) -> Result<(), String> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(m) if m.file_type().is_symlink() => Err(format!(
-            "refusing to write through the symlink {}",
-            dir.display()
-        )),
-        Ok(_) => Err(format!("{} exists and is not a directory", dir.display())),
-        Err(_) => {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
-        }
-    }
-}
-
-fn set_local_attrs(path: &Path, it: &Found, preserve: bool) {
+/// The mode (and with `--preserve` the times) a pulled file or directory gets, set through
+/// its descriptor.
+fn set_local_attrs(f: &fs::File, it: &Found, preserve: bool) {
     use std::os::unix::fs::PermissionsExt;
     let mode = crate::paths::local_mode(it.mode, it.dir);
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-    if preserve && let Ok(f) = fs::File::open(path) {
+    let _ = f.set_permissions(fs::Permissions::from_mode(mode));
+    if preserve {
         let times = fs::FileTimes::new()
             .set_accessed(UNIX_EPOCH + Duration::from_secs(it.atime))
             .set_modified(UNIX_EPOCH + Duration::from_secs(it.mtime));
@@ -955,7 +941,7 @@ fn set_local_attrs(path: &Path, it: &Found, preserve: bool) {
 fn pull_file(
     x: &mut Xfer<'_>,
     it: &Found,
-    dst: &Path,
+    tree: &mut LocalTree,
     spec: &PullSpec,
     result: &mut HostResult,
     on_bytes: &mut dyn FnMut(u64),
@@ -967,19 +953,10 @@ fn pull_file(
             format!("cannot open remote {}: {}", it.remote, sftp_msg(&e)),
         )
     })?;
-    // exclusive, 0600, random name; renamed over `dst` when complete (a link there is
-    // replaced, never followed); removed on every failure path when dropped
-    let tmp_file = crate::paths::temp_beside(dst).map_err(|e| {
-        x.fail(
-            Phase::Open,
-            format!(
-                "cannot create a temporary file beside {}: {e}",
-                dst.display()
-            ),
-        )
-    })?;
-    let tmp = tmp_file.path().to_path_buf();
-    let mut local = tmp_file;
+    // exclusive, 0600, random name; renamed over the file's place when complete (a link
+    // there is replaced, never followed); removed on every failure path when dropped
+    let dst = tree.shown(&it.rel);
+    let mut local = tree.create(&it.rel).map_err(|m| x.fail(Phase::Open, m))?;
     let mut hasher = spec.checksum.then(Sha256::new);
     let mut got = 0u64;
     let mut buf = std::mem::take(&mut x.buf);
@@ -999,8 +976,9 @@ fn pull_file(
                 h.update(&buf[..n]);
             }
             local
+                .file
                 .write_all(&buf[..n])
-                .map_err(|e| x.fail(Phase::Transfer, format!("writing {}: {e}", tmp.display())))?;
+                .map_err(|e| x.fail(Phase::Transfer, format!("writing {}: {e}", dst.display())))?;
             got += n as u64;
             result.bytes_transferred += n as u64;
             on_bytes(n as u64);
@@ -1016,10 +994,10 @@ fn pull_file(
                 ));
             }
             local
-                .as_file()
+                .file
                 .sync_all()
-                .map_err(|e| format!("{}: {e}", tmp.display()))?;
-            set_local_attrs(&tmp, it, spec.preserve);
+                .map_err(|e| format!("{}: {e}", dst.display()))?;
+            set_local_attrs(&local.file, it, spec.preserve);
             Ok(())
         })();
         x.acc.close += t.elapsed();
@@ -1027,12 +1005,12 @@ fn pull_file(
     })();
     r?;
     let t = Instant::now();
-    let persisted = local.persist(dst);
+    let persisted = local.persist();
     x.acc.close += t.elapsed();
     persisted.map_err(|e| {
         x.fail(
             Phase::Close,
-            format!("renaming into {}: {}", dst.display(), e.error),
+            format!("renaming into {}: {e}", dst.display()),
         )
     })?;
     Ok(hasher.map(|h| hex(&h.finalize())))
