@@ -27,12 +27,14 @@ impl LocalTree {
     /// Create `host_dir` (and the directories above it, which are the user's) or accept an
     /// existing directory — never one reached through a link.
     pub fn open(host_dir: &Path) -> Result<LocalTree, String> {
-        if let Err(e) = fs::create_dir_all(host_dir)
-            && !host_dir.is_dir()
-        {
-            return Err(format!("cannot create {}: {e}", host_dir.display()));
-        }
-        let root = open_dir(rustix::fs::CWD, host_dir, host_dir)?;
+        let made = fs::create_dir_all(host_dir);
+        let root = open_dir(rustix::fs::CWD, host_dir, host_dir).map_err(|m| match made {
+            // nothing there: why it could not be made says more
+            Err(e) if fs::symlink_metadata(host_dir).is_err() => {
+                format!("cannot create {}: {e}", host_dir.display())
+            }
+            _ => m,
+        })?;
         Ok(LocalTree {
             shown: host_dir.to_path_buf(),
             dirs: HashMap::from([(PathBuf::new(), root)]),
@@ -233,5 +235,10 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, t.path().join("out/h2")).unwrap();
         let e = LocalTree::open(&t.path().join("out/h2")).err().unwrap();
         assert!(e.contains("refusing to write through the symlink"), "{e}");
+        fs::write(t.path().join("out/h3"), "").unwrap();
+        let e = LocalTree::open(&t.path().join("out/h3")).err().unwrap();
+        assert!(e.contains("exists and is not a directory"), "{e}");
+        let e = LocalTree::open(&t.path().join("out/h3/x")).err().unwrap();
+        assert!(e.starts_with("cannot create"), "{e}");
     }
 }
