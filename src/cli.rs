@@ -742,8 +742,9 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Execution")]
     pub parallel: u32,
 
-    /// Deadline for everything before the command starts: DNS, TCP connect, handshake, host
-    /// key and auth (e.g. 10s, 500ms, 1m) [default: ssh_config's ConnectTimeout, else 10s]
+    /// Deadline for DNS and the TCP connect, then how long the server may stay silent during
+    /// the handshake, host key check and auth (the whole login at most 3 times it) (e.g.
+    /// 10s, 500ms, 1m) [default: ssh_config's ConnectTimeout, else 10s]
     #[arg(global = true, long, value_name = "DURATION", value_parser = parse_duration,
           help_heading = "Execution")]
     pub connect_timeout: Option<Duration>,
