@@ -737,11 +737,8 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         if let Some(f) = failed.first() {
             bar.suspend(|| {
                 eprintln!(
-                    "prun: warning: level {level}: {} of {n} sessions failed (first: {} {}: {})",
+                    "prun: warning: level {level}: {} of {n} sessions failed (first: {f})",
                     results.iter().filter(|r| r.status != Status::Ok).count(),
-                    f.phase,
-                    f.kind,
-                    f.message
                 )
             });
         }

@@ -157,6 +157,14 @@ pub struct Failure {
     pub message: String,
 }
 
+/// "handshake timeout: timed out in handshake (--connect-timeout)": the summary's,
+/// the reports' and the warnings' one way of saying it.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.phase, self.kind, self.message)
+    }
+}
+
 /// The outcome class of a host, which decides prun's exit status.
 #[derive(
     serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
@@ -235,10 +243,10 @@ pub struct HostResult {
     pub notes: Vec<String>,
     /// The command ran on a connection held from an earlier command (no login this time).
     pub reused: bool,
-    /// Why each earlier attempt failed ("connect timeout: timed out in connect …"), oldest
-    /// first; empty when the first attempt was the last.
+    /// Why each earlier attempt failed, oldest first; empty when the first attempt was the
+    /// last.
     #[serde(default)]
-    pub retried: Vec<String>,
+    pub retried: Vec<Failure>,
 }
 
 impl HostResult {
@@ -255,8 +263,12 @@ impl HostResult {
             .chain(self.cipher.iter_mut())
             .chain(self.auth_method.iter_mut())
             .chain(self.notes.iter_mut())
-            .chain(self.retried.iter_mut())
-            .chain(self.failure.iter_mut().map(|f| &mut f.message))
+            .chain(
+                self.failure
+                    .iter_mut()
+                    .chain(&mut self.retried)
+                    .map(|f| &mut f.message),
+            )
         {
             clean_in_place(s);
         }

@@ -3,7 +3,7 @@
 //! and a one-line reason. Built from events; rendered as text.
 
 use super::stats::spread;
-use crate::event::{Event, HostInfo, HostResult, Phase, Status, Stop};
+use crate::event::{Event, FailureKind, HostInfo, HostResult, Phase, Status, Stop};
 use crate::text::fmt_duration;
 use std::fmt::Write;
 use std::time::Duration;
@@ -311,7 +311,7 @@ fn describe(r: &HostResult) -> String {
         } else {
             String::new()
         };
-        return format!("{} {}: {}{attempts}", f.phase, f.kind, f.message);
+        return format!("{f}{attempts}");
     }
     if let Some(sig) = &r.signal {
         return format!("killed by signal {sig}");
@@ -326,22 +326,23 @@ fn describe(r: &HostResult) -> String {
 /// (the phase and kind of each retried host's first failed attempt, the three commonest),
 /// or nothing when no result says.
 fn retry_reasons<'a>(results: impl Iterator<Item = &'a HostResult>) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
+    let mut counts: Vec<((Phase, FailureKind), usize)> = Vec::new();
     for r in results {
         let Some(first) = r.retried.first() else {
             continue;
         };
-        let what = first.split_once(':').map_or(first.as_str(), |(w, _)| w);
+        let what = (first.phase, first.kind);
         match counts.iter_mut().find(|(w, _)| *w == what) {
             Some((_, n)) => *n += 1,
             None => counts.push((what, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let name = |(p, k): (Phase, FailureKind)| (p.name(), k.name());
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(name(a.0).cmp(&name(b.0))));
     let shown: Vec<String> = counts
         .iter()
         .take(3)
-        .map(|(w, n)| format!("{n} {w}"))
+        .map(|((phase, kind), n)| format!("{n} {phase} {kind}"))
         .collect();
     if shown.is_empty() {
         return String::new();
@@ -357,15 +358,22 @@ mod tests {
 
     #[test]
     fn retry_reasons_name_the_commonest_first_failures() {
-        let with = |why: &[&str]| {
+        let f = |phase, kind| Failure {
+            phase,
+            kind,
+            message: "m".into(),
+        };
+        let with = |why: &[Failure]| {
             let mut r = HostResult::new(Status::Ok);
-            r.retried = why.iter().map(|w| w.to_string()).collect();
+            r.retried = why.to_vec();
             r
         };
+        let connect = f(Phase::Connect, FailureKind::Timeout);
+        let kex_io = f(Phase::Handshake, FailureKind::Io);
         let rs = [
-            with(&["connect timeout: timed out in connect (--connect-timeout)"]),
-            with(&["handshake io: reset", "connect timeout: x"]),
-            with(&["handshake io: closed"]),
+            with(std::slice::from_ref(&connect)),
+            with(&[kex_io.clone(), connect.clone()]),
+            with(std::slice::from_ref(&kex_io)),
             with(&[]),
         ];
         assert_eq!(
@@ -373,12 +381,15 @@ mod tests {
             ": 2 handshake io, 1 connect timeout"
         );
         let more = [
-            with(&["a x: 1"]),
-            with(&["b x: 1"]),
-            with(&["c x: 1"]),
-            with(&["d x: 1"]),
+            with(&[f(Phase::Auth, FailureKind::Timeout)]),
+            with(&[f(Phase::ChannelOpen, FailureKind::Channel)]),
+            with(std::slice::from_ref(&connect)),
+            with(std::slice::from_ref(&kex_io)),
         ];
-        assert_eq!(retry_reasons(more.iter()), ": 1 a x, 1 b x, 1 c x, …");
+        assert_eq!(
+            retry_reasons(more.iter()),
+            ": 1 auth timeout, 1 channel_open channel, 1 connect timeout, …"
+        );
         assert_eq!(retry_reasons(rs[3..].iter()), "");
     }
 

@@ -81,8 +81,8 @@ struct HostRecord<'a> {
     total_ms: f64,
     notes: &'a [String],
     /// Why each earlier attempt failed, oldest first; present only when there were any.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    retried: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    retried: Vec<String>,
     /// Present (true) only when the command ran on a held login (`prun shell`, `--persist`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reused: bool,
@@ -118,7 +118,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
             retry_wait_ms: 0.0,
             total_ms: 0.0,
             notes: empty,
-            retried: empty,
+            retried: Vec::new(),
             reused: false,
             batch: h.batch,
         };
@@ -154,7 +154,7 @@ fn record<'a>(h: &'a HostInfo, r: Option<&'a HostResult>) -> HostRecord<'a> {
         retry_wait_ms: ms(r.retry_wait),
         total_ms: ms(r.timings.total),
         notes: &r.notes,
-        retried: &r.retried,
+        retried: r.retried.iter().map(ToString::to_string).collect(),
         reused: r.reused,
         batch: h.batch,
     }

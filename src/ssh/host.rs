@@ -189,12 +189,7 @@ pub fn run(
                 && attempt <= shared.settings.retries
                 && !shared.cancel.is_cancelled();
             if again {
-                retried.push(format!(
-                    "{} {}: {}",
-                    f.phase.name(),
-                    f.kind.name(),
-                    f.message
-                ));
+                retried.push(f.clone());
                 if sleep_unless_cancelled(backoff(attempt), shared.cancel) {
                     continue;
                 }
