@@ -29,6 +29,7 @@ Performance is measured here, never asserted in a test.
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -55,6 +56,14 @@ def children_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[13]) + int(fields[14])) / TICK
+
+
+def reaped_cpu():
+    """user+sys CPU of this process's reaped children (and theirs), to the microsecond: the
+    difference around waiting for GNU time is prun's CPU (plus GNU time's own, ~1 ms), where
+    GNU time's %U and %S are rounded to 10 ms."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def payload():
@@ -179,11 +188,11 @@ def run_once(prun, state, p, n, servers, extra=()):
     res = os.path.join(state, "time.txt")
     # GNU time forks from a small process, so the peak RSS it reports is prun's own (a fork
     # of this Python process would carry Python's RSS into ru_maxrss).
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), reaped_cpu()
     proc = subprocess.Popen([TIME, "-f", "%U %S %M %x", "-o", res] + argv, stdout=out, stderr=err)
     proc.wait()
-    wall = time.monotonic() - t0
-    user, sys_, maxrss_kb, rc = open(res).read().split()[-4:]
+    wall, cpu = time.monotonic() - t0, reaped_cpu() - cpu0
+    _user, _sys, maxrss_kb, rc = open(res).read().split()[-4:]
     time.sleep(0.5)
     after = sum(children_cpu(proc.pid) for proc, _ in servers)
     out.seek(0)
@@ -192,7 +201,7 @@ def run_once(prun, state, p, n, servers, extra=()):
     return {
         "rc": int(rc),
         "wall": wall,
-        "cpu": float(user) + float(sys_),
+        "cpu": cpu,
         "rss_mb": int(maxrss_kb) / 1024,
         "server_cpu": after - before,
         "ok": ok,
@@ -290,14 +299,14 @@ def timed(argv, state, env=None):
     exit status, stdout bytes)."""
     res = os.path.join(state, "time.txt")
     out = tempfile.TemporaryFile()
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), reaped_cpu()
     proc = subprocess.Popen([TIME, "-f", "%U %S %M %x", "-o", res] + argv, stdout=out,
                             stderr=subprocess.DEVNULL, env=env)
     proc.wait()
-    wall = time.monotonic() - t0
-    user, sys_, maxrss_kb, rc = open(res).read().split()[-4:]
+    wall, cpu = time.monotonic() - t0, reaped_cpu() - cpu0
+    _user, _sys, maxrss_kb, rc = open(res).read().split()[-4:]
     out.seek(0)
-    return wall, float(user) + float(sys_), int(maxrss_kb) / 1024, int(rc), out.read()
+    return wall, cpu, int(maxrss_kb) / 1024, int(rc), out.read()
 
 
 def held_compare(prun, state, p, n, servers, rounds):
@@ -392,11 +401,11 @@ def run_shell(prun, state, p, n, servers, commands):
             "-p", str(p), "--progress", "never", "shell"]
     lines = "".join(f"cat {state}/LICENSE\n" for _ in range(commands)) + ":quit\n"
     rusage = os.path.join(state, "time-shell.txt")
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), reaped_cpu()
     res = subprocess.run([TIME, "-f", "%U %S %M", "-o", rusage] + argv, input=lines.encode(),
                          capture_output=True)
-    wall = time.monotonic() - t0
-    user, sys_, maxrss_kb = open(rusage).read().split()[-3:]
+    wall, cpu = time.monotonic() - t0, reaped_cpu() - cpu0
+    _user, _sys, maxrss_kb = open(rusage).read().split()[-3:]
     time.sleep(0.5)
     after = sum(children_cpu(proc.pid) for proc, _ in servers)
     rows = []
@@ -408,7 +417,7 @@ def run_shell(prun, state, p, n, servers, commands):
     payload_bytes = open(f"{state}/LICENSE", "rb").read()
     ok, _ = verify(res.stdout, payload_bytes * commands, n)
     return {"rc": res.returncode, "wall": wall, "rows": rows, "ok": ok,
-            "server_cpu": after - before, "cpu": float(user) + float(sys_),
+            "server_cpu": after - before, "cpu": cpu,
             "rss_mb": int(maxrss_kb) / 1024}
 
 
@@ -490,16 +499,16 @@ def main():
             floor = (m["cpu"] + m["server_cpu"]) / cores
             m["floor"] = floor
             rows.append(m)
-            print(f"| {r + 1}{' ' + engine if engine else ''} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.2f} | "
-                  f"{1000 * m['cpu'] / args.hosts:.2f} | {m['rss_mb']:.1f} | {m['server_cpu']:.2f} | "
+            print(f"| {r + 1}{' ' + engine if engine else ''} | {m['rc']} | {m['ok']}/{args.hosts} | {m['wall']:.2f} | {m['cpu']:.3f} | "
+                  f"{1000 * m['cpu'] / args.hosts:.3f} | {m['rss_mb']:.1f} | {m['server_cpu']:.2f} | "
                   f"{floor:.2f} | {m['wall'] / max(floor, 1e-9):.2f} |", flush=True)
             if m["rc"] != 0 or any("attempt" in line for line in m["stderr_tail"]):
                 print(f"  (prun said: {m['stderr_tail']})")
         for engine in engines:
             sel = [x for x in rows if x["engine"] == (engine or "")]
             med = lambda k: statistics.median(x[k] for x in sel)
-            print(f"| median{' ' + engine if engine else ''} | | | {med('wall'):.2f} | {med('cpu'):.2f} | "
-                  f"{1000 * med('cpu') / args.hosts:.2f} | {med('rss_mb'):.1f} | {med('server_cpu'):.2f} | "
+            print(f"| median{' ' + engine if engine else ''} | | | {med('wall'):.2f} | {med('cpu'):.3f} | "
+                  f"{1000 * med('cpu') / args.hosts:.3f} | {med('rss_mb'):.1f} | {med('server_cpu'):.2f} | "
                   f"{med('floor'):.2f} | {med('wall') / max(med('floor'), 1e-9):.2f} |")
         if proxy:
             delay_s = parse_elapsed(args.delay)
