@@ -87,7 +87,7 @@ impl<O: Write, E: Write> StreamPrinter<O, E> {
 
     fn output(&mut self, host: usize, stream: Stream, data: &[u8]) -> io::Result<()> {
         let mut rest = data;
-        while let Some(nl) = memchr(b'\n', rest) {
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
             let line = &rest[..=nl];
             let held = std::mem::take(&mut self.partial[host][stream as usize]);
             if held.is_empty() {
@@ -155,10 +155,6 @@ impl<O: Write, E: Write> StreamPrinter<O, E> {
         }
         self.err.flush()
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }
 
 impl<O: Write, E: Write> Printer for StreamPrinter<O, E> {
