@@ -19,6 +19,16 @@
 //! `recv` into the session's [`Ahead`] buffer, and every read hands out what that buffer
 //! holds before it reads the socket again: libssh2 sees the same bytes in the same order,
 //! and waits on the socket only when the buffer is empty (it answers `EAGAIN` only then).
+//!
+//! And the system calls of an empty socket: a read that found nothing marks the session dry
+//! until its thread next waits ([`waited`], called by every wait of the ssh layer: a
+//! fiber's suspension, `poll`), and while it is dry, reads answer `EAGAIN` without asking
+//! the kernel. One libssh2 call often reads a drained socket several times in a row, and a
+//! command's read loop makes two passes over stdout and stderr before it waits: ~20 empty
+//! `recv`s per host. A reply that arrives meanwhile is not missed: the wait that follows an
+//! `EAGAIN` (for readable, as libssh2 then names) finds it at once. A caller that retried
+//! without waiting (libssh2 in blocking mode, which prun does not use) gets a real read after
+//! [`DRY_ANSWERS`] of them.
 
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
@@ -46,6 +56,9 @@ struct Bound {
 
 thread_local! {
     static BOUND: Cell<Option<Bound>> = const { Cell::new(None) };
+    /// How many times this thread has waited, from a start of its own (threads never share
+    /// a value): a session marked dry at one count is dry only until the count moves.
+    static WAITS: Cell<u64> = Cell::new(thread_base());
     /// Whether a read on this thread found the connection closed or reset by the peer.
     static CLOSED: Cell<bool> = const { Cell::new(false) };
 }
@@ -98,6 +111,21 @@ pub(crate) fn restore(s: Saved) {
     CLOSED.with(|c| c.set(s.1));
 }
 
+/// A fresh range of wait counts for a thread (2^32 apart; never 0, which means "not dry").
+fn thread_base() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1 << 32, Ordering::Relaxed)
+}
+
+/// The calling thread has waited (on a socket, a timer, a pipe, another thread): every
+/// session it marked dry may have data now.
+pub(crate) fn waited() {
+    WAITS.with(|w| w.set(w.get() + 1));
+}
+
+/// Reads a dry session answers `EAGAIN` in a row before it asks the kernel again anyway.
+pub(crate) const DRY_ANSWERS: u8 = 16;
+
 /// True when the calling thread's bound says stop.
 fn exhausted() -> bool {
     BOUND.with(|b| match b.get() {
@@ -125,6 +153,10 @@ pub(crate) struct Ahead {
     /// liveness of a session whose socket is not TCP (a ProxyCommand's socket pair), where
     /// the kernel's TCP_INFO cannot tell.
     last_rx_ms: u64,
+    /// The thread's wait count when a read last found the socket empty (0: it did not).
+    dry_at: u64,
+    /// `EAGAIN`s answered since then without a read.
+    dry_answers: u8,
 }
 
 impl Ahead {
@@ -133,7 +165,26 @@ impl Ahead {
         len: 0,
         bytes: [0; AHEAD],
         last_rx_ms: 0,
+        dry_at: 0,
+        dry_answers: 0,
     };
+
+    /// Whether a read can answer `EAGAIN` without asking the kernel (counting the answer):
+    /// nothing buffered, and the socket was found empty since the thread last waited.
+    fn still_dry(&mut self, waits: u64) -> bool {
+        if self.pos < self.len || self.dry_at != waits || self.dry_answers >= DRY_ANSWERS {
+            return false;
+        }
+        self.dry_answers += 1;
+        true
+    }
+
+    /// Note what a read of the socket gave: empty (`EAGAIN`) at wait count `waits`, or not.
+    fn note_read(&mut self, rc: libc::ssize_t, errno: i32, waits: u64) {
+        let empty = rc < 0 && (errno == libc::EAGAIN || errno == libc::EWOULDBLOCK);
+        self.dry_at = if empty { waits } else { 0 };
+        self.dry_answers = 0;
+    }
 
     /// Hand out up to `out.len()` buffered bytes; how many.
     fn take(&mut self, out: &mut [u8]) -> usize {
@@ -185,20 +236,28 @@ unsafe extern "C" fn bounded_recv(
     // SAFETY: libssh2 passes `&session->abstract` of the live session it reads for, one
     // call at a time per session; every session of prun is made by super::memory.
     let mut ahead = unsafe { super::memory::ahead_of(abstract_) };
+    let waits = WAITS.with(Cell::get);
+    if ahead.as_deref_mut().is_some_and(|a| a.still_dry(waits)) {
+        return -(libc::EAGAIN as libc::ssize_t);
+    }
     // SAFETY: libssh2 passes a buffer of `length` bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(buffer.cast::<u8>(), length) };
-    let mut got = false;
+    let mut read = None;
     // SAFETY: libssh2's own socket, into a buffer of the given length.
     let rc = read_through(ahead.as_deref_mut(), out, |into| {
         let rc = unsafe { libc::recv(socket, into.as_mut_ptr().cast(), into.len(), flags) };
-        got = rc > 0;
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        read = Some((rc, errno));
         rc
     });
-    if got && let Some(a) = ahead {
-        a.last_rx_ms = since_epoch_ms();
+    if let (Some((got, errno)), Some(a)) = (read, ahead) {
+        a.note_read(got, errno, waits);
+        if got > 0 {
+            a.last_rx_ms = since_epoch_ms();
+        }
     }
     if rc < 0 {
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        let e = read.map_or(0, |(_, errno)| errno);
         if e == libc::EINTR || e == libc::EWOULDBLOCK || e == libc::ENOENT {
             return -(libc::EAGAIN as libc::ssize_t);
         }
@@ -312,6 +371,39 @@ mod tests {
         assert_eq!(calls.get(), 3, "one read for both banner lines");
         // end of stream and errors pass through as they are
         assert_eq!(read_through(Some(&mut a), &mut [0u8], &mut read), 0);
+    }
+
+    #[test]
+    fn an_empty_socket_is_not_read_again_until_the_thread_waits() {
+        let eagain = -(libc::EAGAIN as libc::ssize_t);
+        let mut a = Ahead::EMPTY;
+        assert!(!a.still_dry(7), "never read: read");
+        a.note_read(eagain, libc::EAGAIN, 7);
+        for _ in 0..DRY_ANSWERS {
+            assert!(
+                a.still_dry(7),
+                "no wait since the empty read: answer EAGAIN"
+            );
+        }
+        assert!(!a.still_dry(7), "so many in a row: read anyway");
+        a.note_read(eagain, libc::EAGAIN, 7);
+        assert!(!a.still_dry(8), "the thread waited since: read");
+        a.note_read(5, 0, 8);
+        assert!(!a.still_dry(8), "it gave bytes: read");
+        a.note_read(0, 0, 8);
+        assert!(!a.still_dry(8), "end of stream is not empty");
+        a.note_read(-1, libc::ECONNRESET, 8);
+        assert!(!a.still_dry(8), "an error is not empty");
+        // bytes held ahead are handed out even when the socket was empty
+        a.note_read(eagain, libc::EAGAIN, 9);
+        a.len = 3;
+        assert!(!a.still_dry(9));
+        // every thread counts from its own base, and waiting moves the count
+        let here = WAITS.with(Cell::get);
+        waited();
+        assert_eq!(WAITS.with(Cell::get), here + 1);
+        let there = std::thread::spawn(|| WAITS.with(Cell::get)).join().unwrap();
+        assert!(there.abs_diff(here) >= 1 << 31);
     }
 
     #[test]

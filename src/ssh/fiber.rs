@@ -124,6 +124,7 @@ pub(crate) fn suspend(w: Wait) -> Woke {
     // or last resumed, below); the fiber and its yielder outlive this call.
     let woke = unsafe { (*y).suspend(w) };
     super::bound::restore(bound);
+    super::bound::waited();
     CURRENT.with(|c| c.set(Some(y)));
     woke
 }

@@ -76,6 +76,7 @@ pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Resul
     loop {
         // SAFETY: a valid slice of pollfds (negative fds are ignored by poll).
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        super::bound::waited();
         if r >= 0 {
             return Ok(r as usize);
         }
@@ -147,7 +148,9 @@ pub(crate) fn recv_or_cancel<T>(
                 }
             }
         }
-        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+        let reply = rx.recv_timeout(left.min(Duration::from_millis(100)));
+        super::bound::waited();
+        match reply {
             Ok(v) => return Ok(v),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
