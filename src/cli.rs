@@ -371,6 +371,9 @@ PRUN_KEY_PASSPHRASE; a run's passwords (the environment's or --ask-pass's, asked
 client) and --stdin bytes travel with the run and are dropped when it ends. push, pull, \
 --stdin over 8 MiB, and runs with another HOME, USER or SSH_AUTH_SOCK run directly; a \
 passphrase-protected key works through the agent only. \
+The holder serves one run at a time: a run started while it serves another is told so at \
+once and runs directly (a warning says so), and prun sessions then exits 1 saying it is busy; \
+nothing waits for the run in progress. \
 While idle the holder sends its logins keepalives every 2 s and drops those whose server \
 closed them or left a keepalive unanswered for three --keepalive intervals (at least 2 s \
 each); a held login found dead before the exec request is replaced; a command never runs \

@@ -13,7 +13,9 @@
 //! started without prun's secret variables; a run's passwords (`PRUN_PASSWORD`,
 //! `PRUN_SUDO_PASSWORD`, `--ask-pass`) and `--stdin` bytes travel with its request and are
 //! dropped when the run ends. The
-//! holder serves runs one at a time and ends after `DUR` without one, on
+//! holder serves runs one at a time: while it serves one, every other client is answered at
+//! once that it is busy ([`turn_away`]; a run then runs directly, as without `--persist`),
+//! never left waiting for the run to end. It ends after `DUR` without a run, on
 //! `prun sessions --stop`, or when it cannot serve.
 
 use crate::cancel::{Cancel, Reason};
@@ -421,11 +423,15 @@ fn serve(idle: Duration) -> u8 {
         if peer_uid(&s) != Some(me) {
             continue; // never serve another user
         }
+        // a client that connects and sends nothing does not hold the holder up
+        let _ = s.set_read_timeout(Some(REQUEST_WITHIN));
         last = Instant::now();
         let mut r = BufReader::new(s);
         let Ok(req) = read_request(&mut r) else {
             continue;
         };
+        // from here a read waits for the client's Cancel, for as long as the run takes
+        let _ = r.get_ref().set_read_timeout(None);
         match req {
             Request::Stop(patterns) => {
                 let held = state.as_ref().map_or(0, |st| st.held().len());
@@ -467,7 +473,12 @@ fn serve(idle: Duration) -> u8 {
                     sudo_password,
                     stdin,
                 };
-                run_one(&mut state, r, argv, cwd, given);
+                let done = std::sync::atomic::AtomicBool::new(false);
+                std::thread::scope(|scope| {
+                    scope.spawn(|| turn_away(&listener, me, &done));
+                    run_one(&mut state, r, argv, cwd, given);
+                    done.store(true, std::sync::atomic::Ordering::Relaxed);
+                });
                 // SAFETY: malloc_trim only returns free heap pages to the kernel.
                 unsafe {
                     libc::malloc_trim(0);
@@ -478,6 +489,34 @@ fn serve(idle: Duration) -> u8 {
     }
     let _ = std::fs::remove_file(&path);
     crate::exit::OK
+}
+
+/// How long a client has to send its request once connected.
+const REQUEST_WITHIN: Duration = Duration::from_secs(5);
+
+/// What a client hears while the holder serves another run.
+const BUSY: &str = "the holder is serving another run right now (one at a time)";
+
+/// While a run is served (until `done`): answer every other client of this user at once
+/// that the holder is busy. A run then runs directly (the client says so); `prun sessions`
+/// says to ask again. Nobody waits for the run in progress to end.
+fn turn_away(listener: &UnixListener, me: u32, done: &std::sync::atomic::AtomicBool) {
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok((s, _)) = listener.accept() else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let _ = s.set_nonblocking(false);
+        if peer_uid(&s) != Some(me) {
+            continue;
+        }
+        let _ = s.set_read_timeout(Some(REQUEST_WITHIN));
+        let mut r = BufReader::new(s);
+        // read first, so the client is not cut off mid-request; its secrets are dropped here
+        if let Ok(Request::Run { .. } | Request::List | Request::Stop(_)) = read_request(&mut r) {
+            let _ = send(r.get_mut(), &Reply::Refused(BUSY.into()));
+        }
+    }
 }
 
 fn read_request(r: &mut BufReader<UnixStream>) -> Result<Request, String> {
