@@ -20,23 +20,37 @@ use std::io;
 use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
+/// The logged-in connection a command runs on (fresh or held).
+pub(crate) struct Link<'a> {
+    pub(crate) sess: &'a Session,
+    /// Its socket.
+    pub(crate) fd: RawFd,
+    /// When a socket that is not TCP (a ProxyCommand's) last gave bytes, for --keepalive.
+    pub(crate) liveness: Option<Liveness>,
+    /// Whether agent forwarding was asked for on it already: sshd honours one request per
+    /// connection, so a later command's forwarding reuses it.
+    pub(crate) agent_forwarded: &'a mut bool,
+}
+
 /// Run `command` on a logged-in session: open a channel, send --env / --pty requests, exec
 /// (through sudo when asked), feed stdin, read both streams until EOF (answering sudo's
 /// prompt, keeping the connection alive, stopping the command on --timeout or cancel), then
 /// close and read the exit status. Output chunks go to `on_output` as they arrive.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
-    sess: &Session,
-    fd: RawFd,
-    liveness: Option<Liveness>,
+    link: Link<'_>,
     target: &Target,
     ctx: &Ctx<'_>,
     command: &str,
     clock: &mut Clock,
     result: &mut HostResult,
     on_output: &mut dyn FnMut(Stream, &[u8]),
-    agent_forwarded: &mut bool,
 ) -> Result<Done, Fail> {
+    let Link {
+        sess,
+        fd,
+        liveness,
+        agent_forwarded,
+    } = link;
     let settings = ctx.settings;
     let cancel = ctx.cancel;
     let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;

@@ -264,18 +264,13 @@ fn one_attempt(
         result.kex = held.kex.clone();
         result.cipher = held.cipher.clone();
         result.auth_method = held.auth_method.clone();
-        let r = exec::run(
-            &held.sess,
-            held.fd,
-            held.liveness.clone(),
-            target,
-            &ctx,
-            command,
-            clock,
-            result,
-            on_output,
-            &mut held.agent_forwarded,
-        );
+        let link = exec::Link {
+            sess: &held.sess,
+            fd: held.fd,
+            liveness: held.liveness.clone(),
+            agent_forwarded: &mut held.agent_forwarded,
+        };
+        let r = exec::run(link, target, &ctx, command, clock, result, on_output);
         match r {
             r if keeps_connection(&r) => {
                 held.used();
@@ -351,18 +346,13 @@ fn one_attempt(
         }
     };
     let mut agent_forwarded = false;
-    let r = exec::run(
-        &sess,
+    let link = exec::Link {
+        sess: &sess,
         fd,
-        liveness.clone(),
-        target,
-        &ctx,
-        command,
-        clock,
-        result,
-        on_output,
-        &mut agent_forwarded,
-    );
+        liveness: liveness.clone(),
+        agent_forwarded: &mut agent_forwarded,
+    };
+    let r = exec::run(link, target, &ctx, command, clock, result, on_output);
     match (shared.pool, key) {
         // keep the login for the next command
         (Some(pool), Some(key)) if keeps_connection(&r) => {
