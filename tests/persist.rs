@@ -371,6 +371,21 @@ fn agent_forwarding_on_a_held_login_follows_each_run() {
     }
 }
 
+/// Start `c` with its output piped.
+fn spawn_piped(mut c: Command) -> std::process::Child {
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c.spawn().unwrap()
+}
+
+/// Wait for `child` at most a minute (killing it then): its exit code, stdout, stderr.
+fn finish(mut child: std::process::Child) -> (Option<i32>, String, String) {
+    let status = common::wait_at_most(&mut child, Duration::from_secs(60));
+    let out = common::drain(child.stdout.take());
+    let err = common::drain(child.stderr.take());
+    (status.and_then(|s| s.code()), out, err)
+}
+
 #[test]
 fn a_run_while_the_holder_serves_another_runs_directly_without_waiting() {
     let f = Fleet::new(1);
@@ -388,55 +403,36 @@ fn a_run_while_the_holder_serves_another_runs_directly_without_waiting() {
         g = go.display()
     );
     let mut c = h.prun();
-    c.arg("-i")
-        .arg(&inv)
-        .args(["--persist", "30s", &slow_cmd])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut slow = c.spawn().unwrap();
+    c.arg("-i").arg(&inv).args(["--persist", "30s", &slow_cmd]);
+    let slow = spawn_piped(c);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !started.exists() {
         assert!(Instant::now() < deadline, "the slow run never started");
         std::thread::sleep(Duration::from_millis(20));
     }
     // meanwhile another run: told at once that the holder is busy, it runs directly (were it
-    // queued behind the slow run, it would wait for the go file that only comes after it)
+    // queued behind the slow run, it would wait for the go file that only comes after it),
+    // and `prun sessions` is answered at once too
     let mut c = h.prun();
     c.arg("-i")
         .arg(&inv)
-        .args(["--persist", "30s", "echo quick"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut quick = c.spawn().unwrap();
-    let status = common::wait_at_most(&mut quick, Duration::from_secs(60));
-    let (out, err) = (
-        common::drain(quick.stdout.take()),
-        common::drain(quick.stderr.take()),
-    );
-    // `prun sessions` is answered at once too
+        .args(["--persist", "30s", "echo quick"]);
+    let (code, out, err) = finish(spawn_piped(c));
     let mut c = h.prun();
-    c.arg("sessions")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut ls = c.spawn().unwrap();
-    let ls_status = common::wait_at_most(&mut ls, Duration::from_secs(60));
-    let ls_err = common::drain(ls.stderr.take());
+    c.arg("sessions");
+    let (ls_code, _, ls_err) = finish(spawn_piped(c));
     std::fs::write(&go, "").unwrap();
-    assert_eq!(ls_status.and_then(|s| s.code()), Some(1), "{ls_err}");
+    assert_eq!(ls_code, Some(1), "{ls_err}");
     assert!(ls_err.contains("serving another run"), "{ls_err}");
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{out}\n{err}");
+    assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("h01 | quick"), "{out}\n{err}");
     assert!(
         err.contains("serving another run") && err.contains("running this one directly"),
         "{err}"
     );
     assert!(!err.contains("on held logins"), "{err}");
-    let status = common::wait_at_most(&mut slow, Duration::from_secs(60));
-    let (out, err) = (
-        common::drain(slow.stdout.take()),
-        common::drain(slow.stderr.take()),
-    );
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{out}\n{err}");
+    let (code, out, err) = finish(slow);
+    assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("h01 | slow"), "{out}\n{err}");
     assert!(err.contains("(1 on held logins)"), "{err}");
 }
