@@ -378,6 +378,34 @@ pub(crate) fn nonblocking<T>(
     }
 }
 
+/// [`nonblocking`] for cleaning up after the run stopped (a push's temporary files after
+/// Ctrl-C, `--fail-fast` or `--timeout`): bounded by `deadline` only, not by the run's
+/// cancel, which has already fired; a stopping command's signal is awaited the same way.
+pub(crate) fn nonblocking_grace<T>(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Instant,
+    mut op: impl FnMut() -> Result<T, ssh2::Error>,
+) -> Result<T, StepError> {
+    let _bound = super::bound::enter(Some(deadline), None);
+    loop {
+        match super::fiber::deep(&mut op) {
+            Ok(v) => return Ok(v),
+            Err(e) if code(&e) == EAGAIN => {
+                if Instant::now() >= deadline {
+                    return Err(StepError::TimedOut);
+                }
+                match wait_socket_or(fd, sess, Some(deadline), None) {
+                    Ok(()) => {}
+                    Err(WaitError::Cancelled) => return Err(StepError::Cancelled),
+                    Err(WaitError::Io(e)) => return Err(StepError::Io(e)),
+                }
+            }
+            Err(e) => return Err(StepError::Ssh(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

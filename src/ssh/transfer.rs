@@ -17,7 +17,7 @@
 use super::Ctx;
 use super::channel::ExecChannel;
 use super::fail::{Clock, Done, Fail, fail, step_fail};
-use super::io::{IdlePasses, StepError, WaitError, nonblocking, wait_socket};
+use super::io::{IdlePasses, StepError, WaitError, nonblocking, nonblocking_grace, wait_socket};
 use crate::cancel::Cancel;
 use crate::event::{FailureKind, HostResult, Phase, Status};
 use crate::localtree::LocalTree;
@@ -32,6 +32,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Bytes per read or write call: bounds memory per host (libssh2 pipelines the SFTP packets
 /// of one call).
+/// How long removing a stopped push's temporary files may take in all.
+const CLEANUP_GRACE: Duration = Duration::from_secs(2);
+
 const CHUNK: usize = 256 * 1024;
 /// Files per remote `sha256sum` call.
 const CHECKSUM_BATCH: usize = 100;
@@ -112,6 +115,17 @@ impl Xfer<'_> {
     fn nb<T>(&self, op: impl FnMut() -> Result<T, ssh2::Error>) -> Result<T, ssh2::Error> {
         let deadline = self.call_deadline();
         nonblocking(self.fd, self.sess, deadline, self.shared.cancel, op).map_err(step_error)
+    }
+
+    /// Remove the temporary files this push made (best effort), also when the run was
+    /// stopped: every removal within one [`CLEANUP_GRACE`] that the run's cancel does not
+    /// cut short, so a push stopped by Ctrl-C, `--fail-fast` or `--timeout` leaves no
+    /// temporary file while the connection works.
+    fn remove_temps<'t>(&self, temps: impl IntoIterator<Item = &'t str>) {
+        let until = Instant::now() + CLEANUP_GRACE;
+        for t in temps {
+            let _ = nonblocking_grace(self.fd, self.sess, until, || self.sftp.unlink(Path::new(t)));
+        }
     }
 
     /// [`Xfer::nb`] for the file calls that report EAGAIN as `io::ErrorKind::WouldBlock`.
@@ -658,9 +672,7 @@ fn push_items(
     let mut pending: Vec<(String, String)> = Vec::new();
     for it in &spec.items {
         if let Err(f) = x.check(Phase::Transfer) {
-            for (t, _) in &pending {
-                let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
-            }
+            x.remove_temps(pending.iter().map(|(t, _)| t.as_str()));
             return Err(f);
         }
         let dst = join(&it.rel);
@@ -677,10 +689,8 @@ fn push_items(
             Ok(None) => {}
             Err(f) => {
                 // never leave temporary files behind when the connection still works
-                let _ = x.nb(|| x.sftp.unlink(Path::new(&tmp)));
-                for (t, _) in &pending {
-                    let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
-                }
+                let temps = std::iter::once(tmp.as_str());
+                x.remove_temps(temps.chain(pending.iter().map(|(t, _)| t.as_str())));
                 return Err(f);
             }
         }
@@ -689,9 +699,7 @@ fn push_items(
     if !pending.is_empty() {
         let replaced = x.timed(Phase::Close, |x| x.replace(&pending));
         if let Err(m) = replaced {
-            for (t, _) in &pending {
-                let _ = x.nb(|| x.sftp.unlink(Path::new(t)));
-            }
+            x.remove_temps(pending.iter().map(|(t, _)| t.as_str()));
             return Err(x.fail(Phase::Close, m));
         }
     }
