@@ -503,7 +503,8 @@ refused as unknown, naming the @cert-authority line.",
         "EXIT STATUS",
         "  0    every host ran the command and it exited 0
   1    prun itself failed: an internal error, or remote output
-       that could not be written (stdout, --out-dir)
+       that could not be written (stdout, --out-dir); for prun sessions,
+       also a --persist holder busy serving a run
   2    usage error or unusable inventory (nothing was run)
   3    at least one host timed out, was killed by a signal, or was cancelled
   4    otherwise: at least one host failed at the SSH level
