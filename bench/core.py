@@ -21,6 +21,8 @@ byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopp
                                        # --persist run, and a later pssh run over OpenSSH
                                        # ControlPersist masters (after one warm-up run each);
                                        # counts the holder's and the masters' CPU and memory
+    bench/core.py --prun-args='--batch 25%'   # any more options for every prun run
+                                       # (split like a shell; note the =): batches, --local
     PRUN_BIN=path/to/prun bench/core.py
 
 Performance is measured here, never asserted in a test.
@@ -30,6 +32,7 @@ import argparse
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -437,6 +440,9 @@ def main():
     ap.add_argument("--agent", action="store_true",
                     help="authenticate through an ssh-agent holding the key (started and "
                          "stopped here) instead of the key file")
+    ap.add_argument("--prun-args", default="", metavar="ARGS",
+                    help="more options for every prun run, split like a shell "
+                         "(give it with =: --prun-args='--batch 25%%')")
     ap.add_argument("--engines", default="",
                     help="comma-separated engines to alternate round by round (threads,events); "
                          "default: prun's default")
@@ -492,6 +498,7 @@ def main():
         for r in range(args.rounds * len(engines)):
             engine = engines[r % len(engines)]
             extra = ("--persist", args.persist) if args.persist else ()
+            extra = extra + tuple(shlex.split(args.prun_args))
             if engine:
                 extra = extra + ("--engine", engine)
             m = run_once(prun, state, args.parallel, args.hosts, servers, extra)
