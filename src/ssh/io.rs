@@ -347,15 +347,39 @@ impl Patience {
     }
 }
 
+/// One libssh2 step, non-blocking: repeated after waiting for the socket each time it
+/// answers EAGAIN, until it completes, `patience` runs out or the run is cancelled.
 pub(crate) fn nonblocking<T>(
     fd: RawFd,
     sess: &Session,
     patience: impl Into<Patience>,
     cancel: &Cancel,
+    op: impl FnMut() -> Result<T, ssh2::Error>,
+) -> Result<T, StepError> {
+    step(fd, sess, patience.into(), Some(cancel), op)
+}
+
+/// [`nonblocking`] for cleaning up after the run stopped (a push's temporary files after
+/// Ctrl-C, `--fail-fast` or `--timeout`): bounded by `deadline` only, not by the run's
+/// cancel, which has already fired; a stopping command's signal is awaited the same way.
+pub(crate) fn nonblocking_grace<T>(
+    fd: RawFd,
+    sess: &Session,
+    deadline: Instant,
+    op: impl FnMut() -> Result<T, ssh2::Error>,
+) -> Result<T, StepError> {
+    step(fd, sess, deadline.into(), None, op)
+}
+
+/// The loop of both: reads bounded by the patience's cap (and the cancel, when given).
+fn step<T>(
+    fd: RawFd,
+    sess: &Session,
+    mut patience: Patience,
+    cancel: Option<&Cancel>,
     mut op: impl FnMut() -> Result<T, ssh2::Error>,
 ) -> Result<T, StepError> {
-    let mut patience = patience.into();
-    let _bound = super::bound::enter(Some(patience.cap), Some(cancel.flag()));
+    let _bound = super::bound::enter(Some(patience.cap), cancel.map(Cancel::flag));
     loop {
         // libssh2's frames (and the crypto under them) on the thread's scratch stack: a
         // fiber's own stack then only holds prun's frames, a page or two
@@ -367,35 +391,7 @@ pub(crate) fn nonblocking<T>(
                     return Err(StepError::TimedOut);
                 }
                 quickack(fd);
-                match wait_socket(fd, sess, Some(patience.at), cancel) {
-                    Ok(()) => {}
-                    Err(WaitError::Cancelled) => return Err(StepError::Cancelled),
-                    Err(WaitError::Io(e)) => return Err(StepError::Io(e)),
-                }
-            }
-            Err(e) => return Err(StepError::Ssh(e)),
-        }
-    }
-}
-
-/// [`nonblocking`] for cleaning up after the run stopped (a push's temporary files after
-/// Ctrl-C, `--fail-fast` or `--timeout`): bounded by `deadline` only, not by the run's
-/// cancel, which has already fired; a stopping command's signal is awaited the same way.
-pub(crate) fn nonblocking_grace<T>(
-    fd: RawFd,
-    sess: &Session,
-    deadline: Instant,
-    mut op: impl FnMut() -> Result<T, ssh2::Error>,
-) -> Result<T, StepError> {
-    let _bound = super::bound::enter(Some(deadline), None);
-    loop {
-        match super::fiber::deep(&mut op) {
-            Ok(v) => return Ok(v),
-            Err(e) if code(&e) == EAGAIN => {
-                if Instant::now() >= deadline {
-                    return Err(StepError::TimedOut);
-                }
-                match wait_socket_or(fd, sess, Some(deadline), None) {
+                match wait_socket_or(fd, sess, Some(patience.at), cancel) {
                     Ok(()) => {}
                     Err(WaitError::Cancelled) => return Err(StepError::Cancelled),
                     Err(WaitError::Io(e)) => return Err(StepError::Io(e)),
