@@ -274,6 +274,13 @@ impl HostResult {
         }
     }
 
+    /// [`HostResult::new`] made straight on the heap: a session's code keeps it there, not
+    /// in a frame that every wait of a fiber stands on (`crate::ssh::fiber`).
+    #[inline(never)]
+    pub fn boxed(status: Status) -> Box<Self> {
+        Box::new(Self::new(status))
+    }
+
     /// A result with nothing but a status, to be filled in.
     pub fn new(status: Status) -> Self {
         HostResult {

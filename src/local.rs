@@ -28,6 +28,7 @@ const IN: usize = 2;
 const EXITED: usize = 3;
 
 /// Run `command` for `target` on this machine; output chunks go to `on_output`.
+#[inline(never)] // its buffers stay off the frame every ssh host waits under (see crate::ssh::fiber)
 pub fn run(
     target: &Target,
     command: &str,

@@ -285,16 +285,13 @@ fn run_host(
     tx: &Sender<Event>,
 ) -> Status {
     if shared.cancel.is_cancelled() {
-        let mut result = HostResult::new(Status::Cancelled);
+        let mut result = HostResult::boxed(Status::Cancelled);
         result.failure = Some(Failure {
             phase: Phase::Connect,
             kind: FailureKind::Cancelled,
             message: "not started: run cancelled".into(),
         });
-        let _ = tx.send(Event::HostFinished {
-            host: i,
-            result: Box::new(result),
-        });
+        let _ = tx.send(Event::HostFinished { host: i, result });
         return Status::Cancelled;
     }
     let _ = tx.send(Event::HostStarted { host: i });
@@ -311,22 +308,19 @@ fn run_host(
     let result = match target.work_or(work) {
         Work::Local(command) => {
             let env = local_env(i, batch, target);
-            crate::local::run(
+            Box::new(crate::local::run(
                 target,
                 command,
                 &env,
                 shared.settings,
                 shared.cancel,
                 &mut emit,
-            )
+            ))
         }
         work => ssh::host::run(target, work, shared, &mut emit, &mut bytes),
     };
     let status = result.status;
-    let _ = tx.send(Event::HostFinished {
-        host: i,
-        result: Box::new(result),
-    });
+    let _ = tx.send(Event::HostFinished { host: i, result });
     status
 }
 

@@ -115,7 +115,7 @@ pub fn run(
     shared: &Shared<'_>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
     on_bytes: &mut dyn FnMut(u64),
-) -> HostResult {
+) -> Box<HostResult> {
     let host_start = Instant::now();
     let mut attempt = 0;
     // why the earlier attempts failed, for the reports and the summary
@@ -123,7 +123,7 @@ pub fn run(
     loop {
         attempt += 1;
         let Some(permit) = shared.gate.acquire(shared.cancel) else {
-            let mut r = HostResult::new(Status::Cancelled);
+            let mut r = HostResult::boxed(Status::Cancelled);
             r.failure = Some(Failure {
                 phase: Phase::Connect,
                 kind: FailureKind::Cancelled,
@@ -137,7 +137,8 @@ pub fn run(
         };
         let mut permit = Some(permit);
         let mut clock = Clock::new();
-        let mut result = HostResult::new(Status::Error);
+        // on the heap: this frame is on every fiber's stack, down to each wait
+        let mut result = HostResult::boxed(Status::Error);
         let mut failed = None;
         let outcome = one_attempt(
             target,
@@ -219,6 +220,58 @@ fn keeps_connection(r: &Result<Done, Fail>) -> bool {
     }
 }
 
+/// A command on a held connection: channel open and exec only. `None` when the connection
+/// was found dead before the exec request was sent: then log in afresh (the command never
+/// ran). Out of line: [`one_attempt`]'s frame is on every fiber's stack down to each wait.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn on_held(
+    mut held: Held,
+    pool: &Pool,
+    key: &str,
+    target: &Target,
+    ctx: &super::Ctx<'_>,
+    command: &str,
+    clock: &mut Clock,
+    result: &mut HostResult,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> Option<Result<Done, Fail>> {
+    for p in [
+        Phase::Connect,
+        Phase::Handshake,
+        Phase::Hostkey,
+        Phase::Auth,
+    ] {
+        clock.mark(p);
+    }
+    result.reused = true;
+    result.kex = held.kex.clone();
+    result.cipher = held.cipher.clone();
+    result.auth_method = held.auth_method.clone();
+    let link = exec::Link {
+        sess: &held.sess,
+        fd: held.fd,
+        liveness: held.liveness.clone(),
+        agent_forwarded: &mut held.agent_forwarded,
+    };
+    let r = exec::run(link, target, ctx, command, clock, result, on_output);
+    match r {
+        r if keeps_connection(&r) => {
+            held.used();
+            pool.put(key.to_string(), held);
+            Some(r)
+        }
+        // dead before the exec request was sent: log in afresh (the command never ran)
+        Err(f) if f.failure.phase == Phase::ChannelOpen && f.status == Status::Error => {
+            drop(held);
+            *clock = Clock::new();
+            result.reused = false;
+            None
+        }
+        other => Some(other),
+    }
+}
+
 /// One attempt: connect (directly or through a bastion), log in, then run the work.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
@@ -249,41 +302,13 @@ fn one_attempt(
     // a command on a held connection: channel open and exec only
     let key = shared.pool.map(|_| Pool::key(target));
     if let (Some(pool), Some(key), Work::Command(command)) = (shared.pool, &key, work)
-        && let Some(mut held) = pool.take(key).filter(Held::alive)
+        && let Some(held) = pool.take(key).filter(Held::alive)
     {
         permit.take(); // no new connection
-        for p in [
-            Phase::Connect,
-            Phase::Handshake,
-            Phase::Hostkey,
-            Phase::Auth,
-        ] {
-            clock.mark(p);
-        }
-        result.reused = true;
-        result.kex = held.kex.clone();
-        result.cipher = held.cipher.clone();
-        result.auth_method = held.auth_method.clone();
-        let link = exec::Link {
-            sess: &held.sess,
-            fd: held.fd,
-            liveness: held.liveness.clone(),
-            agent_forwarded: &mut held.agent_forwarded,
-        };
-        let r = exec::run(link, target, &ctx, command, clock, result, on_output);
-        match r {
-            r if keeps_connection(&r) => {
-                held.used();
-                pool.put(key.clone(), held);
-                return r;
-            }
-            // dead before the exec request was sent: log in afresh (the command never ran)
-            Err(f) if f.failure.phase == Phase::ChannelOpen && f.status == Status::Error => {
-                drop(held);
-                *clock = Clock::new();
-                result.reused = false;
-            }
-            other => return other,
+        if let Some(r) = on_held(
+            held, pool, key, target, &ctx, command, clock, result, on_output,
+        ) {
+            return r;
         }
     }
     // the connect by a fixed deadline; the login after it by the server's silence

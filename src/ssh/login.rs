@@ -458,30 +458,64 @@ fn authenticate(
             "password authentication disabled: the host key changed (as OpenSSH does)".into(),
         );
     }
-    if let Some(pw) = ctx.settings.password.as_ref().filter(|_| allow_password) {
-        // Password, then keyboard-interactive answered with the same password (what
-        // PAM-backed servers offer instead); OpenSSH's order after public keys.
-        tried.push("password".into());
-        match nonblocking(fd, sess, deadline, ctx.cancel, || {
-            sess.userauth_password(user, pw.expose())
-        }) {
-            Ok(()) if sess.authenticated() => return Ok("password".into()),
-            Ok(()) => {}
-            Err(StepError::Ssh(e)) => on_err(&e, "password", &mut errors)?,
-            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
-        }
-        tried.push("keyboard-interactive".into());
-        let mut answer = PasswordPrompt(pw.expose());
-        match nonblocking(fd, sess, deadline, ctx.cancel, || {
-            sess.userauth_keyboard_interactive(user, &mut answer)
-        }) {
-            Ok(()) if sess.authenticated() => return Ok("keyboard-interactive".into()),
-            Ok(()) => {}
-            Err(StepError::Ssh(e)) => on_err(&e, "keyboard-interactive", &mut errors)?,
-            Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
-        }
+    if let Some(pw) = ctx.settings.password.as_ref().filter(|_| allow_password)
+        && let Some(how) = by_password(
+            sess,
+            fd,
+            user,
+            pw,
+            ctx,
+            deadline,
+            &mut tried,
+            &mut |e, what| on_err(e, what, &mut errors),
+        )?
+    {
+        return Ok(how);
     }
-    let locked = &ctx.settings.locked_keys;
+    Err(denied(user, &ctx.settings.locked_keys, &tried, &errors))
+}
+
+/// Password, then keyboard-interactive answered with the same password (what PAM-backed
+/// servers offer instead); OpenSSH's order after public keys. `Some(method)` when it logged
+/// in. Out of line, as [`denied`]: [`authenticate`]'s frame stays small, and it is on every
+/// fiber's stack while a key is offered (see [`super::fiber`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn by_password(
+    sess: &Session,
+    fd: RawFd,
+    user: &str,
+    pw: &crate::secret::Secret,
+    ctx: &Ctx<'_>,
+    deadline: Patience,
+    tried: &mut Vec<String>,
+    on_err: &mut dyn FnMut(&ssh2::Error, &str) -> Result<(), Fail>,
+) -> Result<Option<String>, Fail> {
+    tried.push("password".into());
+    match nonblocking(fd, sess, deadline, ctx.cancel, || {
+        sess.userauth_password(user, pw.expose())
+    }) {
+        Ok(()) if sess.authenticated() => return Ok(Some("password".into())),
+        Ok(()) => {}
+        Err(StepError::Ssh(e)) => on_err(&e, "password")?,
+        Err(e) => return Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
+    }
+    tried.push("keyboard-interactive".into());
+    let mut answer = PasswordPrompt(pw.expose());
+    match nonblocking(fd, sess, deadline, ctx.cancel, || {
+        sess.userauth_keyboard_interactive(user, &mut answer)
+    }) {
+        Ok(()) if sess.authenticated() => Ok(Some("keyboard-interactive".into())),
+        Ok(()) => Ok(None),
+        Err(StepError::Ssh(e)) => on_err(&e, "keyboard-interactive").map(|()| None),
+        Err(e) => Err(step_fail(Phase::Auth, e, FailureKind::Auth, ctx.cancel)),
+    }
+}
+
+/// Why no way of logging in worked: what was tried, and what went wrong on the way.
+#[cold]
+#[inline(never)]
+fn denied(user: &str, locked: &[String], tried: &[String], errors: &[String]) -> Fail {
     let mut msg = if tried.is_empty() && !locked.is_empty() {
         format!(
             "no keys to offer for {user}: {} passphrase-protected and no passphrase was \
@@ -505,7 +539,7 @@ fn authenticate(
     if !errors.is_empty() {
         msg.push_str(&format!("; {}", errors.join("; ")));
     }
-    Err(fail(Phase::Auth, FailureKind::Auth, msg))
+    fail(Phase::Auth, FailureKind::Auth, msg)
 }
 
 /// Answers every keyboard-interactive prompt with the password.
