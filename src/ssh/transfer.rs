@@ -230,13 +230,15 @@ impl Xfer<'_> {
             .map_err(|e| format!("cannot run a command: {}", sftp_msg(&e)))?;
         let _ = self.nb(|| ch.send_eof());
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut buf = [0u8; 32 * 1024];
+        // on the heap, and libssh2's reads on the scratch stack: this function waits, and a
+        // fiber keeps every stack page it touched (32 KB more a host at -p 1000 was 32 MB)
+        let mut buf = vec![0u8; 32 * 1024];
         let mut idle = IdlePasses::default();
         loop {
             let mut progressed = false;
             for (id, sink) in [(0, &mut out), (1, &mut err)] {
                 loop {
-                    match ch.read(id, &mut buf) {
+                    match super::fiber::deep(|| ch.read(id, &mut buf)) {
                         Ok(0) => break,
                         Ok(n) => {
                             sink.extend_from_slice(&buf[..n]);
