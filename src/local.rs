@@ -28,7 +28,7 @@ const IN: usize = 2;
 const EXITED: usize = 3;
 
 /// Run `command` for `target` on this machine; output chunks go to `on_output`.
-#[inline(never)] // its buffers stay off the frame every ssh host waits under (see crate::ssh::fiber)
+#[inline(never)] // its buffers and result stay off the lane's frame, under every ssh wait (crate::ssh::fiber)
 pub fn run(
     target: &Target,
     command: &str,
@@ -36,9 +36,9 @@ pub fn run(
     settings: &Settings,
     cancel: &Cancel,
     on_output: &mut dyn FnMut(Stream, &[u8]),
-) -> HostResult {
+) -> Box<HostResult> {
     let start = Instant::now();
-    let mut result = HostResult::new(Status::Error);
+    let mut result = HostResult::boxed(Status::Error);
     result.attempts = 1;
     let mut cmd = Command::new("/bin/sh");
     crate::secret::without_secrets(&mut cmd)
@@ -144,12 +144,12 @@ pub fn run(
 }
 
 fn fail(
-    mut result: HostResult,
+    mut result: Box<HostResult>,
     start: Instant,
     phase: Phase,
     kind: FailureKind,
     message: String,
-) -> HostResult {
+) -> Box<HostResult> {
     result.failure = Some(Failure {
         phase,
         kind,

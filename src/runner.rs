@@ -308,14 +308,14 @@ fn run_host(
     let result = match target.work_or(work) {
         Work::Local(command) => {
             let env = local_env(i, batch, target);
-            Box::new(crate::local::run(
+            crate::local::run(
                 target,
                 command,
                 &env,
                 shared.settings,
                 shared.cancel,
                 &mut emit,
-            ))
+            )
         }
         work => ssh::host::run(target, work, shared, &mut emit, &mut bytes),
     };

@@ -174,13 +174,13 @@ pub(crate) fn run(
                 None => 0,
             };
             if n == 0 {
-                match ch.send_eof() {
+                match super::fiber::deep(|| ch.send_eof()) {
                     Ok(()) => stdin_pos = None,
                     Err(e) if code(&e) == EAGAIN => {}
                     Err(_) => stdin_pos = None, // the command already closed its stdin
                 }
             } else {
-                match ch.write(&stdin_buf[..n]) {
+                match super::fiber::deep(|| ch.write(&stdin_buf[..n])) {
                     Ok(w) => {
                         stdin_pos = Some(pos + w as u64);
                         progressed = true;
@@ -223,7 +223,7 @@ pub(crate) fn run(
                                     }
                                     sudo::Action::CloseStdin => {
                                         // refused: sudo must fail, not wait for another try
-                                        let _ = ch.send_eof();
+                                        let _ = super::fiber::deep(|| ch.send_eof());
                                         stdin_pos = None;
                                     }
                                 }
@@ -262,7 +262,7 @@ pub(crate) fn run(
         if must_stop || wait_now {
             // A silent command is fine; a silent server is not: keepalives get a reply from
             // a live server, so nothing received for 3 intervals means it stopped answering.
-            let _ = sess.keepalive_send();
+            let _ = super::fiber::deep(|| sess.keepalive_send());
             // how long the server has been silent: the kernel's TCP_INFO, a bastion channel's
             // pump, or (a ProxyCommand's socket pair) what the receive function last read
             if let Some(idle) = ms_since_data_received(fd)
@@ -271,16 +271,7 @@ pub(crate) fn run(
                 && Duration::from_millis(idle.into()) > super::io::silence_limit(keepalive_secs)
             {
                 let _ = ch.close();
-                return Err(fail(
-                    Phase::Read,
-                    FailureKind::Io,
-                    format!(
-                        "server stopped answering: nothing received for {}s despite keepalives \
-                         (--keepalive {}s); remote command may still be running",
-                        idle / 1000,
-                        keepalive_secs
-                    ),
-                ));
+                return Err(went_silent(idle, keepalive_secs));
             }
             let waited = if must_stop {
                 Err(WaitError::Cancelled)
@@ -310,25 +301,7 @@ pub(crate) fn run(
                     if let Some(fb) = first_byte {
                         clock.timings.set(Phase::FirstByte, fb);
                     }
-                    return Err(if cancel.is_cancelled() {
-                        fail(
-                            Phase::Read,
-                            FailureKind::Cancelled,
-                            format!("stopped: {}", cancel_reason(cancel)),
-                        )
-                    } else {
-                        fail(
-                            Phase::Read,
-                            FailureKind::Timeout,
-                            format!(
-                                "command did not finish within --timeout {}",
-                                humantime::format_duration(
-                                    settings.command_timeout.unwrap_or_default()
-                                )
-                            ),
-                        )
-                        .with_status(Status::Timeout)
-                    });
+                    return Err(stopped(cancel, settings.command_timeout));
                 }
             }
         }
@@ -358,6 +331,47 @@ pub(crate) fn run(
         Some(sig) => Done::Signalled(sig),
         None => Done::Exited(status),
     })
+}
+
+/// The failure of a command whose server stopped answering (see [`run`]). Cold, out of line
+/// as [`stopped`]: their formatting stays off the frame a command's waits stand on
+/// ([`super::fiber`]).
+#[cold]
+#[inline(never)]
+fn went_silent(idle_ms: u32, keepalive_secs: u32) -> Fail {
+    fail(
+        Phase::Read,
+        FailureKind::Io,
+        format!(
+            "server stopped answering: nothing received for {}s despite keepalives \
+             (--keepalive {}s); remote command may still be running",
+            idle_ms / 1000,
+            keepalive_secs
+        ),
+    )
+}
+
+/// The failure of a command stopped by the cancel or by `--timeout`.
+#[cold]
+#[inline(never)]
+fn stopped(cancel: &crate::cancel::Cancel, timeout: Option<Duration>) -> Fail {
+    if cancel.is_cancelled() {
+        fail(
+            Phase::Read,
+            FailureKind::Cancelled,
+            format!("stopped: {}", cancel_reason(cancel)),
+        )
+    } else {
+        fail(
+            Phase::Read,
+            FailureKind::Timeout,
+            format!(
+                "command did not finish within --timeout {}",
+                humantime::format_duration(timeout.unwrap_or_default())
+            ),
+        )
+        .with_status(Status::Timeout)
+    }
 }
 
 /// Write `secret` and a newline to the command's stdin (sudo's prompt), within the connect

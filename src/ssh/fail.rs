@@ -15,6 +15,13 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    /// [`Clock::new`] made on the heap: [`super::host::run`]'s frame stands under every wait
+    /// of a fiber ([`super::fiber`]).
+    #[inline(never)]
+    pub(crate) fn boxed() -> Box<Self> {
+        Box::new(Self::new())
+    }
+
     pub(crate) fn new() -> Self {
         let now = Instant::now();
         Clock {

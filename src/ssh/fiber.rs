@@ -72,11 +72,12 @@ thread_local! {
 /// Every libssh2 call of a non-blocking step ([`super::io::nonblocking`]), the command's
 /// reads and its output callback, and the crypto libssh2 calls (X25519, the host key's
 /// Ed25519 check, ChaCha20 and Poly1305 of every packet, also from libssh2 calls made
-/// elsewhere) run here. A fiber's own stack then holds only prun's frames down to a wait:
-/// 2 pages touched (measured at `-p 200`: the deepest wait 5.4 KB below the top, so 2.6 KB
-/// of margin before a third page), where the key exchange's curve arithmetic once
-/// made it 5 and libssh2's frames 3. Each of the `--parallel` fibers in flight keeps its
-/// pages: 4 MB less at `-p 1000` per page.
+/// elsewhere) run here, as does the host-key check. A fiber's own stack then holds only
+/// prun's frames down to a wait: 1 page touched on a login and a command (measured at
+/// `-p 200` and `-p 1000`: the deepest wait just under 4 KB below the top, so keep what does
+/// not wait off that path), where the key exchange's curve arithmetic once made it 5,
+/// libssh2's frames 3 and prun's own 2. Each of the `--parallel` fibers in flight keeps its
+/// pages: 4 MB at `-p 1000` per page.
 pub(crate) fn deep<R>(f: impl FnOnce() -> R) -> R {
     if !in_fiber() {
         return f();

@@ -136,7 +136,7 @@ pub fn run(
             return r;
         };
         let mut permit = Some(permit);
-        let mut clock = Clock::new();
+        let mut clock = Clock::boxed();
         // on the heap: this frame is on every fiber's stack, down to each wait
         let mut result = HostResult::boxed(Status::Error);
         let mut failed = None;
@@ -208,6 +208,86 @@ pub fn run(
     }
 }
 
+/// The work on a fresh login: a command (then the login is held for the next one, with
+/// `--persist` or in `prun shell`, or closed) or a transfer. Out of line: its locals stay
+/// off [`one_attempt`]'s frame, which every wait of a login stands on (see [`super::fiber`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn logged_in(
+    sess: ssh2::Session,
+    fd: std::os::fd::RawFd,
+    guard: super::io::NonBlockingOnDrop,
+    liveness: Option<transport::Liveness>,
+    key: Option<String>,
+    target: &Target,
+    work: &Work,
+    shared: &Shared<'_>,
+    ctx: &Ctx<'_>,
+    clock: &mut Clock,
+    result: &mut HostResult,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<Done, Fail> {
+    let keepalive_secs = shared
+        .settings
+        .keepalive
+        .as_secs()
+        .clamp(1, u32::MAX as u64) as u32;
+    sess.set_keepalive(true, keepalive_secs);
+    let command = match work {
+        Work::Command(c) | Work::Local(c) => c.as_str(),
+        Work::Push(spec) => {
+            let r = transfer::push(&sess, fd, target, ctx, spec, clock, result, on_bytes);
+            drop(guard);
+            return r;
+        }
+        Work::Pull(spec) => {
+            let r = transfer::pull(&sess, fd, target, ctx, spec, clock, result, on_bytes);
+            drop(guard);
+            return r;
+        }
+    };
+    let mut agent_forwarded = false;
+    let link = exec::Link {
+        sess: &sess,
+        fd,
+        liveness: liveness.clone(),
+        agent_forwarded: &mut agent_forwarded,
+    };
+    let r = exec::run(link, target, ctx, command, clock, result, on_output);
+    match (shared.pool, key) {
+        // keep the login for the next command
+        (Some(pool), Some(key)) if keeps_connection(&r) => hold(
+            pool,
+            key,
+            Held::new(
+                sess,
+                fd,
+                guard,
+                liveness,
+                &target.name,
+                keepalive_secs,
+                result,
+            ),
+            agent_forwarded,
+        ),
+        _ => {
+            // Best effort: tell the server we are leaving; do not wait for it.
+            let _ = sess.disconnect(None, "done", None);
+            drop(guard);
+        }
+    }
+    r
+}
+
+/// Keep a fresh login for the next command. Out of line, with [`Held::new`]: a held login
+/// is 192 bytes, and [`logged_in`]'s frame stands under every wait of the command.
+#[inline(never)]
+fn hold(pool: &Pool, key: String, mut held: Held, agent_forwarded: bool) {
+    held.agent_forwarded = agent_forwarded;
+    pool.put(key, held)
+}
+
 /// Whether the connection is fit for the next command after this outcome: the command ended
 /// on its own, or prun stopped it (--timeout, Ctrl-C) and the connection itself is fine.
 fn keeps_connection(r: &Result<Done, Fail>) -> bool {
@@ -220,15 +300,16 @@ fn keeps_connection(r: &Result<Done, Fail>) -> bool {
     }
 }
 
-/// A command on a held connection: channel open and exec only. `None` when the connection
-/// was found dead before the exec request was sent: then log in afresh (the command never
-/// ran). Out of line: [`one_attempt`]'s frame is on every fiber's stack down to each wait.
+/// A command on the held connection of `key`, if there is a live one: channel open and exec
+/// only. `None` when there is none, or when it was found dead before the exec request was
+/// sent: then log in afresh (the command never ran). Out of line: [`one_attempt`]'s frame is
+/// on every fiber's stack down to each wait, and a held login is 192 bytes.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn on_held(
-    mut held: Held,
     pool: &Pool,
     key: &str,
+    permit: &mut Option<Permit<'_>>,
     target: &Target,
     ctx: &super::Ctx<'_>,
     command: &str,
@@ -236,6 +317,8 @@ fn on_held(
     result: &mut HostResult,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Option<Result<Done, Fail>> {
+    let mut held = pool.take(key).filter(Held::alive)?;
+    permit.take(); // no new connection
     for p in [
         Phase::Connect,
         Phase::Handshake,
@@ -298,18 +381,14 @@ fn one_attempt(
         });
     }
     let ctx = shared.ctx();
-    let settings = shared.settings;
     // a command on a held connection: channel open and exec only
     let key = shared.pool.map(|_| Pool::key(target));
     if let (Some(pool), Some(key), Work::Command(command)) = (shared.pool, &key, work)
-        && let Some(held) = pool.take(key).filter(Held::alive)
+        && let Some(r) = on_held(
+            pool, key, permit, target, &ctx, command, clock, result, on_output,
+        )
     {
-        permit.take(); // no new connection
-        if let Some(r) = on_held(
-            held, pool, key, target, &ctx, command, clock, result, on_output,
-        ) {
-            return r;
-        }
+        return r;
     }
     // the connect by a fixed deadline; the login after it by the server's silence
     let patience = Patience::answering(clock.start, target.connect_timeout);
@@ -330,7 +409,8 @@ fn one_attempt(
         Transport::Proxied(p) => (None, Some(p.child.clone())),
     };
     clock.mark(Phase::Connect);
-    let mut info = login::LoginInfo::default();
+    // on the heap, as the result: this frame stands under every wait of the login
+    let mut info = Box::<login::LoginInfo>::default();
     let secured = login::secure(
         transport,
         target,
@@ -339,6 +419,7 @@ fn one_attempt(
         &mut |p| clock.mark(p),
         &mut info,
     );
+    let info = *info;
     result.kex = info.kex;
     result.cipher = info.cipher;
     result.auth_method = info.auth_method;
@@ -355,49 +436,8 @@ fn one_attempt(
     drop(proxy);
     shared.gate.succeeded();
     permit.take();
-    let keepalive_secs = settings.keepalive.as_secs().clamp(1, u32::MAX as u64) as u32;
-    sess.set_keepalive(true, keepalive_secs);
-    let command = match work {
-        Work::Command(c) | Work::Local(c) => c.as_str(),
-        Work::Push(spec) => {
-            let r = transfer::push(&sess, fd, target, &ctx, spec, clock, result, on_bytes);
-            drop(guard);
-            return r;
-        }
-        Work::Pull(spec) => {
-            let r = transfer::pull(&sess, fd, target, &ctx, spec, clock, result, on_bytes);
-            drop(guard);
-            return r;
-        }
-    };
-    let mut agent_forwarded = false;
-    let link = exec::Link {
-        sess: &sess,
-        fd,
-        liveness: liveness.clone(),
-        agent_forwarded: &mut agent_forwarded,
-    };
-    let r = exec::run(link, target, &ctx, command, clock, result, on_output);
-    match (shared.pool, key) {
-        // keep the login for the next command
-        (Some(pool), Some(key)) if keeps_connection(&r) => {
-            let mut held = Held::new(
-                sess,
-                fd,
-                guard,
-                liveness,
-                &target.name,
-                keepalive_secs,
-                result,
-            );
-            held.agent_forwarded = agent_forwarded;
-            pool.put(key, held)
-        }
-        _ => {
-            // Best effort: tell the server we are leaving; do not wait for it.
-            let _ = sess.disconnect(None, "done", None);
-            drop(guard);
-        }
-    }
-    r
+    logged_in(
+        sess, fd, guard, liveness, key, target, work, shared, &ctx, clock, result, on_output,
+        on_bytes,
+    )
 }

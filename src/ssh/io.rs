@@ -197,7 +197,6 @@ impl Drop for NonBlockingOnDrop {
     }
 }
 
-/// Milliseconds since the socket last received data (Linux TCP_INFO), if known.
 /// How long a server may stay silent while it is sent keepalives every `keepalive_secs`
 /// before it counts as having stopped answering: three intervals and a half second (libssh2
 /// sends keepalives at least 2 s apart: it turns 1 s into 2 s). The rule for a running
@@ -206,6 +205,9 @@ pub(crate) fn silence_limit(keepalive_secs: u32) -> Duration {
     Duration::from_millis(3 * u64::from(keepalive_secs.max(2)) * 1000 + 500)
 }
 
+/// Milliseconds since the socket last received data (Linux TCP_INFO), if known. Out of line:
+/// the 232-byte `tcp_info` stays off the frames a fiber waits under ([`super::fiber`]).
+#[inline(never)]
 pub(crate) fn ms_since_data_received(fd: RawFd) -> Option<u32> {
     tcp_info(fd).map(|i| i.tcpi_last_data_recv)
 }

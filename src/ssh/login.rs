@@ -105,7 +105,9 @@ pub(crate) fn secure(
     mark(Phase::Handshake);
 
     // host key, before any credential is offered
-    let changed = check_host_key(&sess, target, &host_keys, &mut info.notes)?;
+    // on the scratch stack: its 2 KB frame never waits, and would be a fiber's deepest
+    let changed =
+        super::fiber::deep(|| check_host_key(&sess, target, &host_keys, &mut info.notes))?;
     mark(Phase::Hostkey);
 
     // auth: never a password to a host whose key changed (like OpenSSH)
@@ -557,6 +559,8 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
 }
 
 /// Try every agent identity in turn (libssh2's `userauth_agent` tries only the first).
+/// Out of line: [`authenticate`]'s frame is under every key offered (see [`super::fiber`]).
+#[inline(never)]
 fn agent_auth(
     sess: &Session,
     fd: RawFd,

@@ -41,6 +41,7 @@ pub(crate) struct Held {
 
 impl Held {
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)] // see super::host::hold
     pub(crate) fn new(
         sess: Session,
         fd: RawFd,
@@ -142,6 +143,7 @@ impl Pool {
     /// Everything a connection is bound to: the host (two names for one address each have
     /// their own, as each runs its own command), and a host whose user, port, route, keys or
     /// host-key policy changed does not use it.
+    #[inline(never)] // its formatting stays off the login's frames (see super::fiber)
     pub(crate) fn key(t: &Target) -> String {
         let mut k = format!("{}@{}:{} {}", t.user, t.address, t.port, t.name);
         let mut hop = t.jump.as_ref();

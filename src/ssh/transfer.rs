@@ -619,6 +619,7 @@ impl Drop for Handle<'_> {
 
 /// Push `spec` to one host.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)] // its state stays off the login's frames (see super::fiber)
 pub(crate) fn push(
     sess: &Session,
     fd: RawFd,
@@ -838,6 +839,7 @@ fn found(remote: String, rel: PathBuf, st: &FileStat) -> Found {
 
 /// Pull `spec` from one host into `LOCAL_DIR/<host>/`.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)] // its state stays off the login's frames (see super::fiber)
 pub(crate) fn pull(
     sess: &Session,
     fd: RawFd,
