@@ -4,7 +4,8 @@
 Starts K OpenSSH servers on 127.0.0.1 (generated keys, N host names spread over them), runs
 the prun binary R times, and reports per run: wall time, prun's CPU (user+sys, from wait4),
 CPU per host, peak RSS, the servers' CPU (sshd masters' reaped children), hosts verified
-byte-exact, and the floor ((client CPU + server CPU) / cores). Servers are stopped by PID.
+byte-exact, and the floor ((client CPU + server CPU) / cores); on the events engine also how
+many stack pages prun's fibers touched (PRUN_FIBER_PAGES). Servers are stopped by PID.
 
     bench/core.py                      # N=1000, P=100, K=4, R=3, target/release/prun
     bench/core.py -n 100 -p 100 -r 5
@@ -181,6 +182,9 @@ def verify(stdout, expected, n):
     return sum(1 for v in got.values() if b"".join(v) == expected), len(got)
 
 
+FIBER_PAGES = "prun: fiber stack pages: "
+
+
 def run_once(prun, state, p, n, servers, extra=()):
     time.sleep(0.5)  # let the servers reap the previous run's sessions
     before = sum(children_cpu(proc.pid) for proc, _ in servers)
@@ -192,7 +196,10 @@ def run_once(prun, state, p, n, servers, extra=()):
     # GNU time forks from a small process, so the peak RSS it reports is prun's own (a fork
     # of this Python process would carry Python's RSS into ru_maxrss).
     t0, cpu0 = time.monotonic(), reaped_cpu()
-    proc = subprocess.Popen([TIME, "-f", "%U %S %M %x", "-o", res] + argv, stdout=out, stderr=err)
+    # PRUN_FIBER_PAGES: prun says how many stack pages its fibers touched (events engine)
+    env = dict(os.environ, PRUN_FIBER_PAGES="1")
+    proc = subprocess.Popen([TIME, "-f", "%U %S %M %x", "-o", res] + argv, stdout=out, stderr=err,
+                            env=env)
     proc.wait()
     wall, cpu = time.monotonic() - t0, reaped_cpu() - cpu0
     _user, _sys, maxrss_kb, rc = open(res).read().split()[-4:]
@@ -201,6 +208,7 @@ def run_once(prun, state, p, n, servers, extra=()):
     out.seek(0)
     ok, seen = verify(out.read(), open(f"{state}/LICENSE", "rb").read(), n)
     err.seek(0)
+    stderr = err.read().decode(errors="replace")
     return {
         "rc": int(rc),
         "wall": wall,
@@ -208,7 +216,9 @@ def run_once(prun, state, p, n, servers, extra=()):
         "rss_mb": int(maxrss_kb) / 1024,
         "server_cpu": after - before,
         "ok": ok,
-        "stderr_tail": failures(err.read().decode(errors="replace")),
+        "stderr_tail": failures(stderr),
+        "fiber_pages": next((line.removeprefix(FIBER_PAGES) for line in stderr.splitlines()
+                             if line.startswith(FIBER_PAGES)), ""),
     }
 
 
@@ -511,6 +521,8 @@ def main():
                   f"{floor:.2f} | {m['wall'] / max(floor, 1e-9):.2f} |", flush=True)
             if m["rc"] != 0 or any("attempt" in line for line in m["stderr_tail"]):
                 print(f"  (prun said: {m['stderr_tail']})")
+            if m["fiber_pages"] and not m["fiber_pages"].startswith("no fibers"):
+                print(f"  (fiber stack pages: {m['fiber_pages']})")
         for engine in engines:
             sel = [x for x in rows if x["engine"] == (engine or "")]
             med = lambda k: statistics.median(x[k] for x in sel)

@@ -182,6 +182,9 @@ pub fn run(cli: Cli) -> u8 {
         text.push_str(&summary.render());
         let _ = io::stderr().write_all(text.as_bytes());
     }
+    if let Some(pages) = crate::ssh::fiber::pages_touched() {
+        eprintln!("prun: fiber stack pages: {}", fiber_pages_text(&pages));
+    }
     if let Some(path) = &cli.failed_hosts {
         let names: String = summary
             .not_ok_names()
@@ -220,6 +223,30 @@ pub fn run(cli: Cli) -> u8 {
         return exit::INTERNAL;
     }
     exit::for_statuses(summary.statuses())
+}
+
+/// `PRUN_FIBER_PAGES`'s line: how many fibers touched how many stack pages, e.g.
+/// `1 page: 998 fibers, 2 pages: 2 fibers` (the last count of the list is "or more").
+fn fiber_pages_text(pages: &[usize]) -> String {
+    let last = pages.len().saturating_sub(1);
+    let parts: Vec<String> = pages
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(p, n)| {
+            format!(
+                "{p}{} page{}: {n} fiber{}",
+                if p == last { " or more" } else { "" },
+                if p == 1 { "" } else { "s" },
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        "no fibers in this process (the threads engine, or a --persist holder's run)".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Run `source` on its own thread (the runner, or later anything that produces a run's
@@ -815,4 +842,22 @@ fn bench(mut cli: Cli, args: BenchArgs) -> u8 {
         return exit::INTERRUPTED;
     }
     exit::for_statuses(statuses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fiber_pages_text;
+
+    #[test]
+    fn fiber_pages_text_names_each_count_and_the_open_end() {
+        let mut pages = vec![0; 17];
+        pages[1] = 998;
+        pages[2] = 1;
+        pages[16] = 1;
+        assert_eq!(
+            fiber_pages_text(&pages),
+            "1 page: 998 fibers, 2 pages: 1 fiber, 16 or more pages: 1 fiber"
+        );
+        assert!(fiber_pages_text(&[0; 17]).starts_with("no fibers in this process"));
+    }
 }

@@ -536,6 +536,8 @@ option: a command that starts with - goes after --.",
                  commands, dynamic inventories, the --persist holder)
   SSL_CERT_FILE  a CA file for --metrics over HTTPS (else the system's)
   XDG_RUNTIME_DIR  where the --persist holder's socket directory (prun/) is
+  PRUN_FIBER_PAGES  set: at the end, how many stack pages the events engine's
+                 fibers touched (a check for developers; bench/core.py shows it)
   PRUN_HISTORY   prun shell's history file (empty: keep none)
   XDG_STATE_HOME  else the history is $XDG_STATE_HOME/prun/shell_history
                  (default ~/.local/state/prun/shell_history)

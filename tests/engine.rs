@@ -133,3 +133,45 @@ fn ctrl_c_stops_every_session_of_the_event_engine() {
     let left = common::leftovers_killed("sleep 49.99");
     assert!(left.is_empty(), "remote sleeps still running: {left:?}");
 }
+
+#[test]
+fn prun_fiber_pages_reports_the_stack_pages_each_fiber_touched() {
+    let f = Fleet::new(1);
+    f.trust_all();
+    let inv = f.inventory(6);
+    let mut c = f.prun();
+    c.env("PRUN_FIBER_PAGES", "1")
+        .arg("-i")
+        .arg(&inv)
+        .args(["--engine", "events", "-p", "3", "echo hi"]);
+    let r = common::run(c);
+    assert_eq!(r.code, 0, "{r:?}");
+    // one line, after the summary, counting the 3 fibers (lanes) of the run; how many
+    // pages each touched is the benchmark's to report (bench/core.py), not a test's
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("prun: fiber stack pages: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no fiber pages line: {r:?}"));
+    let counted: usize = line
+        .split(", ")
+        .filter_map(|part| part.rsplit(": ").next())
+        .filter_map(|n| n.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(counted, 3, "{line}");
+    // not set: no line; the threads engine has no fibers to count
+    let r = f.run_inv(&inv, &["--engine", "events", "echo hi"]);
+    assert!(!r.stderr.contains("fiber stack pages"), "{r:?}");
+    let mut c = f.prun();
+    c.env("PRUN_FIBER_PAGES", "1")
+        .arg("-i")
+        .arg(&inv)
+        .args(["--engine", "threads", "echo hi"]);
+    let r = common::run(c);
+    assert!(
+        r.stderr
+            .contains("prun: fiber stack pages: no fibers in this process"),
+        "{r:?}"
+    );
+}

@@ -161,6 +161,8 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One fiber and what it waits for.
 struct Slot {
     fiber: Fiber,
+    /// The top of the fiber's stack (for [`count_pages`]).
+    top: usize,
     wait: Option<Wait>,
     /// The descriptor registered with the poller for this slot, if any.
     registered: Option<RawFd>,
@@ -200,6 +202,7 @@ pub(crate) fn run<'a>(width: usize, mut next: impl FnMut() -> Option<Box<dyn FnO
                 job(); // no memory for a stack: run it here, blocking
                 continue;
             };
+            let top = corosensei::stack::Stack::base(&stack).get();
             // SAFETY: the fiber borrows data that lives for 'a; every fiber is dropped before
             // this function returns (the slots are local), also when it unwinds.
             let fiber = unsafe {
@@ -211,6 +214,7 @@ pub(crate) fn run<'a>(width: usize, mut next: impl FnMut() -> Option<Box<dyn FnO
             };
             slots[i] = Some(Slot {
                 fiber,
+                top,
                 wait: None,
                 registered: None,
             });
@@ -339,6 +343,9 @@ fn resume(
             slot.wait = Some(w);
         }
         CoroutineResult::Return(()) => {
+            if pages::counting() {
+                pages::count(slot.top);
+            }
             forget(poller, slot);
             slots[i] = None;
         }
@@ -351,6 +358,53 @@ fn forget(poller: &polling::Poller, slot: &mut Slot) {
         // SAFETY: only used to name the descriptor to epoll; a closed one is an error we ignore.
         let _ = poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
     }
+}
+
+/// `PRUN_FIBER_PAGES`: how many stack pages each fiber touched, counted when it ends — a
+/// check that prun's frames stay shallow (see [`deep`]: 1 page on a login and a command).
+/// Read by the app layer at the end of a run ([`pages_touched`]); off, it costs nothing.
+mod pages {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Pages looked at below a fiber's top; the last count is "that many or more".
+    pub(super) const SEEN: usize = 16;
+    pub(super) static FIBERS: [AtomicUsize; SEEN + 1] = [const { AtomicUsize::new(0) }; SEEN + 1];
+
+    pub(super) fn counting() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| std::env::var_os("PRUN_FIBER_PAGES").is_some())
+    }
+
+    /// Count the resident pages of the `SEEN` pages below `top` (a fiber's stack, still
+    /// mapped: [`super::STACK`] is larger) with `mincore`.
+    pub(super) fn count(top: usize) {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let len = SEEN * page;
+        if len > super::STACK || top < len {
+            return;
+        }
+        let mut resident = [0u8; SEEN];
+        // SAFETY: [top - len, top) lies in the fiber's stack mapping, page-aligned (the top
+        // of an mmap), and `resident` has one byte per page of it.
+        let rc = unsafe { libc::mincore((top - len) as *mut _, len, resident.as_mut_ptr()) };
+        if rc == 0 {
+            let n = resident.iter().filter(|r| **r & 1 != 0).count();
+            FIBERS[n].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// With `PRUN_FIBER_PAGES` set: how many fibers of this process ended having touched 0, 1,
+/// 2, … stack pages (the last entry: 16 or more); `None` when it is not set.
+pub fn pages_touched() -> Option<Vec<usize>> {
+    pages::counting().then(|| {
+        pages::FIBERS
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect()
+    })
 }
 
 #[cfg(test)]
