@@ -222,12 +222,12 @@ fn logged_in(
     target: &Target,
     work: &Work,
     shared: &Shared<'_>,
-    ctx: &Ctx<'_>,
     clock: &mut Clock,
     result: &mut HostResult,
     on_output: &mut dyn FnMut(Stream, &[u8]),
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<Done, Fail> {
+    let ctx = &shared.ctx();
     let keepalive_secs = shared
         .settings
         .keepalive
@@ -437,7 +437,6 @@ fn one_attempt(
     shared.gate.succeeded();
     permit.take();
     logged_in(
-        sess, fd, guard, liveness, key, target, work, shared, &ctx, clock, result, on_output,
-        on_bytes,
+        sess, fd, guard, liveness, key, target, work, shared, clock, result, on_output, on_bytes,
     )
 }
