@@ -161,7 +161,7 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One fiber and what it waits for.
 struct Slot {
     fiber: Fiber,
-    /// The top of the fiber's stack (for [`count_pages`]).
+    /// The top of the fiber's stack (for [`pages::count`]).
     top: usize,
     wait: Option<Wait>,
     /// The descriptor registered with the poller for this slot, if any.
